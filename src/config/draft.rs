@@ -1,0 +1,142 @@
+//! A proxy section while it is being read, before cross references are resolved.
+
+use std::sync::Arc;
+
+use super::errorpage::ErrorPages;
+use super::model::{
+    Balance, CheckSettings, HttpConnMode, Location, LogFormat, Mode, Proxy, ProxyKind, SpliceMode,
+    StatsSettings, Timeouts,
+};
+
+/// Which kind of section a line is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SectionKind {
+    /// `global`.
+    Global,
+    /// `defaults`.
+    Defaults,
+    /// `frontend`, `backend` or `listen`.
+    Proxy(ProxyKind),
+    /// `userlist`.
+    Userlist,
+}
+
+impl SectionKind {
+    /// The section keyword, for messages.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            SectionKind::Global => "global",
+            SectionKind::Defaults => "defaults",
+            SectionKind::Proxy(kind) => kind.keyword(),
+            SectionKind::Userlist => "userlist",
+        }
+    }
+}
+
+/// Settings `default-server` gives to the `server` lines that follow it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerDefaults {
+    /// `weight`.
+    pub weight: u32,
+    /// `maxconn`.
+    pub maxconn: u32,
+    /// `backup`.
+    pub backup: bool,
+    /// `disabled`.
+    pub disabled: bool,
+    /// Health-check settings.
+    pub check: CheckSettings,
+}
+
+impl Default for ServerDefaults {
+    fn default() -> Self {
+        Self {
+            weight: 1,
+            maxconn: 0,
+            backup: false,
+            disabled: false,
+            check: CheckSettings::default(),
+        }
+    }
+}
+
+/// A `defaults`, `frontend`, `backend` or `listen` section being read.
+#[derive(Debug, Clone)]
+pub struct ProxyDraft {
+    /// The proxy so far; `default_backend` and `log` are filled at the end.
+    pub proxy: Proxy,
+    /// `default_backend NAME`, resolved once every section is known.
+    pub default_backend: Option<(String, Location)>,
+    /// `default-server` settings.
+    pub server_defaults: ServerDefaults,
+    /// `log global` was written.
+    pub log_global: bool,
+    /// ACL names used by conditions, checked against `acl` lines at the end.
+    pub acl_uses: Vec<(String, Location)>,
+    /// Error pages, copied into the proxy at the end.
+    pub errorpages: ErrorPages,
+}
+
+impl ProxyDraft {
+    /// The implicit defaults HAProxy starts from.
+    pub fn initial_defaults(location: Location) -> Self {
+        Self {
+            proxy: Proxy {
+                id: 0,
+                uuid: 0,
+                name: String::new(),
+                kind: ProxyKind::Listen,
+                location,
+                mode: Mode::Tcp,
+                binds: Vec::new(),
+                default_backend: None,
+                balance: Balance::RoundRobin,
+                servers: Vec::new(),
+                timeouts: Timeouts::default(),
+                retries: 3,
+                redispatch: None,
+                maxconn: None,
+                log: Vec::new(),
+                log_format: LogFormat::Default,
+                dontlognull: false,
+                forwardfor: None,
+                http_conn_mode: HttpConnMode::KeepAlive,
+                allbackups: false,
+                splice: SpliceMode::default(),
+                httpchk: None,
+                errorpages: Arc::new(ErrorPages::default()),
+                stats: StatsSettings {
+                    uri: "/haproxy?stats".to_string(),
+                    ..StatsSettings::default()
+                },
+                acls: Vec::new(),
+            },
+            default_backend: None,
+            server_defaults: ServerDefaults::default(),
+            log_global: false,
+            acl_uses: Vec::new(),
+            errorpages: ErrorPages::default(),
+        }
+    }
+
+    /// A new proxy section starting from `defaults`, as HAProxy copies its defaults proxy.
+    pub fn from_defaults(
+        defaults: &ProxyDraft,
+        name: &str,
+        kind: ProxyKind,
+        location: Location,
+    ) -> Self {
+        let mut draft = defaults.clone();
+        draft.proxy.name = name.to_string();
+        draft.proxy.kind = kind;
+        draft.proxy.location = location;
+        draft.acl_uses.clear();
+        draft.proxy.acls.clear();
+        draft.proxy.servers.clear();
+        draft.proxy.binds.clear();
+        if kind == ProxyKind::Backend {
+            draft.default_backend = None;
+        }
+        draft
+    }
+}

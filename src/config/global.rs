@@ -1,0 +1,145 @@
+//! The `global` section.
+
+use super::error::Diagnostics;
+use super::lexer::Line;
+use super::log::parse_log_target;
+use super::model::{Global, StatsLevel, StatsSocket};
+use super::units::parse_uint;
+
+/// Applies one line of the `global` section.
+pub fn parse_line(global: &mut Global, line: &Line, diag: &mut Diagnostics) {
+    let at = &line.location;
+    let args = &line.words[1..];
+    let keyword = line.word(0);
+    let one_arg = |diag: &mut Diagnostics| -> Option<&str> {
+        match args {
+            [value] => Some(value.as_str()),
+            _ => {
+                diag.error(
+                    at,
+                    format!("'{keyword}' in section 'global' expects exactly one argument"),
+                );
+                None
+            }
+        }
+    };
+    match keyword {
+        "log" => match args.first().map(String::as_str) {
+            Some("global") => diag.error(at, "'log global' is only allowed in 'defaults', 'frontend', 'listen' and 'backend' sections"),
+            _ => match parse_log_target(args) {
+                Ok(target) => global.log.push(target),
+                Err(message) => diag.error(at, format!("'log' in section 'global': {message}")),
+            },
+        },
+        "maxconn" => {
+            if let Some(v) = one_arg(diag) {
+                match parse_uint(v, u64::from(u32::MAX)) {
+                    Ok(0) => diag.error(at, "'maxconn' in section 'global' must be at least 1"),
+                    Ok(n) => global.maxconn = Some(n as u32),
+                    Err(e) => diag.error(at, format!("'maxconn' in section 'global': {e}")),
+                }
+            }
+        }
+        "nbthread" => {
+            if let Some(v) = one_arg(diag) {
+                match parse_uint(v, 4096) {
+                    Ok(0) => diag.error(at, "'nbthread' must be at least 1"),
+                    Ok(n) => global.nbthread = Some(n as usize),
+                    Err(e) => diag.error(at, format!("'nbthread': {e}")),
+                }
+            }
+        }
+        "tune.bufsize" => {
+            if let Some(v) = one_arg(diag) {
+                match parse_uint(v, 1 << 20) {
+                    Ok(n) if n >= 1024 => global.bufsize = n as usize,
+                    Ok(_) => diag.error(at, "'tune.bufsize' must be at least 1024"),
+                    Err(e) => diag.error(at, format!("'tune.bufsize': {e}")),
+                }
+            }
+        }
+        "pidfile" => {
+            if let Some(v) = one_arg(diag) {
+                global.pidfile = Some(v.to_string());
+            }
+        }
+        "stats" => match args.first().map(String::as_str) {
+            Some("socket") => match parse_stats_socket(&args[1..]) {
+                Ok(mut socket) => {
+                    socket.location = at.clone();
+                    global.stats_sockets.push(socket);
+                }
+                Err(message) => diag.error(at, format!("'stats socket' in section 'global': {message}")),
+            },
+            other => diag.error(
+                at,
+                format!("unknown keyword 'stats {}' in section 'global' (supported: 'stats socket')", other.unwrap_or("")),
+            ),
+        },
+        "daemon" => diag.warn(
+            at,
+            "'daemon' is accepted for compatibility and has no effect: ringlb stays in the foreground, run it under a service manager",
+        ),
+        "chroot" | "user" | "group" | "uid" | "gid" => diag.warn(
+            at,
+            format!("'{keyword}' is accepted for compatibility and has no effect: ringlb keeps its privileges and filesystem view (VRRP needs CAP_NET_ADMIN and CAP_NET_RAW, reloads re-read files); restrict it from the service manager instead"),
+        ),
+        other => diag.error(at, format!("unknown keyword '{other}' in 'global' section")),
+    }
+}
+
+fn parse_stats_socket(args: &[String]) -> Result<StatsSocket, String> {
+    let Some(path) = args.first() else {
+        return Err("expects a path".into());
+    };
+    let mut socket = StatsSocket {
+        path: path.clone(),
+        mode: None,
+        user: None,
+        group: None,
+        level: StatsLevel::Operator,
+        location: super::model::Location {
+            file: std::sync::Arc::from(""),
+            line: 0,
+        },
+    };
+    let mut rest = &args[1..];
+    while let Some(option) = rest.first() {
+        let value = rest
+            .get(1)
+            .ok_or_else(|| format!("'{option}' expects a value"))?;
+        match option.as_str() {
+            "mode" => {
+                socket.mode = Some(
+                    u32::from_str_radix(value, 8)
+                        .ok()
+                        .filter(|m| *m <= 0o7777)
+                        .ok_or_else(|| {
+                            format!("'mode' expects octal permissions (got '{value}')")
+                        })?,
+                )
+            }
+            "user" | "uid" => socket.user = Some(value.clone()),
+            "group" | "gid" => socket.group = Some(value.clone()),
+            "level" => {
+                socket.level = match value.as_str() {
+                    "user" => StatsLevel::User,
+                    "operator" => StatsLevel::Operator,
+                    "admin" => StatsLevel::Admin,
+                    other => {
+                        return Err(format!(
+                            "'level' expects user, operator or admin (got '{other}')"
+                        ))
+                    }
+                }
+            }
+            other => {
+                return Err(format!(
+                    "unsupported option '{other}' (supported: mode, user, group, level)"
+                ))
+            }
+        }
+        rest = &rest[2..];
+    }
+    Ok(socket)
+}

@@ -1,0 +1,594 @@
+//! The validated configuration: what the rest of ringlb reads, never the raw text.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::errorpage::ErrorPages;
+use super::log::LogTarget;
+
+/// Where a keyword was written, for messages that point the user back at their file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    /// The configuration file, as given on the command line.
+    pub file: Arc<str>,
+    /// One-based line number.
+    pub line: usize,
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
+}
+
+/// A whole loaded configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The `global` section.
+    pub global: Global,
+    /// Every `userlist` section, in file order.
+    pub userlists: Vec<Userlist>,
+    /// Every frontend, backend and listen section, in file order; `ProxyId` indexes this.
+    pub proxies: Vec<Proxy>,
+}
+
+impl Config {
+    /// The proxies that accept client connections (frontends and listens).
+    pub fn frontends(&self) -> impl Iterator<Item = &Proxy> {
+        self.proxies.iter().filter(|p| p.is_frontend())
+    }
+
+    /// The proxies that hold servers (backends and listens).
+    pub fn backends(&self) -> impl Iterator<Item = &Proxy> {
+        self.proxies.iter().filter(|p| p.is_backend())
+    }
+
+    /// Looks a userlist up by name.
+    pub fn userlist(&self, name: &str) -> Option<&Userlist> {
+        self.userlists.iter().find(|u| u.name == name)
+    }
+}
+
+/// The `global` section.
+#[derive(Debug, Clone)]
+pub struct Global {
+    /// `log` targets; proxies with `log global` use these.
+    pub log: Vec<LogTarget>,
+    /// `maxconn`: concurrent client connections over the whole process.
+    pub maxconn: Option<u32>,
+    /// `nbthread`: the number of shards (default: one per available core).
+    pub nbthread: Option<usize>,
+    /// `tune.bufsize`: size of one I/O buffer, which bounds a request or response head.
+    pub bufsize: usize,
+    /// `stats socket` lines, for the admin socket.
+    pub stats_sockets: Vec<StatsSocket>,
+    /// `pidfile`: where to write the process id at start.
+    pub pidfile: Option<String>,
+}
+
+impl Default for Global {
+    fn default() -> Self {
+        Self {
+            log: Vec::new(),
+            maxconn: None,
+            nbthread: None,
+            bufsize: DEFAULT_BUFSIZE,
+            stats_sockets: Vec::new(),
+            pidfile: None,
+        }
+    }
+}
+
+/// HAProxy's default `tune.bufsize`.
+pub const DEFAULT_BUFSIZE: usize = 16384;
+
+/// One `stats socket` line.
+#[derive(Debug, Clone)]
+pub struct StatsSocket {
+    /// Filesystem path of the UNIX socket (or `ip:port`).
+    pub path: String,
+    /// `mode`: permission bits of the socket file.
+    pub mode: Option<u32>,
+    /// `user`: owner of the socket file.
+    pub user: Option<String>,
+    /// `group`: group of the socket file.
+    pub group: Option<String>,
+    /// `level`: what commands the socket allows.
+    pub level: StatsLevel,
+    /// Where the line was written.
+    pub location: Location,
+}
+
+/// The `level` of a stats socket, as in HAProxy's management guide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatsLevel {
+    /// Only non-sensitive read commands.
+    User,
+    /// Read commands (the default).
+    Operator,
+    /// Everything, including state changes.
+    Admin,
+}
+
+/// A `userlist` section.
+#[derive(Debug, Clone)]
+pub struct Userlist {
+    /// The section's name.
+    pub name: String,
+    /// Its users.
+    pub users: Vec<User>,
+    /// Its groups.
+    pub groups: Vec<Group>,
+}
+
+impl Userlist {
+    /// Whether `user` is a member of `group` (declared on either side).
+    pub fn in_group(&self, user: &str, group: &str) -> bool {
+        self.groups
+            .iter()
+            .any(|g| g.name == group && g.users.iter().any(|u| u == user))
+            || self
+                .users
+                .iter()
+                .any(|u| u.name == user && u.groups.iter().any(|g| g == group))
+    }
+}
+
+/// A user of a `userlist`.
+#[derive(Debug, Clone)]
+pub struct User {
+    /// Login name.
+    pub name: String,
+    /// How the password is stored.
+    pub password: Password,
+    /// Groups named on the `user` line.
+    pub groups: Vec<String>,
+}
+
+/// A stored password.
+#[derive(Debug, Clone)]
+pub enum Password {
+    /// `insecure-password`: compared as written.
+    Insecure(String),
+    /// `password`: a crypt(3) hash.
+    Hashed(String),
+}
+
+/// A group of a `userlist`.
+#[derive(Debug, Clone)]
+pub struct Group {
+    /// Group name.
+    pub name: String,
+    /// Users named on the `group` line.
+    pub users: Vec<String>,
+}
+
+/// Index of a proxy in `Config::proxies`.
+pub type ProxyId = usize;
+
+/// What kind of section declared a proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyKind {
+    /// `frontend`: accepts clients.
+    Frontend,
+    /// `backend`: holds servers.
+    Backend,
+    /// `listen`: both at once.
+    Listen,
+}
+
+impl ProxyKind {
+    /// The section keyword, for messages.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            ProxyKind::Frontend => "frontend",
+            ProxyKind::Backend => "backend",
+            ProxyKind::Listen => "listen",
+        }
+    }
+}
+
+/// `mode`: what a proxy speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// HTTP/1.x, parsed and balanced per request.
+    Http,
+    /// A byte relay, balanced per connection.
+    Tcp,
+}
+
+impl Mode {
+    /// The keyword, for messages.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            Mode::Http => "http",
+            Mode::Tcp => "tcp",
+        }
+    }
+}
+
+/// `balance`: how a backend picks a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Balance {
+    /// Weighted round-robin; weights may change at run time.
+    RoundRobin,
+    /// Weighted round-robin with weights fixed at start.
+    StaticRr,
+    /// The server with the fewest requests in flight.
+    LeastConn,
+    /// Random, keeping the least loaded of `draws` weighted picks (power of N choices).
+    Random {
+        /// How many servers to draw before keeping the least loaded.
+        draws: u32,
+    },
+    /// The first server (in declaration order) with a free connection slot.
+    First,
+}
+
+/// Which connection mode wins on a transaction (HAProxy's `option http-keep-alive` family).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum HttpConnMode {
+    /// Keep both sides alive (the default).
+    KeepAlive,
+    /// Keep the client alive, close the server side after each response.
+    ServerClose,
+    /// Close both sides after each response.
+    Close,
+}
+
+/// The timeouts of a proxy; `None` means no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timeouts {
+    /// `timeout connect`.
+    pub connect: Option<Duration>,
+    /// `timeout client`.
+    pub client: Option<Duration>,
+    /// `timeout server`.
+    pub server: Option<Duration>,
+    /// `timeout http-request`.
+    pub http_request: Option<Duration>,
+    /// `timeout http-keep-alive`.
+    pub http_keep_alive: Option<Duration>,
+    /// `timeout queue`.
+    pub queue: Option<Duration>,
+    /// `timeout check`.
+    pub check: Option<Duration>,
+    /// `timeout tunnel`.
+    pub tunnel: Option<Duration>,
+}
+
+impl Timeouts {
+    /// How long a complete request head may take: `http-request`, else `client`.
+    pub fn request_head(&self) -> Option<Duration> {
+        self.http_request.or(self.client)
+    }
+
+    /// How long to wait for the next request on a kept-alive connection.
+    pub fn keep_alive(&self) -> Option<Duration> {
+        self.http_keep_alive.or(self.request_head())
+    }
+
+    /// How long to wait for a free server slot: `queue`, else `connect`.
+    pub fn queue_wait(&self) -> Option<Duration> {
+        self.queue.or(self.connect)
+    }
+}
+
+/// `option forwardfor`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardFor {
+    /// Header name (`header`), default `X-Forwarded-For`.
+    pub header: String,
+    /// `if-none`: only add when the request has none.
+    pub if_none: bool,
+    /// `except NETWORK`: clients from this network get no header.
+    pub except: Option<IpNet>,
+}
+
+/// An address with a prefix length, as in `except 127.0.0.0/8`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    /// Network address.
+    pub addr: std::net::IpAddr,
+    /// Prefix length in bits.
+    pub prefix: u8,
+}
+
+impl IpNet {
+    /// Whether `ip` falls inside this network.
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let bits = u32::from(self.prefix.min(32));
+                let mask = if bits == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - bits)
+                };
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let bits = u32::from(self.prefix.min(128));
+                let mask = if bits == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - bits)
+                };
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// `option httpchk` and `http-check expect`: how a server's health is probed over HTTP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpCheck {
+    /// Request method (default `OPTIONS`).
+    pub method: String,
+    /// Request URI (default `/`).
+    pub uri: String,
+    /// Request version (default `HTTP/1.0`).
+    pub version: String,
+    /// What a healthy answer looks like.
+    pub expect: Option<CheckExpect>,
+}
+
+/// `http-check expect`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckExpect {
+    /// `!`: the match must fail for the server to be healthy.
+    pub negate: bool,
+    /// What is matched.
+    pub rule: ExpectRule,
+}
+
+/// The kinds of `http-check expect` this project understands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExpectRule {
+    /// `status <codes>`: a list of codes or ranges such as `200,300-399`.
+    Status(Vec<(u16, u16)>),
+    /// `rstatus <regex>`: the status code as text matches a regex.
+    RStatus(String),
+    /// `string <text>`: the body contains the text.
+    String(String),
+}
+
+/// Health-check settings of one server (resolved from `default-server` and `server`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckSettings {
+    /// `check`: whether the server is probed at all.
+    pub enabled: bool,
+    /// `inter`: interval between probes while stable.
+    pub inter: Duration,
+    /// `fastinter`: interval while changing state.
+    pub fastinter: Duration,
+    /// `downinter`: interval while down.
+    pub downinter: Duration,
+    /// `rise`: consecutive successes to go up.
+    pub rise: u32,
+    /// `fall`: consecutive failures to go down.
+    pub fall: u32,
+}
+
+impl Default for CheckSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            inter: Duration::from_secs(2),
+            fastinter: Duration::from_secs(2),
+            downinter: Duration::from_secs(2),
+            rise: 2,
+            fall: 3,
+        }
+    }
+}
+
+/// Where a server lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerAddr {
+    /// Resolved address; the port is 0 when `port_from_client` is set.
+    pub addr: SocketAddr,
+    /// No port was written: connect to the port the client connected to (HAProxy's rule).
+    pub port_from_client: bool,
+}
+
+/// Index of a server in its backend's `servers`.
+pub type ServerId = usize;
+
+/// A `server` line.
+#[derive(Debug, Clone)]
+pub struct Server {
+    /// Its name, unique in the backend.
+    pub name: String,
+    /// HAProxy's numeric id (`sv->puid`), one-based in declaration order.
+    pub puid: u32,
+    /// Its address, as written.
+    pub addr_text: String,
+    /// Its resolved address.
+    pub addr: ServerAddr,
+    /// `weight` (0..=256).
+    pub weight: u32,
+    /// `backup`: only used when no active server is up.
+    pub backup: bool,
+    /// `disabled`: starts in maintenance.
+    pub disabled: bool,
+    /// `maxconn`: concurrent requests the server accepts (0 = unlimited).
+    pub maxconn: u32,
+    /// Health-check settings.
+    pub check: CheckSettings,
+    /// Where the line was written.
+    pub location: Location,
+}
+
+/// `stats` settings of a proxy (the stats page is served by the control thread).
+#[derive(Debug, Clone, Default)]
+pub struct StatsSettings {
+    /// `stats enable`.
+    pub enabled: bool,
+    /// `stats uri` (default `/haproxy?stats`).
+    pub uri: String,
+    /// `stats realm`.
+    pub realm: Option<String>,
+    /// `stats refresh`.
+    pub refresh: Option<Duration>,
+    /// `stats auth USER:PASS` lines.
+    pub auth: Vec<(String, String)>,
+    /// `stats admin if|unless COND`.
+    pub admin: Option<Condition>,
+    /// `stats http-request auth [realm R] [if|unless COND]`.
+    pub http_request_auth: Vec<AuthRule>,
+    /// `stats hide-version`.
+    pub hide_version: bool,
+    /// `stats show-legends`.
+    pub show_legends: bool,
+}
+
+/// A `stats http-request auth` rule.
+#[derive(Debug, Clone)]
+pub struct AuthRule {
+    /// `realm`.
+    pub realm: Option<String>,
+    /// When the rule applies; `None` means always.
+    pub condition: Option<Condition>,
+}
+
+/// An ACL condition: `if|unless a b || !c`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Condition {
+    /// `unless`: the whole condition is negated.
+    pub unless: bool,
+    /// OR of AND-groups; each term is (negated, acl name).
+    pub any_of: Vec<Vec<(bool, String)>>,
+}
+
+/// An `acl` line of the forms this project understands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AclTest {
+    /// `http_auth(USERLIST)`: valid credentials of that list.
+    HttpAuth {
+        /// The userlist.
+        userlist: String,
+    },
+    /// `http_auth_group(USERLIST) GROUP...`: valid credentials of a member of one group.
+    HttpAuthGroup {
+        /// The userlist.
+        userlist: String,
+        /// Accepted groups.
+        groups: Vec<String>,
+    },
+}
+
+/// A named ACL of a proxy.
+#[derive(Debug, Clone)]
+pub struct Acl {
+    /// Its name (several lines with one name OR together).
+    pub name: String,
+    /// What it tests.
+    pub test: AclTest,
+    /// Where the line was written.
+    pub location: Location,
+}
+
+/// One listening address of a frontend.
+#[derive(Debug, Clone)]
+pub struct Bind {
+    /// The address to listen on.
+    pub addr: SocketAddr,
+    /// Where the line was written.
+    pub location: Location,
+}
+
+/// A frontend, backend or listen section after `defaults` were applied.
+#[derive(Debug, Clone)]
+pub struct Proxy {
+    /// Its index in `Config::proxies`.
+    pub id: ProxyId,
+    /// HAProxy's numeric id (`px->uuid`), one-based in declaration order.
+    pub uuid: u32,
+    /// Section name.
+    pub name: String,
+    /// Section kind.
+    pub kind: ProxyKind,
+    /// Where the section starts.
+    pub location: Location,
+    /// `mode`.
+    pub mode: Mode,
+    /// `bind` lines (frontends and listens).
+    pub binds: Vec<Bind>,
+    /// `default_backend`, resolved; a listen with servers defaults to itself.
+    pub default_backend: Option<ProxyId>,
+    /// `balance`.
+    pub balance: Balance,
+    /// `server` lines.
+    pub servers: Vec<Server>,
+    /// Timeouts.
+    pub timeouts: Timeouts,
+    /// `retries`.
+    pub retries: u32,
+    /// `option redispatch [interval]`: `None` when off.
+    pub redispatch: Option<i32>,
+    /// `maxconn` (frontends).
+    pub maxconn: Option<u32>,
+    /// Logging targets after `log global` was expanded.
+    pub log: Vec<LogTarget>,
+    /// `option httplog` / `option tcplog` / neither.
+    pub log_format: LogFormat,
+    /// `option dontlognull`.
+    pub dontlognull: bool,
+    /// `option forwardfor`.
+    pub forwardfor: Option<ForwardFor>,
+    /// `option http-keep-alive|http-server-close|httpclose`.
+    pub http_conn_mode: HttpConnMode,
+    /// `option allbackups`.
+    pub allbackups: bool,
+    /// `option splice-*`.
+    pub splice: SpliceMode,
+    /// `option httpchk` and `http-check expect`.
+    pub httpchk: Option<HttpCheck>,
+    /// Error responses, built in or from `errorfile`.
+    pub errorpages: Arc<ErrorPages>,
+    /// `stats` settings.
+    pub stats: StatsSettings,
+    /// `acl` lines.
+    pub acls: Vec<Acl>,
+}
+
+impl Proxy {
+    /// Whether this proxy accepts clients.
+    pub fn is_frontend(&self) -> bool {
+        matches!(self.kind, ProxyKind::Frontend | ProxyKind::Listen)
+    }
+
+    /// Whether this proxy holds servers.
+    pub fn is_backend(&self) -> bool {
+        matches!(self.kind, ProxyKind::Backend | ProxyKind::Listen)
+    }
+
+    /// Whether this proxy serves the stats page.
+    pub fn serves_stats(&self) -> bool {
+        self.stats.enabled
+    }
+}
+
+/// Which per-request log line a proxy writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// HAProxy's default connection log.
+    Default,
+    /// `option tcplog`.
+    Tcp,
+    /// `option httplog`.
+    Http,
+}
+
+/// `option splice-auto|splice-request|splice-response`: where splice(2) relays bodies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SpliceMode {
+    /// Client-to-server direction.
+    pub request: bool,
+    /// Server-to-client direction.
+    pub response: bool,
+}

@@ -1,0 +1,319 @@
+//! `option …` / `no option …` and `http-check expect`.
+
+use super::draft::{ProxyDraft, SectionKind};
+use super::error::Diagnostics;
+use super::lexer::Line;
+use super::model::{
+    CheckExpect, ExpectRule, ForwardFor, HttpCheck, HttpConnMode, IpNet, LogFormat,
+};
+use super::proxy::{check_place, Allowed, Side, ANY};
+use super::units::parse_uint;
+
+const FRONT: Allowed = Allowed {
+    defaults: true,
+    frontend: true,
+    backend: true,
+};
+const BACK: Allowed = Allowed {
+    defaults: true,
+    frontend: false,
+    backend: true,
+};
+
+/// Applies `option NAME …`, or `no option NAME` when `negated`.
+pub fn parse_option(
+    draft: &mut ProxyDraft,
+    section: SectionKind,
+    line: &Line,
+    negated: bool,
+    diag: &mut Diagnostics,
+) {
+    let at = &line.location;
+    // `no option x` has one more leading word than `option x`.
+    let base = if negated { 2 } else { 1 };
+    let name = line.word(base);
+    let args = line.words.get(base + 1..).unwrap_or(&[]);
+    let keyword = format!("option {name}");
+    let (allowed, side, takes_args) = match name {
+        "httplog" | "tcplog" | "dontlognull" => (FRONT, Side::Frontend, false),
+        "forwardfor" => (ANY, Side::Both, true),
+        "redispatch" => (BACK, Side::Backend, true),
+        "http-keep-alive" | "http-server-close" | "httpclose" => (ANY, Side::Both, false),
+        "httpchk" => (BACK, Side::Backend, true),
+        "allbackups" => (BACK, Side::Backend, false),
+        "splice-auto" | "splice-request" | "splice-response" => (ANY, Side::Both, false),
+        "" => {
+            diag.error(at, "'option' expects an option name");
+            return;
+        }
+        other => {
+            diag.error(
+                at,
+                format!("unknown option '{other}' in '{}' section (supported: httplog, tcplog, dontlognull, forwardfor, redispatch, http-keep-alive, http-server-close, httpclose, httpchk, allbackups, splice-auto, splice-request, splice-response)", section.keyword()),
+            );
+            return;
+        }
+    };
+    if !check_place(&keyword, allowed, side, section, draft, line, diag) {
+        return;
+    }
+    if (negated || !takes_args) && !args.is_empty() {
+        diag.error(
+            at,
+            format!(
+                "'{keyword}' takes no argument here (got '{}')",
+                args.join(" ")
+            ),
+        );
+        return;
+    }
+    let p = &mut draft.proxy;
+    match name {
+        "httplog" => {
+            p.log_format = if negated {
+                LogFormat::Default
+            } else {
+                LogFormat::Http
+            }
+        }
+        "tcplog" => {
+            p.log_format = if negated {
+                LogFormat::Default
+            } else {
+                LogFormat::Tcp
+            }
+        }
+        "dontlognull" => p.dontlognull = !negated,
+        "allbackups" => p.allbackups = !negated,
+        "splice-auto" => {
+            p.splice.request = !negated;
+            p.splice.response = !negated;
+        }
+        "splice-request" => p.splice.request = !negated,
+        "splice-response" => p.splice.response = !negated,
+        "http-keep-alive" => p.http_conn_mode = HttpConnMode::KeepAlive,
+        "http-server-close" => {
+            p.http_conn_mode = if negated {
+                HttpConnMode::KeepAlive
+            } else {
+                HttpConnMode::ServerClose
+            }
+        }
+        "httpclose" => {
+            p.http_conn_mode = if negated {
+                HttpConnMode::KeepAlive
+            } else {
+                HttpConnMode::Close
+            }
+        }
+        "forwardfor" if negated => p.forwardfor = None,
+        "forwardfor" => match parse_forwardfor(args) {
+            Ok(ff) => p.forwardfor = Some(ff),
+            Err(message) => diag.error(at, format!("'{keyword}': {message}")),
+        },
+        "redispatch" if negated => p.redispatch = None,
+        "redispatch" => match args {
+            [] => p.redispatch = Some(-1),
+            [n] => match n.parse::<i32>() {
+                Ok(v) if v != 0 => p.redispatch = Some(v),
+                Ok(_) => p.redispatch = None,
+                Err(_) => diag.error(
+                    at,
+                    format!("'{keyword}' expects an integer interval (got '{n}')"),
+                ),
+            },
+            _ => diag.error(at, format!("'{keyword}' takes at most one argument")),
+        },
+        "httpchk" if negated => p.httpchk = None,
+        "httpchk" => {
+            let expect = p.httpchk.take().and_then(|c| c.expect);
+            let (method, uri, version) = match args {
+                [] => ("OPTIONS", "/", "HTTP/1.0"),
+                [uri] => ("OPTIONS", uri.as_str(), "HTTP/1.0"),
+                [method, uri] => (method.as_str(), uri.as_str(), "HTTP/1.0"),
+                [method, uri, version] => (method.as_str(), uri.as_str(), version.as_str()),
+                _ => {
+                    diag.error(
+                        at,
+                        format!("'{keyword}' expects at most <method> <uri> <version>"),
+                    );
+                    return;
+                }
+            };
+            p.httpchk = Some(HttpCheck {
+                method: method.to_string(),
+                uri: uri.to_string(),
+                version: version.to_string(),
+                expect,
+            });
+        }
+        _ => {}
+    }
+}
+
+fn parse_forwardfor(args: &[String]) -> Result<ForwardFor, String> {
+    let mut ff = ForwardFor {
+        header: "X-Forwarded-For".to_string(),
+        if_none: false,
+        except: None,
+    };
+    let mut rest = args;
+    while let Some(word) = rest.first() {
+        match word.as_str() {
+            "if-none" => {
+                ff.if_none = true;
+                rest = &rest[1..];
+            }
+            "header" => {
+                let name = rest.get(1).ok_or("'header' expects a header name")?;
+                if name.is_empty() || !name.bytes().all(is_token_byte) {
+                    return Err(format!("'{name}' is not a valid header name"));
+                }
+                ff.header = name.clone();
+                rest = &rest[2..];
+            }
+            "except" => {
+                let net = rest.get(1).ok_or("'except' expects a network")?;
+                ff.except = Some(parse_net(net)?);
+                rest = &rest[2..];
+            }
+            other => {
+                return Err(format!(
+                    "unexpected argument '{other}' (supported: except, header, if-none)"
+                ))
+            }
+        }
+    }
+    Ok(ff)
+}
+
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+fn parse_net(text: &str) -> Result<IpNet, String> {
+    let (addr, prefix) = match text.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (text, None),
+    };
+    let addr: std::net::IpAddr = addr
+        .parse()
+        .map_err(|_| format!("'{text}' is not a network address"))?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix = match prefix {
+        Some(p) => parse_uint(p, max).map_err(|e| format!("prefix of '{text}': {e}"))? as u8,
+        None => max as u8,
+    };
+    Ok(IpNet { addr, prefix })
+}
+
+/// Applies `http-check expect [!] status|rstatus|string <pattern>`.
+pub fn parse_http_check(draft: &mut ProxyDraft, line: &Line, diag: &mut Diagnostics) {
+    let at = &line.location;
+    if line.word(1) != "expect" {
+        diag.error(
+            at,
+            format!(
+                "unsupported 'http-check {}' (supported: 'http-check expect')",
+                line.word(1)
+            ),
+        );
+        return;
+    }
+    let mut rest = &line.words[2..];
+    let negate = rest.first().is_some_and(|w| w == "!");
+    if negate {
+        rest = &rest[1..];
+    }
+    let (kind, pattern) = match rest {
+        [kind, pattern] => (kind.as_str(), pattern.as_str()),
+        _ => {
+            diag.error(
+                at,
+                "'http-check expect' expects [!] <match> <pattern>, e.g. 'status 200'",
+            );
+            return;
+        }
+    };
+    let rule = match kind {
+        "status" => match parse_status_list(pattern) {
+            Ok(list) => ExpectRule::Status(list),
+            Err(message) => {
+                diag.error(at, format!("'http-check expect status': {message}"));
+                return;
+            }
+        },
+        "rstatus" => {
+            if let Err(e) = regex::Regex::new(pattern) {
+                diag.error(
+                    at,
+                    format!("'http-check expect rstatus': invalid regex '{pattern}': {e}"),
+                );
+                return;
+            }
+            ExpectRule::RStatus(pattern.to_string())
+        }
+        "string" => ExpectRule::String(pattern.to_string()),
+        other => {
+            diag.error(
+                at,
+                format!("'http-check expect {other}' is not supported (supported: status, rstatus, string)"),
+            );
+            return;
+        }
+    };
+    let expect = Some(CheckExpect { negate, rule });
+    match &mut draft.proxy.httpchk {
+        Some(check) => check.expect = expect,
+        None => {
+            draft.proxy.httpchk = Some(HttpCheck {
+                method: "OPTIONS".into(),
+                uri: "/".into(),
+                version: "HTTP/1.0".into(),
+                expect,
+            })
+        }
+    }
+}
+
+fn parse_status_list(text: &str) -> Result<Vec<(u16, u16)>, String> {
+    text.split(',')
+        .map(|item| {
+            let (lo, hi) = item.split_once('-').unwrap_or((item, item));
+            let lo = parse_uint(lo, 999).map_err(|e| format!("status '{item}': {e}"))? as u16;
+            let hi = parse_uint(hi, 999).map_err(|e| format!("status '{item}': {e}"))? as u16;
+            if lo < 100 || hi < lo {
+                return Err(format!("invalid status '{item}'"));
+            }
+            Ok((lo, hi))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_lists() {
+        assert_eq!(parse_status_list("200").unwrap(), vec![(200, 200)]);
+        assert_eq!(
+            parse_status_list("200-399,404").unwrap(),
+            vec![(200, 399), (404, 404)]
+        );
+        assert!(parse_status_list("20").is_err());
+        assert!(parse_status_list("399-200").is_err());
+    }
+
+    #[test]
+    fn forwardfor_arguments() {
+        let words = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+        let ff = parse_forwardfor(&words("except 127.0.0.0/8 header X-Client if-none")).unwrap();
+        assert_eq!(ff.header, "X-Client");
+        assert!(ff.if_none);
+        assert!(ff.except.unwrap().contains("127.1.2.3".parse().unwrap()));
+        assert!(!ff.except.unwrap().contains("10.0.0.1".parse().unwrap()));
+        assert!(parse_forwardfor(&words("header")).is_err());
+        assert!(parse_forwardfor(&words("bogus")).is_err());
+    }
+}

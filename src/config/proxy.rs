@@ -1,0 +1,424 @@
+//! Keywords of `defaults`, `frontend`, `backend` and `listen` sections.
+
+use bytes::Bytes;
+
+use super::address::parse_bind;
+use super::draft::{ProxyDraft, SectionKind};
+use super::error::Diagnostics;
+use super::errorpage::{validate_errorfile, ERROR_CODES};
+use super::lexer::Line;
+use super::log::parse_log_target;
+use super::model::{Balance, Bind, Global, Mode, ProxyKind};
+use super::units::{parse_time, parse_uint};
+use super::{options, server, stats};
+
+/// Which side of a proxy a keyword configures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// Client-facing settings: ignored (with a warning) in a plain backend.
+    Frontend,
+    /// Server-facing settings: ignored (with a warning) in a plain frontend.
+    Backend,
+    /// Meaningful everywhere.
+    Both,
+}
+
+/// The sections a keyword may appear in: defaults, frontend, listen, backend (HAProxy's table).
+#[derive(Debug, Clone, Copy)]
+pub struct Allowed {
+    /// In `defaults`.
+    pub defaults: bool,
+    /// In `frontend`.
+    pub frontend: bool,
+    /// In `backend`.
+    pub backend: bool,
+}
+
+/// Any section.
+pub const ANY: Allowed = Allowed {
+    defaults: true,
+    frontend: true,
+    backend: true,
+};
+
+/// Checks that `keyword` may be used in `section`; warns when it will be ignored there.
+/// Returns false when the line must not be applied.
+pub fn check_place(
+    keyword: &str,
+    allowed: Allowed,
+    side: Side,
+    section: SectionKind,
+    draft: &ProxyDraft,
+    line: &Line,
+    diag: &mut Diagnostics,
+) -> bool {
+    let ok = match section {
+        SectionKind::Defaults => allowed.defaults,
+        SectionKind::Proxy(ProxyKind::Frontend) => allowed.frontend,
+        SectionKind::Proxy(ProxyKind::Backend) => allowed.backend,
+        SectionKind::Proxy(ProxyKind::Listen) => allowed.frontend || allowed.backend,
+        _ => false,
+    };
+    if !ok {
+        diag.error(
+            &line.location,
+            format!("'{keyword}' not allowed in '{}' section", section.keyword()),
+        );
+        return false;
+    }
+    let ignored = match (section, side) {
+        (SectionKind::Proxy(ProxyKind::Frontend), Side::Backend) => Some("backend"),
+        (SectionKind::Proxy(ProxyKind::Backend), Side::Frontend) => Some("frontend"),
+        _ => None,
+    };
+    if let Some(capability) = ignored {
+        diag.warn(
+            &line.location,
+            format!(
+                "'{keyword}' ignored for {} '{}' as it requires {capability} capability",
+                section.keyword(),
+                draft.proxy.name
+            ),
+        );
+    }
+    true
+}
+
+/// Applies one line of a proxy or defaults section.
+pub fn parse_line(
+    draft: &mut ProxyDraft,
+    section: SectionKind,
+    line: &Line,
+    global: &Global,
+    diag: &mut Diagnostics,
+) {
+    let keyword = line.word(0);
+    let args = &line.words[1..];
+    let at = &line.location;
+    let place =
+        |kw: &str, allowed: Allowed, side: Side, draft: &ProxyDraft, diag: &mut Diagnostics| {
+            check_place(kw, allowed, side, section, draft, line, diag)
+        };
+    const NOT_DEFAULTS: Allowed = Allowed {
+        defaults: false,
+        frontend: true,
+        backend: true,
+    };
+    const FRONT: Allowed = Allowed {
+        defaults: true,
+        frontend: true,
+        backend: false,
+    };
+    const BACK: Allowed = Allowed {
+        defaults: true,
+        frontend: false,
+        backend: true,
+    };
+    match keyword {
+        "mode" => {
+            if place(keyword, ANY, Side::Both, draft, diag) {
+                match args.first().map(String::as_str) {
+                    Some("http") if args.len() == 1 => draft.proxy.mode = Mode::Http,
+                    Some("tcp") if args.len() == 1 => draft.proxy.mode = Mode::Tcp,
+                    _ => diag.error(
+                        at,
+                        format!("'mode' expects 'http' or 'tcp' (got '{}')", args.join(" ")),
+                    ),
+                }
+            }
+        }
+        "bind" => {
+            let allowed = Allowed {
+                defaults: false,
+                frontend: true,
+                backend: false,
+            };
+            if place(keyword, allowed, Side::Frontend, draft, diag) {
+                parse_bind_line(draft, line, diag);
+            }
+        }
+        "default_backend" => {
+            if place(keyword, FRONT, Side::Frontend, draft, diag) {
+                match args {
+                    [name] => draft.default_backend = Some((name.clone(), at.clone())),
+                    _ => diag.error(at, "'default_backend' expects a backend name"),
+                }
+            }
+        }
+        "balance" => {
+            if place(keyword, BACK, Side::Backend, draft, diag) {
+                match parse_balance(args) {
+                    Ok(balance) => draft.proxy.balance = balance,
+                    Err(message) => diag.error(at, format!("'balance': {message}")),
+                }
+            }
+        }
+        "server" => {
+            let allowed = Allowed {
+                defaults: false,
+                frontend: false,
+                backend: true,
+            };
+            if place(keyword, allowed, Side::Backend, draft, diag) {
+                server::parse_server(draft, line, diag);
+            }
+        }
+        "default-server" => {
+            if place(keyword, BACK, Side::Backend, draft, diag) {
+                server::parse_default_server(draft, line, diag);
+            }
+        }
+        "timeout" => parse_timeout(draft, section, line, diag),
+        "retries" => {
+            if place(keyword, BACK, Side::Backend, draft, diag) {
+                match args {
+                    [v] => match parse_uint(v, 1000) {
+                        Ok(n) => draft.proxy.retries = n as u32,
+                        Err(e) => diag.error(at, format!("'retries': {e}")),
+                    },
+                    _ => diag.error(at, "'retries' expects an integer argument"),
+                }
+            }
+        }
+        "maxconn" => {
+            if place(keyword, FRONT, Side::Frontend, draft, diag) {
+                match args {
+                    [v] => match parse_uint(v, u64::from(u32::MAX)) {
+                        Ok(0) => diag.error(at, "'maxconn' must be at least 1"),
+                        Ok(n) => draft.proxy.maxconn = Some(n as u32),
+                        Err(e) => diag.error(at, format!("'maxconn': {e}")),
+                    },
+                    _ => diag.error(at, "'maxconn' expects an integer argument"),
+                }
+            }
+        }
+        "log" => {
+            if place(keyword, ANY, Side::Both, draft, diag) {
+                match args.first().map(String::as_str) {
+                    Some("global") if args.len() == 1 => draft.log_global = true,
+                    _ => match parse_log_target(args) {
+                        Ok(target) => draft.proxy.log.push(target),
+                        Err(message) => diag.error(at, format!("'log': {message}")),
+                    },
+                }
+            }
+        }
+        "no" => match args.first().map(String::as_str) {
+            Some("log") if args.len() == 1 => {
+                draft.log_global = false;
+                draft.proxy.log.clear();
+            }
+            Some("option") => options::parse_option(draft, section, line, true, diag),
+            _ => diag.error(
+                at,
+                format!(
+                    "unknown keyword 'no {}' in '{}' section",
+                    args.join(" "),
+                    section.keyword()
+                ),
+            ),
+        },
+        "option" => options::parse_option(draft, section, line, false, diag),
+        "http-check" => {
+            if place(keyword, BACK, Side::Backend, draft, diag) {
+                options::parse_http_check(draft, line, diag);
+            }
+        }
+        "errorfile" => {
+            if place(keyword, ANY, Side::Both, draft, diag) {
+                parse_errorfile(draft, line, global, diag);
+            }
+        }
+        "stats" => stats::parse_stats(draft, section, line, diag),
+        "acl" => {
+            if place(keyword, NOT_DEFAULTS, Side::Both, draft, diag) {
+                stats::parse_acl(draft, line, diag);
+            }
+        }
+        other => diag.error(
+            at,
+            format!(
+                "unknown keyword '{other}' in '{}' section",
+                section.keyword()
+            ),
+        ),
+    }
+}
+
+fn parse_bind_line(draft: &mut ProxyDraft, line: &Line, diag: &mut Diagnostics) {
+    let args = &line.words[1..];
+    let Some(spec) = args.first() else {
+        diag.error(&line.location, "'bind' expects an address");
+        return;
+    };
+    if let Some(option) = args.get(1) {
+        diag.error(
+            &line.location,
+            format!("'bind {spec}': option '{option}' is not supported (ringlb binds plain TCP)"),
+        );
+        return;
+    }
+    match parse_bind(spec) {
+        Ok(addrs) => draft.proxy.binds.extend(addrs.into_iter().map(|addr| Bind {
+            addr,
+            location: line.location.clone(),
+        })),
+        Err(message) => diag.error(&line.location, format!("'bind {spec}': {message}")),
+    }
+}
+
+fn parse_balance(args: &[String]) -> Result<Balance, String> {
+    let Some(algo) = args.first() else {
+        return Err("expects an algorithm".into());
+    };
+    if args.len() > 1 {
+        return Err(format!("unexpected argument '{}' after '{algo}'", args[1]));
+    }
+    Ok(match algo.as_str() {
+        "roundrobin" => Balance::RoundRobin,
+        "static-rr" => Balance::StaticRr,
+        "leastconn" => Balance::LeastConn,
+        "first" => Balance::First,
+        "random" => Balance::Random { draws: 2 },
+        other => {
+            if let Some(n) = other
+                .strip_prefix("random(")
+                .and_then(|rest| rest.strip_suffix(')'))
+            {
+                let draws = parse_uint(n, 100).map_err(|e| format!("random(<draws>): {e}"))?;
+                if draws == 0 {
+                    return Err("random(<draws>) expects at least 1 draw".into());
+                }
+                return Ok(Balance::Random {
+                    draws: draws as u32,
+                });
+            }
+            return Err(format!(
+                "unsupported algorithm '{other}' (supported: roundrobin, static-rr, leastconn, random, random(<draws>), first)"
+            ));
+        }
+    })
+}
+
+fn parse_timeout(
+    draft: &mut ProxyDraft,
+    section: SectionKind,
+    line: &Line,
+    diag: &mut Diagnostics,
+) {
+    let name = line.word(1);
+    let keyword = format!("timeout {name}");
+    let (allowed, side) = match name {
+        "client" => (ANY, Side::Frontend),
+        "http-request" | "http-keep-alive" => (ANY, Side::Both),
+        "connect" | "server" | "queue" | "check" => (ANY, Side::Backend),
+        "tunnel" => (ANY, Side::Both),
+        "" => {
+            diag.error(&line.location, "'timeout' expects a type and a value");
+            return;
+        }
+        other => {
+            diag.error(&line.location, format!("unknown keyword 'timeout {other}' (supported: connect, client, server, http-request, http-keep-alive, queue, check, tunnel)"));
+            return;
+        }
+    };
+    if !check_place(&keyword, allowed, side, section, draft, line, diag) {
+        return;
+    }
+    let value = match &line.words[2..] {
+        [v] => match parse_time(v) {
+            Ok(d) => d,
+            Err(e) => {
+                diag.error(&line.location, format!("'{keyword}': {e}"));
+                return;
+            }
+        },
+        _ => {
+            diag.error(
+                &line.location,
+                format!("'{keyword}' expects exactly one time value"),
+            );
+            return;
+        }
+    };
+    let slot = match name {
+        "client" => &mut draft.proxy.timeouts.client,
+        "http-request" => &mut draft.proxy.timeouts.http_request,
+        "http-keep-alive" => &mut draft.proxy.timeouts.http_keep_alive,
+        "connect" => &mut draft.proxy.timeouts.connect,
+        "server" => &mut draft.proxy.timeouts.server,
+        "queue" => &mut draft.proxy.timeouts.queue,
+        "check" => &mut draft.proxy.timeouts.check,
+        _ => &mut draft.proxy.timeouts.tunnel,
+    };
+    // HAProxy treats 0 as "no timeout".
+    *slot = (!value.is_zero()).then_some(value);
+}
+
+fn parse_errorfile(draft: &mut ProxyDraft, line: &Line, global: &Global, diag: &mut Diagnostics) {
+    let at = &line.location;
+    let [code, path] = &line.words[1..] else {
+        diag.error(
+            at,
+            "'errorfile' expects <status_code> and <file> as arguments",
+        );
+        return;
+    };
+    let code = match code.parse::<u16>() {
+        Ok(c) if ERROR_CODES.contains(&c) => c,
+        _ => {
+            diag.error(
+                at,
+                format!(
+                    "'errorfile': status code '{code}' cannot be customized (supported: {})",
+                    ERROR_CODES.map(|c| c.to_string()).join(", ")
+                ),
+            );
+            return;
+        }
+    };
+    let content = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            diag.error(
+                at,
+                format!("'errorfile {code}': error opening file '{path}' : {e}"),
+            );
+            return;
+        }
+    };
+    if let Err(problem) = validate_errorfile(&content, global.bufsize) {
+        diag.error(at, format!("'errorfile {code}': file '{path}' {problem}"));
+        return;
+    }
+    draft.errorpages.set(code, Bytes::from(content));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn balance_algorithms() {
+        assert_eq!(
+            parse_balance(&words("roundrobin")).unwrap(),
+            Balance::RoundRobin
+        );
+        assert_eq!(
+            parse_balance(&words("random")).unwrap(),
+            Balance::Random { draws: 2 }
+        );
+        assert_eq!(
+            parse_balance(&words("random(3)")).unwrap(),
+            Balance::Random { draws: 3 }
+        );
+        assert!(parse_balance(&words("source"))
+            .unwrap_err()
+            .contains("source"));
+        assert!(parse_balance(&words("random(0)")).is_err());
+    }
+}

@@ -1,0 +1,273 @@
+//! `stats …` keywords of proxies, `acl` lines and `if|unless` conditions.
+
+use super::draft::{ProxyDraft, SectionKind};
+use super::error::Diagnostics;
+use super::lexer::Line;
+use super::model::{Acl, AclTest, AuthRule, Condition, Location};
+use super::proxy::{check_place, Allowed, Side};
+use super::units::parse_time;
+
+const STATS: Allowed = Allowed {
+    defaults: true,
+    frontend: false,
+    backend: true,
+};
+const STATS_RULES: Allowed = Allowed {
+    defaults: false,
+    frontend: false,
+    backend: true,
+};
+
+/// Applies `stats enable|uri|realm|refresh|auth|admin|http-request|hide-version|show-legends`.
+pub fn parse_stats(
+    draft: &mut ProxyDraft,
+    section: SectionKind,
+    line: &Line,
+    diag: &mut Diagnostics,
+) {
+    let at = &line.location;
+    let sub = line.word(1);
+    let keyword = format!("stats {sub}");
+    let args = line.words.get(2..).unwrap_or(&[]);
+    let allowed = match sub {
+        "admin" | "http-request" => STATS_RULES,
+        "enable" | "uri" | "realm" | "refresh" | "auth" | "hide-version" | "show-legends" => STATS,
+        "socket" => {
+            diag.error(at, "'stats socket' is only allowed in the 'global' section");
+            return;
+        }
+        other => {
+            diag.error(at, format!("unknown keyword 'stats {other}' (supported: enable, uri, realm, refresh, auth, admin, http-request auth, hide-version, show-legends)"));
+            return;
+        }
+    };
+    if !check_place(&keyword, allowed, Side::Backend, section, draft, line, diag) {
+        return;
+    }
+    let one = |diag: &mut Diagnostics| match args {
+        [v] => Some(v.clone()),
+        _ => {
+            diag.error(at, format!("'{keyword}' expects exactly one argument"));
+            None
+        }
+    };
+    let stats = &mut draft.proxy.stats;
+    // As in HAProxy, any `stats` keyword turns the stats page on.
+    stats.enabled = true;
+    match sub {
+        "enable" | "hide-version" | "show-legends" => {
+            if !args.is_empty() {
+                diag.error(at, format!("'{keyword}' takes no argument"));
+            }
+            stats.hide_version |= sub == "hide-version";
+            stats.show_legends |= sub == "show-legends";
+        }
+        "uri" => {
+            if let Some(uri) = one(diag) {
+                if uri.starts_with('/') {
+                    stats.uri = uri;
+                } else {
+                    diag.error(
+                        at,
+                        format!("'stats uri' expects a path starting with '/' (got '{uri}')"),
+                    );
+                }
+            }
+        }
+        "realm" => {
+            if let Some(realm) = one(diag) {
+                stats.realm = Some(realm);
+            }
+        }
+        "refresh" => {
+            if let Some(v) = one(diag) {
+                match parse_time(&v) {
+                    Ok(t) => stats.refresh = Some(t),
+                    Err(e) => diag.error(at, format!("'stats refresh': {e}")),
+                }
+            }
+        }
+        "auth" => {
+            if let Some(v) = one(diag) {
+                match v.split_once(':') {
+                    Some((user, pass)) if !user.is_empty() => {
+                        stats.auth.push((user.to_string(), pass.to_string()))
+                    }
+                    _ => diag.error(at, "'stats auth' expects <user>:<password>"),
+                }
+            }
+        }
+        "admin" => match parse_condition(args, at, &mut draft.acl_uses) {
+            Ok(Some(condition)) => draft.proxy.stats.admin = Some(condition),
+            Ok(None) => diag.error(
+                at,
+                "'stats admin' expects 'if' or 'unless' followed by a condition",
+            ),
+            Err(message) => diag.error(at, format!("'stats admin': {message}")),
+        },
+        _ => parse_http_request(draft, args, at, diag),
+    }
+}
+
+fn parse_http_request(
+    draft: &mut ProxyDraft,
+    args: &[String],
+    at: &Location,
+    diag: &mut Diagnostics,
+) {
+    let Some(action) = args.first() else {
+        diag.error(at, "'stats http-request' expects an action");
+        return;
+    };
+    if action != "auth" {
+        diag.error(
+            at,
+            format!("'stats http-request {action}' is not supported (supported: auth)"),
+        );
+        return;
+    }
+    let mut rest = &args[1..];
+    let mut realm = None;
+    if rest.first().is_some_and(|w| w == "realm") {
+        let Some(name) = rest.get(1) else {
+            diag.error(at, "'stats http-request auth realm' expects a realm");
+            return;
+        };
+        realm = Some(name.clone());
+        rest = &rest[2..];
+    }
+    match parse_condition(rest, at, &mut draft.acl_uses) {
+        Ok(condition) if condition.is_some() || rest.is_empty() => draft
+            .proxy
+            .stats
+            .http_request_auth
+            .push(AuthRule { realm, condition }),
+        Ok(_) => diag.error(
+            at,
+            format!("'stats http-request auth': unexpected '{}'", rest.join(" ")),
+        ),
+        Err(message) => diag.error(at, format!("'stats http-request auth': {message}")),
+    }
+}
+
+/// Parses `if|unless a [!b] [|| c]`; `Ok(None)` when the words do not start a condition.
+fn parse_condition(
+    words: &[String],
+    at: &Location,
+    uses: &mut Vec<(String, Location)>,
+) -> Result<Option<Condition>, String> {
+    let unless = match words.first().map(String::as_str) {
+        Some("if") => false,
+        Some("unless") => true,
+        _ => return Ok(None),
+    };
+    let mut any_of = vec![Vec::new()];
+    for word in &words[1..] {
+        match word.as_str() {
+            "||" | "or" => any_of.push(Vec::new()),
+            "{" | "}" => {
+                return Err(
+                    "anonymous ACLs ('{ ... }') are not supported: name them with 'acl'".into(),
+                )
+            }
+            w => {
+                let (negated, name) = match w.strip_prefix('!') {
+                    Some(name) => (true, name),
+                    None => (false, w),
+                };
+                if name.is_empty() {
+                    return Err("'!' must be followed by an ACL name".into());
+                }
+                uses.push((name.to_string(), at.clone()));
+                if let Some(group) = any_of.last_mut() {
+                    group.push((negated, name.to_string()));
+                }
+            }
+        }
+    }
+    if any_of.iter().any(Vec::is_empty) {
+        return Err("missing ACL name in condition".into());
+    }
+    Ok(Some(Condition { unless, any_of }))
+}
+
+/// Applies `acl NAME http_auth(LIST)` or `acl NAME http_auth_group(LIST) GROUP...`.
+pub fn parse_acl(draft: &mut ProxyDraft, line: &Line, diag: &mut Diagnostics) {
+    let at = &line.location;
+    let (Some(name), Some(criterion)) = (line.words.get(1), line.words.get(2)) else {
+        diag.error(at, "'acl' expects a name and a criterion");
+        return;
+    };
+    let args = &line.words[3..];
+    let list_of = |prefix: &str| {
+        criterion
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.strip_suffix(')'))
+            .map(str::to_string)
+    };
+    let test = if let Some(userlist) = list_of("http_auth(") {
+        if !args.is_empty() {
+            diag.error(
+                at,
+                format!(
+                    "acl '{name}': 'http_auth' takes no pattern (got '{}')",
+                    args.join(" ")
+                ),
+            );
+            return;
+        }
+        AclTest::HttpAuth { userlist }
+    } else if let Some(userlist) = list_of("http_auth_group(") {
+        if args.is_empty() {
+            diag.error(
+                at,
+                format!("acl '{name}': 'http_auth_group' expects at least one group"),
+            );
+            return;
+        }
+        AclTest::HttpAuthGroup {
+            userlist,
+            groups: args.to_vec(),
+        }
+    } else {
+        diag.error(
+            at,
+            format!("acl '{name}': criterion '{criterion}' is not supported (supported: http_auth(<userlist>), http_auth_group(<userlist>) <group>...)"),
+        );
+        return;
+    };
+    draft.proxy.acls.push(Acl {
+        name: name.clone(),
+        test,
+        location: at.clone(),
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn cond(s: &str) -> Result<Option<Condition>, String> {
+        let words: Vec<String> = s.split_whitespace().map(String::from).collect();
+        let at = Location {
+            file: Arc::from("t"),
+            line: 1,
+        };
+        parse_condition(&words, &at, &mut Vec::new())
+    }
+
+    #[test]
+    fn conditions() {
+        let c = cond("unless AUTH").unwrap().unwrap();
+        assert!(c.unless);
+        assert_eq!(c.any_of, vec![vec![(false, "AUTH".to_string())]]);
+        let c = cond("if A !B || C").unwrap().unwrap();
+        assert_eq!(c.any_of.len(), 2);
+        assert_eq!(c.any_of[0][1], (true, "B".to_string()));
+        assert!(cond("realm x").unwrap().is_none());
+        assert!(cond("if").is_err());
+        assert!(cond("if A ||").is_err());
+        assert!(cond("if { src 1.2.3.4 }").is_err());
+    }
+}

@@ -1,0 +1,200 @@
+//! Whole-configuration tests: sections, defaults inheritance and cross references.
+
+use std::time::Duration;
+
+use super::*;
+
+fn load(text: &str) -> Result<Loaded, ConfigErrors> {
+    load_sources(&[("t.cfg".to_string(), text.to_string())])
+}
+
+fn errors(text: &str) -> Vec<String> {
+    match load(text) {
+        Ok(_) => panic!("config unexpectedly valid"),
+        Err(e) => e.0.iter().map(ToString::to_string).collect(),
+    }
+}
+
+#[test]
+fn seed_fixture_loads_with_haproxy_defaults() {
+    let dir = env!("CARGO_MANIFEST_DIR");
+    let loaded = load_files(&[format!("{dir}/tests/fixtures/seed.cfg")]).unwrap();
+    let c = &loaded.config;
+    assert_eq!(c.global.log.len(), 2);
+    let fe = c
+        .proxies
+        .iter()
+        .find(|p| p.name == "servers" && p.is_frontend())
+        .unwrap();
+    assert_eq!(fe.mode, Mode::Http);
+    assert_eq!(fe.binds[0].addr, "0.0.0.0:8080".parse().unwrap());
+    assert_eq!(fe.log_format, LogFormat::Http);
+    assert!(fe.dontlognull);
+    assert_eq!(fe.log.len(), 2, "log global copies both global targets");
+    let be = &c.proxies[fe.default_backend.unwrap()];
+    assert_eq!(be.kind, ProxyKind::Backend);
+    assert_eq!(be.servers.len(), 2);
+    let s = &be.servers[0];
+    assert_eq!(
+        (s.weight, s.check.enabled, s.check.rise, s.check.fall),
+        (1, true, 2, 3)
+    );
+    assert_eq!(s.check.inter, Duration::from_secs(2));
+    assert_eq!(be.retries, 3);
+    assert_eq!(be.timeouts.connect, Some(Duration::from_millis(5000)));
+    let chk = be.httpchk.as_ref().unwrap();
+    assert_eq!((chk.method.as_str(), chk.uri.as_str()), ("GET", "/"));
+    assert_eq!(
+        chk.expect.as_ref().unwrap().rule,
+        ExpectRule::Status(vec![(200, 200)])
+    );
+    assert!(be
+        .errorpages
+        .get(503)
+        .ends_with(b"<!-- ringlb test fixture errorfile 503 -->\n</body></html>\n"));
+    let stats = c.proxies.iter().find(|p| p.name == "stats").unwrap();
+    assert_eq!(stats.kind, ProxyKind::Listen);
+    assert!(stats.stats.enabled);
+    assert_eq!(stats.stats.uri, "/haproxy");
+    assert_eq!(stats.acls.len(), 2);
+    let list = c.userlist("stats-auth").unwrap();
+    assert!(list.in_group("admin", "admin"));
+    assert!(!list.in_group("guest", "admin"));
+    // Accepted-but-inert keywords are announced, not silently dropped.
+    let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    for kw in ["'daemon'", "'chroot'", "'user'", "'group'", "stats socket"] {
+        assert!(
+            warnings.iter().any(|w| w.contains(kw)),
+            "no warning for {kw}: {warnings:#?}"
+        );
+    }
+}
+
+#[test]
+fn all_errors_are_reported_with_lines() {
+    let errs = errors(
+        "global\n bogus 1\nfrontend f\n bind :80\n default_backend nowhere\n timeout client 5x\n",
+    );
+    assert_eq!(errs.len(), 3, "{errs:#?}");
+    assert!(errs[0].starts_with("parsing [t.cfg:2] : unknown keyword 'bogus'"));
+    assert!(errs
+        .iter()
+        .any(|e| e.starts_with("parsing [t.cfg:6] : 'timeout client'")));
+    assert!(errs
+        .iter()
+        .any(|e| e.starts_with("parsing [t.cfg:5] :") && e.contains("'nowhere'")));
+}
+
+#[test]
+fn defaults_apply_to_following_sections_only() {
+    let c = load(
+        "defaults\n mode http\n timeout connect 1s\n\
+         backend a\n server s 127.0.0.1:1\n\
+         defaults\n mode tcp\n\
+         backend b\n server s 127.0.0.1:1\n",
+    )
+    .unwrap()
+    .config;
+    assert_eq!(c.proxies[0].mode, Mode::Http);
+    assert_eq!(c.proxies[0].timeouts.connect, Some(Duration::from_secs(1)));
+    assert_eq!(c.proxies[1].mode, Mode::Tcp);
+    assert_eq!(
+        c.proxies[1].timeouts.connect,
+        Some(Duration::from_secs(1)),
+        "defaults accumulate"
+    );
+}
+
+#[test]
+fn keywords_are_checked_against_their_section() {
+    let errs = errors("frontend f\n bind :80\n server s 1.2.3.4:80\ndefaults\n bind :81\n");
+    assert!(
+        errs[0].contains("'server' not allowed in 'frontend' section"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[1].contains("'bind' not allowed in 'defaults' section"),
+        "{errs:?}"
+    );
+    let loaded = load("frontend f\n bind :80\n timeout server 5s\n").unwrap();
+    assert!(loaded
+        .warnings
+        .iter()
+        .any(|w| w.message.contains("'timeout server' ignored")));
+}
+
+#[test]
+fn mode_mismatch_and_duplicates_are_errors() {
+    let errs = errors(
+        "frontend f\n mode http\n bind :80\n default_backend b\nbackend b\n mode tcp\n server s 1.2.3.4:1\n server s 1.2.3.4:2\nbackend b\n",
+    );
+    assert!(errs.iter().any(|e| e.contains("wrong mode")), "{errs:?}");
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("server 's'") && e.contains("already declared")),
+        "{errs:?}"
+    );
+    assert!(errs.iter().any(|e| e.contains("same name")), "{errs:?}");
+}
+
+#[test]
+fn unsupported_things_are_named() {
+    let errs = errors("frontend f\n bind :443 ssl crt x.pem\n use_backend b if x\nresolvers dns\n");
+    assert!(errs.iter().any(|e| e.contains("'ssl'")), "{errs:?}");
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("unknown keyword 'use_backend'")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter().any(|e| e.contains("'resolvers' sections")),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn acl_references_are_checked() {
+    let errs = errors(
+        "userlist u\n user a insecure-password x\nlisten s\n bind :1\n stats enable\n acl A http_auth_group(u) nogroup\n acl B http_auth(missing)\n stats admin if C\n",
+    );
+    assert!(
+        errs.iter().any(|e| e.contains("no group 'nogroup'")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("no such userlist 'missing'")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter().any(|e| e.contains("no such ACL : 'C'")),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn listen_is_its_own_backend() {
+    let c = load("listen l\n bind 127.0.0.1:1\n server s 127.0.0.1:2 weight 5\n")
+        .unwrap()
+        .config;
+    assert_eq!(c.proxies[0].default_backend, Some(0));
+    assert_eq!(c.proxies[0].servers[0].weight, 5);
+}
+
+#[test]
+fn errorfile_problems_are_config_errors() {
+    let dir = std::env::temp_dir().join(format!("ringlb-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.http");
+    std::fs::write(&bad, "<html>not a response</html>").unwrap();
+    let errs = errors(&format!(
+        "defaults\n errorfile 503 {}\n errorfile 503 {}/missing.http\n errorfile 599 {}\n",
+        bad.display(),
+        dir.display(),
+        bad.display()
+    ));
+    assert_eq!(errs.len(), 3, "{errs:?}");
+    assert!(errs[0].contains("not a valid HTTP response") || errs[0].contains("not a complete"));
+    assert!(errs[1].contains("error opening file"));
+    assert!(errs[2].contains("'599' cannot be customized"));
+}

@@ -1,0 +1,236 @@
+//! Cross-section checks and the final assembly of a `Config`.
+
+use std::sync::Arc;
+
+use super::draft::ProxyDraft;
+use super::error::{Diagnostics, Warning};
+use super::model::{AclTest, Config, Global, Mode, ProxyKind, Userlist};
+
+/// Resolves references between sections and reports every inconsistency.
+pub fn finish(
+    global: Global,
+    userlists: Vec<Userlist>,
+    drafts: Vec<ProxyDraft>,
+    diag: &mut Diagnostics,
+) -> Config {
+    check_unique_names(&drafts, diag);
+    let mut proxies = Vec::with_capacity(drafts.len());
+    for (id, draft) in drafts.iter().enumerate() {
+        let mut proxy = draft.proxy.clone();
+        proxy.id = id;
+        proxy.uuid = id as u32 + 1;
+        proxy.errorpages = Arc::new(draft.errorpages.clone());
+        if draft.log_global {
+            let own = std::mem::take(&mut proxy.log);
+            proxy.log = global.log.iter().cloned().chain(own).collect();
+        }
+        proxy.default_backend = resolve_default_backend(draft, &drafts, id, diag);
+        check_acls(draft, &userlists, diag);
+        if proxy.is_frontend() && proxy.binds.is_empty() {
+            diag.error(
+                &proxy.location,
+                format!("{} '{}' has no 'bind' directive. Please declare it as a backend if this was intended.", proxy.kind.keyword(), proxy.name),
+            );
+        }
+        proxies.push(proxy);
+    }
+    let config = Config {
+        global,
+        userlists,
+        proxies,
+    };
+    warn_about_gaps(&config, diag);
+    config
+}
+
+fn check_unique_names(drafts: &[ProxyDraft], diag: &mut Diagnostics) {
+    for (i, draft) in drafts.iter().enumerate() {
+        let p = &draft.proxy;
+        let clash = drafts[..i].iter().map(|d| &d.proxy).find(|q| {
+            q.name == p.name
+                && ((p.is_frontend() && q.is_frontend()) || (p.is_backend() && q.is_backend()))
+        });
+        if let Some(q) = clash {
+            diag.error(
+                &p.location,
+                format!(
+                    "{} '{}' has the same name as {} '{}' declared at {}",
+                    p.kind.keyword(),
+                    p.name,
+                    q.kind.keyword(),
+                    q.name,
+                    q.location
+                ),
+            );
+        }
+    }
+}
+
+fn resolve_default_backend(
+    draft: &ProxyDraft,
+    drafts: &[ProxyDraft],
+    id: usize,
+    diag: &mut Diagnostics,
+) -> Option<usize> {
+    let proxy = &draft.proxy;
+    match (&draft.default_backend, proxy.kind) {
+        (_, ProxyKind::Backend) => None,
+        (None, ProxyKind::Listen) => Some(id),
+        (None, _) => None,
+        (Some((name, at)), _) => {
+            let found = drafts
+                .iter()
+                .position(|d| d.proxy.is_backend() && &d.proxy.name == name);
+            match found {
+                None => {
+                    diag.error(
+                        at,
+                        format!(
+                            "{} '{}': unable to find required default_backend: '{name}'",
+                            proxy.kind.keyword(),
+                            proxy.name
+                        ),
+                    );
+                    None
+                }
+                Some(b) if drafts[b].proxy.mode != proxy.mode => {
+                    diag.error(
+                        at,
+                        format!(
+                            "{} '{}': unable to use backend '{name}' with wrong mode, required: {}, has: {}",
+                            proxy.kind.keyword(),
+                            proxy.name,
+                            proxy.mode.keyword(),
+                            drafts[b].proxy.mode.keyword()
+                        ),
+                    );
+                    None
+                }
+                Some(b) => Some(b),
+            }
+        }
+    }
+}
+
+fn check_acls(draft: &ProxyDraft, userlists: &[Userlist], diag: &mut Diagnostics) {
+    let proxy = &draft.proxy;
+    for (name, at) in &draft.acl_uses {
+        if !proxy.acls.iter().any(|a| &a.name == name) {
+            diag.error(
+                at,
+                format!(
+                    "no such ACL : '{name}' in {} '{}'",
+                    proxy.kind.keyword(),
+                    proxy.name
+                ),
+            );
+        }
+    }
+    for acl in &proxy.acls {
+        let (list_name, groups): (&str, &[String]) = match &acl.test {
+            AclTest::HttpAuth { userlist } => (userlist, &[]),
+            AclTest::HttpAuthGroup { userlist, groups } => (userlist, groups),
+        };
+        let at = &acl.location;
+        match userlists.iter().find(|u| u.name == list_name) {
+            None => diag.error(
+                at,
+                format!(
+                    "acl '{}' in {} '{}': no such userlist '{list_name}'",
+                    acl.name,
+                    proxy.kind.keyword(),
+                    proxy.name
+                ),
+            ),
+            Some(list) => {
+                for group in groups {
+                    if !list.groups.iter().any(|g| &g.name == group)
+                        && !list.users.iter().any(|u| u.groups.contains(group))
+                    {
+                        diag.error(
+                            at,
+                            format!(
+                                "acl '{}' in {} '{}': no group '{group}' in userlist '{list_name}'",
+                                acl.name,
+                                proxy.kind.keyword(),
+                                proxy.name
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Warnings for settings that are legal but will not do what the user may expect.
+fn warn_about_gaps(config: &Config, diag: &mut Diagnostics) {
+    for proxy in &config.proxies {
+        let mut missing = Vec::new();
+        if proxy.is_frontend() && proxy.timeouts.client.is_none() {
+            missing.push("client");
+        }
+        if proxy.is_backend() && proxy.timeouts.connect.is_none() {
+            missing.push("connect");
+        }
+        if proxy.is_backend() && proxy.timeouts.server.is_none() {
+            missing.push("server");
+        }
+        let serves_traffic =
+            !proxy.serves_stats() && (proxy.is_backend() || proxy.default_backend.is_some());
+        if serves_traffic && !missing.is_empty() {
+            diag.warn(
+                &proxy.location,
+                format!("missing timeouts for {} '{}': set 'timeout {}' to a non-zero value, or a stuck peer holds a connection forever", proxy.kind.keyword(), proxy.name, missing.join("', 'timeout ")),
+            );
+        }
+        if proxy.kind == ProxyKind::Frontend && proxy.default_backend.is_none() {
+            diag.warn(
+                &proxy.location,
+                format!(
+                    "frontend '{}' has no default_backend: its requests are answered 503",
+                    proxy.name
+                ),
+            );
+        }
+        if proxy.serves_stats() {
+            diag.warn(
+                &proxy.location,
+                format!(
+                    "{} '{}': the stats page is not served yet; its requests are answered 503",
+                    proxy.kind.keyword(),
+                    proxy.name
+                ),
+            );
+        }
+        if proxy.mode == Mode::Tcp && proxy.log_format == super::model::LogFormat::Http {
+            diag.warn(
+                &proxy.location,
+                format!(
+                    "{} '{}': 'option httplog' in tcp mode logs as 'option tcplog'",
+                    proxy.kind.keyword(),
+                    proxy.name
+                ),
+            );
+        }
+    }
+    if config
+        .backends()
+        .any(|b| b.servers.iter().any(|s| s.check.enabled))
+    {
+        diag.warnings.push(Warning {
+            location: None,
+            message: "health checks are not run yet: servers with 'check' stay up until disabled"
+                .to_string(),
+        });
+    }
+    for socket in &config.global.stats_sockets {
+        diag.warn(
+            &socket.location,
+            format!(
+                "'stats socket {}': the admin socket is not served yet",
+                socket.path
+            ),
+        );
+    }
+}

@@ -1,0 +1,3 @@
+//! The `ringlb` command.
+
+fn main() {}
