@@ -6,3 +6,8 @@
 //! composes everything.
 
 pub mod config;
+pub mod control;
+pub mod dataplane;
+pub mod observe;
+pub mod runtime;
+pub mod state;

@@ -125,7 +125,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "us" => 1e-6,
         "m" => 60.0,
         "h" => 3600.0,
-        other => return Err(format!("invalid duration unit {other:?} in {s:?} (use ms, s, m or h)")),
+        other => {
+            return Err(format!(
+                "invalid duration unit {other:?} in {s:?} (use ms, s, m or h)"
+            ))
+        }
     };
     let secs = value * scale;
     if !secs.is_finite() || secs <= 0.0 || secs > 1e9 {
@@ -177,7 +181,9 @@ pub fn parse_url(s: &str) -> Result<Url, String> {
     let rest = match s.split_once("://") {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => rest,
         Some((scheme, _)) => {
-            return Err(format!("unsupported scheme {scheme:?} in {s:?}: only http:// URLs are supported"))
+            return Err(format!(
+                "unsupported scheme {scheme:?} in {s:?}: only http:// URLs are supported"
+            ))
         }
         None => return Err(format!("URL {s:?} must start with http://")),
     };
@@ -206,7 +212,11 @@ pub fn parse_url(s: &str) -> Result<Url, String> {
             None => (authority, None),
         }
     };
-    if host.is_empty() || host.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
+    if host.is_empty()
+        || host
+            .bytes()
+            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+    {
         return Err(format!("URL {s:?} has no valid host"));
     }
     let port = match port_str {
@@ -217,7 +227,9 @@ pub fn parse_url(s: &str) -> Result<Url, String> {
         },
     };
     if path.bytes().any(|b| b <= b' ' || b == 0x7f) {
-        return Err(format!("URL {s:?}: the path contains spaces or control characters"));
+        return Err(format!(
+            "URL {s:?}: the path contains spaces or control characters"
+        ));
     }
     let path = if path.starts_with('?') {
         format!("/{path}")

@@ -85,6 +85,7 @@ impl ResponseParser {
     }
 
     /// Number of body bytes received (without chunk framing).
+    #[cfg(test)]
     pub fn body_bytes(&self) -> u64 {
         self.body_bytes
     }
@@ -131,7 +132,9 @@ impl ResponseParser {
                 self.close = true;
                 Ok(())
             }
-            _ => Err(ParseError("connection closed before the response was complete")),
+            _ => Err(ParseError(
+                "connection closed before the response was complete",
+            )),
         }
     }
 
@@ -279,7 +282,11 @@ mod tests {
 
     /// Feeds `parts` as successive reads the way the client does (keeping unconsumed bytes);
     /// returns the parser, whether it completed, and the leftover bytes.
-    fn run(head: bool, parts: &[&[u8]], eof: bool) -> (ResponseParser, Result<bool, ParseError>, Vec<u8>) {
+    fn run(
+        head: bool,
+        parts: &[&[u8]],
+        eof: bool,
+    ) -> (ResponseParser, Result<bool, ParseError>, Vec<u8>) {
         let mut p = ResponseParser::new(head);
         let mut buf: Vec<u8> = Vec::new();
         for part in parts {
@@ -304,9 +311,16 @@ mod tests {
 
     #[test]
     fn content_length_in_one_read() {
-        let (p, r, rest) = run(false, &[b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"], false);
+        let (p, r, rest) = run(
+            false,
+            &[b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"],
+            false,
+        );
         assert_eq!(r, Ok(true));
-        assert_eq!((p.status(), p.must_close(), p.body_bytes()), (200, false, 5));
+        assert_eq!(
+            (p.status(), p.must_close(), p.body_bytes()),
+            (200, false, 5)
+        );
         assert!(rest.is_empty());
     }
 
@@ -316,7 +330,10 @@ mod tests {
         for cut in 1..msg.len() - 4 {
             let (p, r, rest) = run(false, &[&msg[..cut], &msg[cut..]], false);
             assert_eq!(r, Ok(true), "cut at {cut}");
-            assert_eq!((p.status(), p.must_close(), p.body_bytes()), (404, true, 10));
+            assert_eq!(
+                (p.status(), p.must_close(), p.body_bytes()),
+                (404, true, 10)
+            );
             assert_eq!(rest, b"NEXT");
         }
     }
@@ -338,15 +355,27 @@ mod tests {
 
     #[test]
     fn chunked_incomplete_then_eof_is_error() {
-        let (_, r, _) = run(false, &[b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel"], true);
+        let (_, r, _) = run(
+            false,
+            &[b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel"],
+            true,
+        );
         assert!(r.is_err());
     }
 
     #[test]
     fn bad_chunk_size_is_parse_error() {
-        let (_, r, _) = run(false, &[b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"], false);
+        let (_, r, _) = run(
+            false,
+            &[b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"],
+            false,
+        );
         assert!(r.is_err());
-        let (_, r, _) = run(false, &[b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabXY"], false);
+        let (_, r, _) = run(
+            false,
+            &[b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabXY"],
+            false,
+        );
         assert!(r.is_err());
     }
 
@@ -363,7 +392,11 @@ mod tests {
 
     #[test]
     fn head_and_bodiless_statuses() {
-        let (p, r, _) = run(true, &[b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"], false);
+        let (p, r, _) = run(
+            true,
+            &[b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"],
+            false,
+        );
         assert_eq!((r, p.body_bytes(), p.must_close()), (Ok(true), 0, false));
         for code in ["204 No Content", "304 Not Modified"] {
             let msg = format!("HTTP/1.1 {code}\r\nContent-Length: 7\r\n\r\n");
@@ -385,11 +418,23 @@ mod tests {
 
     #[test]
     fn http10_keepalive_and_close_rules() {
-        let (p, r, _) = run(false, &[b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n"], false);
+        let (p, r, _) = run(
+            false,
+            &[b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n"],
+            false,
+        );
         assert_eq!((r, p.must_close()), (Ok(true), true));
-        let (p, _, _) = run(false, &[b"HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 0\r\n\r\n"], false);
+        let (p, _, _) = run(
+            false,
+            &[b"HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 0\r\n\r\n"],
+            false,
+        );
         assert!(!p.must_close());
-        let (p, _, _) = run(false, &[b"HTTP/1.1 200 OK\r\nConnection: foo, close\r\nContent-Length: 0\r\n\r\n"], false);
+        let (p, _, _) = run(
+            false,
+            &[b"HTTP/1.1 200 OK\r\nConnection: foo, close\r\nContent-Length: 0\r\n\r\n"],
+            false,
+        );
         assert!(p.must_close());
     }
 
@@ -397,7 +442,11 @@ mod tests {
     fn garbage_is_parse_error() {
         let (_, r, _) = run(false, &[b"HELLO THERE this is not http\r\n\r\n"], false);
         assert!(r.is_err());
-        let (_, r, _) = run(false, &[b"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n"], false);
+        let (_, r, _) = run(
+            false,
+            &[b"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n"],
+            false,
+        );
         assert!(r.is_err());
         let (_, r, _) = run(
             false,
@@ -411,7 +460,11 @@ mod tests {
     fn eof_before_or_mid_response_is_error() {
         let (_, r, _) = run(false, &[], true);
         assert!(r.is_err());
-        let (_, r, _) = run(false, &[b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"], true);
+        let (_, r, _) = run(
+            false,
+            &[b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"],
+            true,
+        );
         assert!(r.is_err());
     }
 }

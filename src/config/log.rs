@@ -5,7 +5,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use super::units::parse_uint;
 
 /// Where a log target sends its lines.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum LogSink {
     /// A UNIX datagram socket such as `/dev/log`.
     Unix(String),
@@ -92,9 +92,11 @@ pub fn parse_log_target(args: &[String]) -> Result<LogTarget, String> {
                     "rfc5424" => LogLineFormat::Rfc5424,
                     "short" | "priority" => LogLineFormat::Short,
                     "raw" => LogLineFormat::Raw,
-                    other => return Err(format!(
+                    other => {
+                        return Err(format!(
                         "unknown log format '{other}' (supported: rfc3164, rfc5424, short, raw)"
-                    )),
+                    ))
+                    }
                 };
                 rest = &rest[2..];
             }

@@ -1,0 +1,690 @@
+//! One HTTP transaction: read the request head, pick a server, forward the request (and its
+//! body), relay the response, and account for it.
+
+use std::cell::Cell;
+use std::future::{poll_fn, Future};
+use std::net::{IpAddr, SocketAddr};
+use std::pin::pin;
+use std::task::Poll;
+use std::time::{Instant, SystemTime};
+
+use monoio::io::Splitable;
+use monoio::net::TcpStream;
+
+use crate::config::{ForwardFor, HttpConnMode, LogFormat, Proxy, ProxyId, ServerId};
+use crate::state::{LogEvent, LogRecord, Snapshot, Timers};
+
+use super::body::{upload, BodyProgress};
+use super::error::{Phase, ProxyError};
+use super::http1::{parse_request, Outgoing, RequestHead};
+use super::io::{
+    lingering_close, read_with_timeout, set_reset_on_close, write_all, write_planned, ReadOutcome,
+};
+use super::response::{relay_response, RelayEnd, ResponsePlan};
+use super::shard::Shard;
+use super::tunnel;
+use super::upstream::{Dispatch, Upstream};
+
+/// What the client connection does after a transaction.
+pub enum After {
+    /// Wait for the next request on the connection; `Some` holds bytes of it already read.
+    KeepAlive(TcpStream, Option<Outgoing>),
+    /// Close the connection.
+    Close,
+}
+
+/// A relayed exchange on its way to being accounted for.
+struct Done {
+    relay: RelayEnd,
+    leftover: Option<Outgoing>,
+    upload_error: Option<ProxyError>,
+    sent_at: Instant,
+}
+
+/// The state of one request on its way through.
+pub struct Transaction<'a> {
+    shard: &'a Shard,
+    snap: &'a Snapshot,
+    fe: &'a Proxy,
+    backend: Option<&'a Proxy>,
+    server: Option<ServerId>,
+    peer: SocketAddr,
+    local: SocketAddr,
+    started: Instant,
+    started_wall: SystemTime,
+    timers: Timers,
+    retries: u32,
+    status: Option<u16>,
+    bytes_out: u64,
+    request_line: Option<String>,
+    termination: [u8; 2],
+}
+
+impl<'a> Transaction<'a> {
+    /// A transaction on a connection of `frontend` that has bytes to read.
+    pub fn new(
+        shard: &'a Shard,
+        snap: &'a Snapshot,
+        frontend: ProxyId,
+        peer: SocketAddr,
+        local: SocketAddr,
+    ) -> Self {
+        Self {
+            shard,
+            snap,
+            fe: &snap.config.proxies[frontend],
+            backend: None,
+            server: None,
+            peer,
+            local,
+            started: Instant::now(),
+            started_wall: SystemTime::now(),
+            timers: Timers::default(),
+            retries: 0,
+            status: None,
+            bytes_out: 0,
+            request_line: None,
+            termination: *b"--",
+        }
+    }
+
+    /// Answers 408 to a client that connected but never sent a request.
+    pub async fn time_out_silent_client(self, client: &mut TcpStream) {
+        self.shard.counters.proxies[self.fe.id]
+            .requests_total
+            .incr();
+        let _ = self.fail(client, None, ProxyError::RequestTimeout).await;
+    }
+
+    /// Runs the transaction whose first bytes are (or are about to be) in `cbuf`.
+    pub async fn run(mut self, mut client: TcpStream, mut cbuf: Outgoing) -> After {
+        let req = match self.read_head(&mut client, &mut cbuf).await {
+            Ok(Some(req)) => req,
+            Ok(None) => {
+                self.shard.buffers.give(cbuf);
+                return After::Close;
+            }
+            Err(e) => {
+                self.shard.counters.proxies[self.fe.id]
+                    .requests_total
+                    .incr();
+                return self.fail(&mut client, Some(cbuf), e).await;
+            }
+        };
+        self.timers.request = self.started.elapsed().as_millis() as i64;
+        self.shard.counters.proxies[self.fe.id]
+            .requests_total
+            .incr();
+        if self.wants_log() {
+            self.request_line =
+                Some(String::from_utf8_lossy(&cbuf.buf()[..req.line_len]).into_owned());
+        }
+        let Some(backend_id) = self.fe.default_backend else {
+            return self
+                .fail(&mut client, Some(cbuf), ProxyError::NoBackend)
+                .await;
+        };
+        let be = &self.snap.config.proxies[backend_id];
+        self.backend = Some(be);
+        if req.facts.expect_other {
+            return self
+                .fail(&mut client, Some(cbuf), ProxyError::Expectation)
+                .await;
+        }
+        self.forward(client, cbuf, &req, be).await
+    }
+
+    async fn read_head(
+        &mut self,
+        client: &mut TcpStream,
+        cbuf: &mut Outgoing,
+    ) -> Result<Option<RequestHead>, ProxyError> {
+        let deadline = self.fe.timeouts.request_head().map(|t| self.started + t);
+        let named = self
+            .forwardfor()
+            .filter(|ff| ff.if_none)
+            .map(|ff| ff.header.clone());
+        loop {
+            if !cbuf.buf().is_empty() {
+                match parse_request(cbuf.buf(), named.as_deref()) {
+                    Ok(Some(req)) => return Ok(Some(req)),
+                    Ok(None) if cbuf.buf().len() == cbuf.buf().capacity() => {
+                        return Err(ProxyError::RequestTooLarge)
+                    }
+                    Ok(None) => {}
+                    Err(e) => return Err(ProxyError::BadRequest(e)),
+                }
+            }
+            let buf = std::mem::take(cbuf.buf_mut());
+            let len = buf.len();
+            let limit = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let (outcome, back) =
+                read_with_timeout(client, monoio::buf::IoBufMut::slice_mut(buf, len..), limit)
+                    .await;
+            *cbuf.buf_mut() = back.into_inner();
+            match outcome {
+                ReadOutcome::Data(n) if n > 0 => {}
+                ReadOutcome::Data(_) | ReadOutcome::Failed(_) if len == 0 => return Ok(None),
+                ReadOutcome::Data(_) | ReadOutcome::Failed(_) => {
+                    return Err(ProxyError::ClientAborted(Phase::Request))
+                }
+                ReadOutcome::TimedOut => return Err(ProxyError::RequestTimeout),
+            }
+        }
+    }
+
+    /// `option forwardfor` of the backend, else of the frontend.
+    fn forwardfor(&self) -> Option<&'a ForwardFor> {
+        let be = self
+            .fe
+            .default_backend
+            .map(|id| &self.snap.config.proxies[id]);
+        be.and_then(|b| b.forwardfor.as_ref())
+            .or(self.fe.forwardfor.as_ref())
+    }
+
+    async fn forward(
+        mut self,
+        mut client: TcpStream,
+        mut cbuf: Outgoing,
+        req: &RequestHead,
+        be: &'a Proxy,
+    ) -> After {
+        let conn_mode = self.fe.http_conn_mode.max(be.http_conn_mode);
+        let mut body = BodyProgress::new(req.body);
+        let prefix = match body.advance(&cbuf.buf()[req.len..]) {
+            Ok(n) => n,
+            Err(_) => {
+                return self
+                    .fail(&mut client, Some(cbuf), ProxyError::BadRequestBody)
+                    .await
+            }
+        };
+        let req_end = req.len + prefix;
+        self.add_request_lines(&mut cbuf, req, conn_mode);
+        if req.facts.expect_continue && !body.is_done() && prefix == 0 && req.minor == 1 {
+            // Answer 100 ourselves (the Expect line is not forwarded), as nginx does.
+            if write_all(
+                &mut client,
+                &b"HTTP/1.1 100 Continue\r\n\r\n"[..],
+                self.fe.timeouts.client,
+            )
+            .await
+            .is_err()
+            {
+                self.shard.buffers.give(cbuf);
+                return self.end(ProxyError::ClientAborted(Phase::Request));
+            }
+        }
+        let replayable = body.is_done() && req.method.idempotent();
+        let mut sbuf = self.shard.buffers.take();
+        let mut dispatch = Dispatch::default();
+        // Connect, send the head (and the body bytes already here), and for complete requests
+        // wait for the first response bytes: a reused connection that fails before answering
+        // is retried on a new one.
+        let upstream = loop {
+            let connected = dispatch
+                .connect(
+                    self.shard,
+                    self.snap,
+                    be,
+                    self.local.port(),
+                    &mut self.timers,
+                )
+                .await;
+            self.retries = dispatch.retries;
+            let mut up = match connected {
+                Ok(up) => up,
+                Err(e) => {
+                    self.shard.buffers.give(sbuf);
+                    return self.fail(&mut client, Some(cbuf), e).await;
+                }
+            };
+            self.server = Some(up.slot.server);
+            cbuf.plan_head(req.len, req.eol_len, &req.facts.drop, req.len..req_end);
+            let (sent, back) = write_planned(&mut up.stream, cbuf, be.timeouts.server).await;
+            let Some(back) = back else {
+                self.shard.buffers.give(sbuf);
+                self.count_server_error(&up, false);
+                return self
+                    .fail(&mut client, None, ProxyError::ServerTimeout(Phase::Connect))
+                    .await;
+            };
+            cbuf = back;
+            if sent.is_err() {
+                if up.reused {
+                    dispatch.retry_fresh(up.slot);
+                    continue;
+                }
+                self.shard.buffers.give(sbuf);
+                self.count_server_error(&up, false);
+                return self
+                    .fail(
+                        &mut client,
+                        Some(cbuf),
+                        ProxyError::ServerAborted(Phase::Connect),
+                    )
+                    .await;
+            }
+            if !body.is_done() {
+                break up;
+            }
+            let buf = std::mem::take(sbuf.buf_mut());
+            let (outcome, back) = read_with_timeout(&mut up.stream, buf, be.timeouts.server).await;
+            *sbuf.buf_mut() = back;
+            match outcome {
+                ReadOutcome::Data(n) if n > 0 => break up,
+                ReadOutcome::Data(_) | ReadOutcome::Failed(_) if up.reused && replayable => {
+                    sbuf.buf_mut().clear();
+                    dispatch.retry_fresh(up.slot);
+                }
+                ReadOutcome::Data(_) | ReadOutcome::Failed(_) => {
+                    self.shard.buffers.give(sbuf);
+                    self.count_server_error(&up, true);
+                    return self
+                        .fail(
+                            &mut client,
+                            Some(cbuf),
+                            ProxyError::ServerAborted(Phase::Headers),
+                        )
+                        .await;
+                }
+                ReadOutcome::TimedOut => {
+                    self.shard.buffers.give(sbuf);
+                    return self
+                        .fail(
+                            &mut client,
+                            Some(cbuf),
+                            ProxyError::ServerTimeout(Phase::Headers),
+                        )
+                        .await;
+                }
+            }
+        };
+        let sent_at = Instant::now();
+        let server_counters = &self.shard.counters.servers[be.id][upstream.slot.server];
+        server_counters.sessions_total.incr();
+        server_counters.sessions_current.add(1);
+        self.shard.counters.proxies[be.id].sessions_total.incr();
+        let request_done = Cell::new(body.is_done());
+        let plan = ResponsePlan {
+            method: req.method,
+            client_minor: req.minor,
+            client_keep_alive: req.keep_alive && conn_mode != HttpConnMode::Close,
+            request_done: &request_done,
+            upgrade: req.facts.upgrade,
+            server_timeout: be.timeouts.server,
+            client_timeout: self.fe.timeouts.client,
+        };
+        // Pipelined bytes after this request stay in `cbuf` for the next one.
+        let Upstream {
+            stream: mut server,
+            slot,
+            addr,
+            ..
+        } = upstream;
+        let (relay, leftover, upload_error) = if body.is_done() {
+            cbuf.buf_mut().drain(..req_end);
+            let relay = relay_response(&mut server, &mut client, sbuf, &plan).await;
+            (relay, Some(cbuf), None)
+        } else {
+            let (relay, leftover, upload_error, streams) = self
+                .duplex(client, server, cbuf, &mut body, &plan, be, sbuf)
+                .await;
+            let Some((c, s)) = streams else {
+                server_counters.sessions_current.add(-1);
+                return self.end(ProxyError::ClientAborted(Phase::Data));
+            };
+            client = c;
+            server = s;
+            (relay, leftover, upload_error)
+        };
+        server_counters.sessions_current.add(-1);
+        self.bytes_out += relay.bytes_out;
+        let done = Done {
+            relay,
+            leftover,
+            upload_error,
+            sent_at,
+        };
+        let upstream = Upstream {
+            stream: server,
+            reused: false,
+            slot,
+            addr,
+        };
+        self.finish(client, upstream, done, req, be).await
+    }
+
+    /// Streams a request body while the response may already be coming back (a server may
+    /// answer early, or echo as it reads).
+    #[allow(clippy::too_many_arguments)]
+    async fn duplex(
+        &mut self,
+        client: TcpStream,
+        server: TcpStream,
+        mut cbuf: Outgoing,
+        body: &mut BodyProgress,
+        plan: &ResponsePlan<'_>,
+        be: &Proxy,
+        sbuf: Outgoing,
+    ) -> (
+        RelayEnd,
+        Option<Outgoing>,
+        Option<ProxyError>,
+        Option<(TcpStream, TcpStream)>,
+    ) {
+        let (mut cr, mut cw) = client.into_split();
+        let (mut sr, mut sw) = server.into_split();
+        let cvec = std::mem::take(cbuf.buf_mut());
+        let (up_result, relay) = {
+            let mut up = pin!(upload(
+                &mut cr,
+                &mut sw,
+                cvec,
+                body,
+                self.fe.timeouts.client,
+                be.timeouts.server
+            ));
+            let mut down = pin!(relay_response(&mut sr, &mut cw, sbuf, plan));
+            let mut up_result: Option<(Result<u64, ProxyError>, Vec<u8>)> = None;
+            let mut relay: Option<RelayEnd> = None;
+            poll_fn(|cx| {
+                if up_result.is_none() {
+                    if let Poll::Ready(r) = up.as_mut().poll(cx) {
+                        plan.request_done.set(r.0.is_ok());
+                        up_result = Some(r);
+                    }
+                }
+                if relay.is_none() {
+                    if let Poll::Ready(r) = down.as_mut().poll(cx) {
+                        relay = Some(r);
+                    }
+                }
+                let client_failed = matches!(
+                    &up_result,
+                    Some((
+                        Err(ProxyError::ClientAborted(_)
+                            | ProxyError::ClientTimeout(_)
+                            | ProxyError::BadRequestBody),
+                        _
+                    ))
+                );
+                if relay.is_some() || client_failed {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            })
+            .await;
+            (up_result, relay)
+        };
+        let streams = match (cr.reunite(cw), sr.reunite(sw)) {
+            (Ok(c), Ok(s)) => Some((c, s)),
+            _ => None,
+        };
+        let (upload_error, leftover) = match up_result {
+            Some((Ok(_), vec)) => {
+                *cbuf.buf_mut() = vec;
+                (None, Some(cbuf))
+            }
+            Some((Err(e), vec)) => {
+                *cbuf.buf_mut() = vec;
+                self.shard.buffers.give(cbuf);
+                (Some(e), None)
+            }
+            None => {
+                // The response ended first: the rest of the request body was never read.
+                self.shard.buffers.give(cbuf);
+                (Some(ProxyError::ClientAborted(Phase::Data)), None)
+            }
+        };
+        let relay = relay.unwrap_or(RelayEnd {
+            result: Err(upload_error
+                .clone()
+                .unwrap_or(ProxyError::ClientAborted(Phase::Data))),
+            started: false,
+            bytes_out: 0,
+            buf: None,
+        });
+        (relay, leftover, upload_error, streams)
+    }
+
+    async fn finish(
+        mut self,
+        mut client: TcpStream,
+        upstream: Upstream,
+        done: Done,
+        req: &RequestHead,
+        be: &Proxy,
+    ) -> After {
+        let Done {
+            relay,
+            leftover,
+            upload_error,
+            sent_at,
+        } = done;
+        let Upstream {
+            stream, slot, addr, ..
+        } = upstream;
+        let server = slot.server;
+        let server_counters = &self.shard.counters.servers[be.id][server];
+        if let Some(buf) = relay.buf {
+            self.shard.buffers.give(buf);
+        }
+        let relayed = match relay.result {
+            Ok(relayed) => relayed,
+            Err(e) => {
+                if !e.is_request_error()
+                    && !matches!(
+                        e,
+                        ProxyError::ClientAborted(_) | ProxyError::ClientTimeout(_)
+                    )
+                {
+                    server_counters.response_errors.incr();
+                    self.shard.counters.proxies[be.id].response_errors.incr();
+                }
+                if let Some(buf) = leftover {
+                    self.shard.buffers.give(buf);
+                }
+                if relay.started {
+                    set_reset_on_close(&client);
+                    return self.end(e);
+                }
+                return self.fail(&mut client, None, e).await;
+            }
+        };
+        self.timers.response = relayed.head_at.duration_since(sent_at).as_millis() as i64;
+        self.status = Some(relayed.status);
+        server_counters.status.record(relayed.status);
+        self.shard.counters.proxies[be.id]
+            .status
+            .record(relayed.status);
+        self.shard.counters.proxies[self.fe.id]
+            .status
+            .record(relayed.status);
+        if relayed.upgraded {
+            drop(slot);
+            if let Some(buf) = leftover {
+                self.shard.buffers.give(buf);
+            }
+            let timeouts = (
+                self.fe.timeouts.tunnel.or(self.fe.timeouts.client),
+                be.timeouts.tunnel.or(be.timeouts.server),
+            );
+            let end = tunnel::relay(self.shard, client, stream, timeouts.0, timeouts.1).await;
+            self.bytes_out += end.bytes_out;
+            if let Some(e) = end.error {
+                self.termination = e.termination();
+            }
+            self.log();
+            return After::Close;
+        }
+        let conn_mode = self.fe.http_conn_mode.max(be.http_conn_mode);
+        if relayed.server_reusable
+            && upload_error.is_none()
+            && conn_mode == HttpConnMode::KeepAlive
+            && req.minor == 1
+        {
+            self.shard.conns.put(addr, stream);
+        }
+        drop(slot);
+        self.log();
+        if let Some(e) = upload_error {
+            self.termination = e.termination();
+            if let Some(buf) = leftover {
+                self.shard.buffers.give(buf);
+            }
+            return After::Close;
+        }
+        if !relayed.client_keep_alive {
+            if let Some(buf) = leftover {
+                self.shard.buffers.give(buf);
+            }
+            return After::Close;
+        }
+        match leftover {
+            Some(buf) if !buf.buf().is_empty() => After::KeepAlive(client, Some(buf)),
+            Some(buf) => {
+                self.shard.buffers.give(buf);
+                After::KeepAlive(client, None)
+            }
+            None => After::KeepAlive(client, None),
+        }
+    }
+
+    /// Header lines the proxy adds to the request, ending with the blank line.
+    fn add_request_lines(&self, cbuf: &mut Outgoing, req: &RequestHead, conn_mode: HttpConnMode) {
+        use std::io::Write;
+        cbuf.clear_extra();
+        let extra = cbuf.extra_mut();
+        if let Some(ff) = self.forwardfor() {
+            let ip = client_ip(self.peer);
+            let excepted = ff.except.is_some_and(|net| net.contains(ip));
+            if !(excepted || (ff.if_none && req.facts.has_named)) {
+                let _ = write!(extra, "{}: {}\r\n", ff.header, ip);
+            }
+        }
+        if req.facts.upgrade {
+            extra.extend_from_slice(b"Connection: upgrade\r\n");
+        } else if conn_mode != HttpConnMode::KeepAlive && req.minor == 1 {
+            extra.extend_from_slice(b"Connection: close\r\n");
+        }
+        extra.extend_from_slice(b"\r\n");
+    }
+
+    fn count_server_error(&self, up: &Upstream, response: bool) {
+        let Some(be) = self.backend else { return };
+        let counters = &self.shard.counters.servers[be.id][up.slot.server];
+        if response {
+            counters.response_errors.incr();
+            self.shard.counters.proxies[be.id].response_errors.incr();
+        } else {
+            counters.connect_errors.incr();
+            self.shard.counters.proxies[be.id].connect_errors.incr();
+        }
+    }
+
+    /// Answers `error` with its error page if it has one, then closes the connection.
+    async fn fail(
+        mut self,
+        client: &mut TcpStream,
+        cbuf: Option<Outgoing>,
+        error: ProxyError,
+    ) -> After {
+        self.termination = error.termination();
+        if error.is_request_error() {
+            self.shard.counters.proxies[self.fe.id]
+                .request_errors
+                .incr();
+        }
+        if let Some(code) = error.status() {
+            let pages = match self.backend {
+                Some(be) if !error.is_request_error() => &be.errorpages,
+                _ => &self.fe.errorpages,
+            };
+            let page = pages.get(code);
+            let len = page.len() as u64;
+            self.status = Some(code);
+            self.shard.counters.proxies[self.fe.id].status.record(code);
+            if let Some(be) = self.backend {
+                if !error.is_request_error() {
+                    self.shard.counters.proxies[be.id].status.record(code);
+                }
+            }
+            if write_all(client, page, self.fe.timeouts.client)
+                .await
+                .is_ok()
+            {
+                self.bytes_out += len;
+                let scratch = cbuf
+                    .as_ref()
+                    .map(|b| Vec::with_capacity(b.buf().capacity().min(4096)))
+                    .unwrap_or_else(|| Vec::with_capacity(4096));
+                let _ = lingering_close(client, scratch).await;
+            }
+        }
+        if let Some(buf) = cbuf {
+            self.shard.buffers.give(buf);
+        }
+        self.log();
+        After::Close
+    }
+
+    /// Ends without a response (the client is gone, or a response already started).
+    fn end(mut self, error: ProxyError) -> After {
+        self.termination = error.termination();
+        self.log();
+        After::Close
+    }
+
+    fn wants_log(&self) -> bool {
+        self.shard.logging() && !self.fe.log.is_empty() && self.fe.log_format != LogFormat::Default
+    }
+
+    fn log(&mut self) {
+        self.timers.total = self.started.elapsed().as_millis() as i64;
+        self.shard.counters.proxies[self.fe.id]
+            .bytes_out
+            .add(self.bytes_out);
+        if let (Some(be), Some(server)) = (self.backend, self.server) {
+            self.shard.counters.servers[be.id][server]
+                .bytes_out
+                .add(self.bytes_out);
+        }
+        if !self.wants_log() {
+            return;
+        }
+        let event = match self.fe.log_format {
+            LogFormat::Tcp => LogEvent::Tcp,
+            _ => LogEvent::Http,
+        };
+        self.shard.log(LogRecord {
+            event,
+            frontend: self.fe.id,
+            backend: self.backend.map(|b| b.id),
+            server: self.server,
+            client: self.peer,
+            local: self.local,
+            started: self.started_wall,
+            timers: self.timers,
+            status: self.status,
+            bytes_out: self.bytes_out,
+            termination: self.termination,
+            retries: self.retries,
+            request_line: self
+                .request_line
+                .take()
+                .unwrap_or_else(|| "<BADREQ>".to_string()),
+            shard: self.shard.id,
+        });
+    }
+}
+
+/// The client's address as users expect to see it (IPv4-mapped IPv6 shown as IPv4).
+fn client_ip(peer: SocketAddr) -> IpAddr {
+    match peer.ip() {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        ip => ip,
+    }
+}

@@ -1,0 +1,14 @@
+//! HTTP/1.x on the wire: head parsing (httparse), body framing, and heads going out.
+
+pub mod chunked;
+pub mod headers;
+pub mod message;
+pub mod outgoing;
+
+pub use chunked::{ChunkError, ChunkedTracker};
+pub use headers::Spans;
+pub use message::{
+    parse_request, parse_response, BodyKind, Method, RequestError, RequestHead, ResponseError,
+    ResponseHead,
+};
+pub use outgoing::Outgoing;

@@ -1,0 +1,174 @@
+//! A message head on its way out: the bytes as they were read, minus the lines the proxy
+//! drops, plus the lines it adds, written with one writev and no copy of the original bytes.
+
+use std::ops::Range;
+
+use monoio::buf::IoVecBuf;
+
+use super::headers::Spans;
+
+/// A read buffer and the pieces of it to send, ready for `writev`.
+///
+/// The iovecs point into `buf` and `extra`, whose heap storage does not move while this value
+/// is owned by the runtime (moving the struct moves only the `Vec` headers).
+pub struct Outgoing {
+    buf: Vec<u8>,
+    extra: Vec<u8>,
+    iov: Vec<libc::iovec>,
+    /// First iovec not yet fully written.
+    next: usize,
+}
+
+impl Outgoing {
+    /// An empty value holding two buffers and reusable iovec storage.
+    pub fn new(buf: Vec<u8>, extra: Vec<u8>) -> Self {
+        Self {
+            buf,
+            extra,
+            iov: Vec::with_capacity(Spans::CAPACITY + 4),
+            next: 0,
+        }
+    }
+
+    /// The read buffer.
+    pub fn buf(&self) -> &Vec<u8> {
+        &self.buf
+    }
+
+    /// The read buffer, to read more into it (never while a write is pending).
+    pub fn buf_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.buf
+    }
+
+    /// The buffer for added header lines (cleared by `clear_extra`).
+    pub fn extra_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.extra
+    }
+
+    /// Empties the added-lines buffer.
+    pub fn clear_extra(&mut self) {
+        self.extra.clear();
+    }
+
+    /// Takes both buffers back.
+    pub fn into_parts(self) -> (Vec<u8>, Vec<u8>) {
+        (self.buf, self.extra)
+    }
+
+    /// Plans the head `buf[..head_len]` without the `drop` lines, followed by `extra` (which
+    /// must end with the blank line), followed by `buf[body]`.
+    pub fn plan_head(&mut self, head_len: usize, eol_len: usize, drop: &Spans, body: Range<usize>) {
+        self.iov.clear();
+        self.next = 0;
+        let fields_end = head_len - eol_len;
+        let mut cursor = 0;
+        for &(start, end) in drop.as_slice() {
+            let (start, end) = (start as usize, end as usize);
+            self.push_buf(cursor..start);
+            cursor = end;
+        }
+        self.push_buf(cursor..fields_end);
+        let extra = (self.extra.as_ptr(), self.extra.len());
+        self.push_raw(extra.0, extra.1);
+        self.push_buf(body);
+    }
+
+    /// Plans `buf[range]` alone.
+    pub fn plan_body(&mut self, range: Range<usize>) {
+        self.iov.clear();
+        self.next = 0;
+        self.push_buf(range);
+    }
+
+    /// Bytes still to write.
+    pub fn remaining(&self) -> usize {
+        self.iov[self.next..].iter().map(|v| v.iov_len).sum()
+    }
+
+    /// Marks `n` more bytes as written.
+    pub fn advance(&mut self, mut n: usize) {
+        while n > 0 && self.next < self.iov.len() {
+            let v = &mut self.iov[self.next];
+            if v.iov_len <= n {
+                n -= v.iov_len;
+                self.next += 1;
+            } else {
+                // SAFETY: `n < iov_len`, so the new base stays inside the same buffer.
+                v.iov_base = unsafe { (v.iov_base as *mut u8).add(n) }.cast();
+                v.iov_len -= n;
+                n = 0;
+            }
+        }
+    }
+
+    fn push_buf(&mut self, range: Range<usize>) {
+        if range.start < range.end && range.end <= self.buf.len() {
+            // SAFETY: the range was checked against the buffer's length just above.
+            let ptr = unsafe { self.buf.as_ptr().add(range.start) };
+            self.push_raw(ptr, range.end - range.start);
+        }
+    }
+
+    fn push_raw(&mut self, ptr: *const u8, len: usize) {
+        if len > 0 {
+            self.iov.push(libc::iovec {
+                iov_base: ptr as *mut libc::c_void,
+                iov_len: len,
+            });
+        }
+    }
+
+    /// The planned bytes gathered into one vector (tests and diagnostics).
+    pub fn planned_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for v in &self.iov[self.next..] {
+            // SAFETY: every iovec points into `buf` or `extra`, alive and unchanged.
+            out.extend_from_slice(unsafe {
+                std::slice::from_raw_parts(v.iov_base as *const u8, v.iov_len)
+            });
+        }
+        out
+    }
+}
+
+// SAFETY: the pointer and count describe `iov[next..]`, valid iovecs into heap storage owned
+// by this value and not modified while the runtime holds it.
+unsafe impl IoVecBuf for Outgoing {
+    fn read_iovec_ptr(&self) -> *const libc::iovec {
+        // SAFETY: `next <= iov.len()`.
+        unsafe { self.iov.as_ptr().add(self.next) }
+    }
+
+    fn read_iovec_len(&self) -> usize {
+        self.iov.len() - self.next
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn head_without_dropped_lines_plus_extra_and_body() {
+        let raw =
+            b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\nAccept: x\r\n\r\nBODY".to_vec();
+        let mut drop = Spans::default();
+        let start = 25;
+        let end = start + "Connection: close\r\n".len();
+        drop.push(start, end);
+        let mut out = Outgoing::new(raw, b"X-Forwarded-For: 1.2.3.4\r\n\r\n".to_vec());
+        let head_len = out.buf().len() - 4;
+        out.plan_head(head_len, 2, &drop, head_len..head_len + 4);
+        assert_eq!(
+            String::from_utf8(out.planned_bytes()).unwrap(),
+            "GET / HTTP/1.1\r\nHost: a\r\nAccept: x\r\nX-Forwarded-For: 1.2.3.4\r\n\r\nBODY"
+        );
+        let total = out.remaining();
+        out.advance(3);
+        assert_eq!(out.remaining(), total - 3);
+        assert!(out.planned_bytes().starts_with(b" / HTTP/1.1"));
+        out.advance(total - 3);
+        assert_eq!(out.remaining(), 0);
+        assert_eq!(out.read_iovec_len(), 0);
+    }
+}

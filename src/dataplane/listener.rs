@@ -1,0 +1,43 @@
+//! Listening sockets: one SO_REUSEPORT socket per frontend address and shard.
+
+use std::io;
+use std::net::SocketAddr;
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// Binds a listening socket that other shards can bind too (SO_REUSEPORT): the kernel
+/// spreads new connections over them, with no shared accept queue.
+pub fn bind_shared(addr: SocketAddr, backlog: i32) -> io::Result<std::net::TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    // Non-blocking for the epoll fallback; io_uring does not mind.
+    socket.set_nonblocking(true)?;
+    socket.set_tcp_nodelay(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(backlog)?;
+    Ok(socket.into())
+}
+
+/// Fails if something already listens on `addr`. SO_REUSEPORT would otherwise let a stale
+/// process silently take a share of the connections.
+pub fn ensure_free(addr: SocketAddr) -> io::Result<()> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_binds_coexist_but_a_foreign_listener_is_detected() {
+        let first = bind_shared("127.0.0.1:0".parse().unwrap(), 16).unwrap();
+        let addr = first.local_addr().unwrap();
+        let _second = bind_shared(addr, 16).unwrap();
+        assert!(ensure_free(addr).is_err());
+        drop((first, _second));
+        ensure_free(addr).unwrap();
+    }
+}

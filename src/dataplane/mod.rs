@@ -1,0 +1,21 @@
+//! The request path, run by each shard on its own thread and io_uring: accept, HTTP/1.1
+//! sessions, balancing, upstream connections and pools, and `mode tcp` relays.
+//!
+//! Nothing here locks or blocks, and nothing here knows about the control thread: shards meet
+//! it only through `state` (snapshots in, counters and log records out).
+
+pub mod balance;
+pub mod body;
+pub mod error;
+pub mod exchange;
+pub mod http1;
+pub mod io;
+pub mod listener;
+pub mod pool;
+pub mod response;
+pub mod session;
+pub mod shard;
+pub mod tunnel;
+pub mod upstream;
+
+pub use shard::{accept_loop, housekeeping, Shard, ShardSetup};

@@ -1,0 +1,122 @@
+//! Per-shard pools: idle keep-alive connections to servers, and I/O buffers.
+//!
+//! Both are owned by one shard and used from its tasks only, so a `RefCell` is enough: no
+//! lock, and no borrow is ever held across an await.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use monoio::net::TcpStream;
+
+use super::http1::Outgoing;
+use super::io::{check_idle, IdleCheck};
+
+/// How long an idle server connection is kept (HAProxy's `pool-purge-delay`).
+pub const IDLE_LIFETIME: Duration = Duration::from_secs(5);
+
+/// Idle connections kept per server address and shard.
+const MAX_IDLE_PER_SERVER: usize = 256;
+
+struct Idle {
+    stream: TcpStream,
+    since: Instant,
+}
+
+/// Idle keep-alive connections to servers, newest last.
+#[derive(Default)]
+pub struct ConnPool {
+    idle: RefCell<HashMap<SocketAddr, Vec<Idle>>>,
+}
+
+impl ConnPool {
+    /// Takes the most recently used idle connection to `addr` that is still open.
+    pub fn take(&self, addr: SocketAddr) -> Option<TcpStream> {
+        let mut idle = self.idle.borrow_mut();
+        let list = idle.get_mut(&addr)?;
+        while let Some(conn) = list.pop() {
+            if conn.since.elapsed() < IDLE_LIFETIME && check_idle(&conn.stream) == IdleCheck::Open {
+                return Some(conn.stream);
+            }
+        }
+        None
+    }
+
+    /// Keeps `stream` for reuse (closes it if the pool for `addr` is full).
+    pub fn put(&self, addr: SocketAddr, stream: TcpStream) {
+        let mut idle = self.idle.borrow_mut();
+        let list = idle.entry(addr).or_default();
+        if list.len() < MAX_IDLE_PER_SERVER {
+            list.push(Idle {
+                stream,
+                since: Instant::now(),
+            });
+        }
+    }
+
+    /// Closes connections idle for too long or closed by their server.
+    pub fn purge(&self) {
+        let mut idle = self.idle.borrow_mut();
+        for list in idle.values_mut() {
+            list.retain(|c| {
+                c.since.elapsed() < IDLE_LIFETIME && check_idle(&c.stream) == IdleCheck::Open
+            });
+        }
+        idle.retain(|_, list| !list.is_empty());
+    }
+
+    /// Number of idle connections (all servers).
+    pub fn len(&self) -> usize {
+        self.idle.borrow().values().map(Vec::len).sum()
+    }
+
+    /// Whether no connection is idle.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Reusable I/O buffers of `tune.bufsize` bytes, handed out only while a transfer is under way
+/// so that an idle client connection holds none.
+pub struct BufferPool {
+    free: RefCell<Vec<Outgoing>>,
+    size: usize,
+    max_free: usize,
+}
+
+impl BufferPool {
+    /// A pool of `size`-byte buffers keeping at most `max_free` spare ones.
+    pub fn new(size: usize, max_free: usize) -> Self {
+        Self {
+            free: RefCell::new(Vec::new()),
+            size,
+            max_free,
+        }
+    }
+
+    /// The buffer size.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// An empty buffer set.
+    pub fn take(&self) -> Outgoing {
+        self.free.borrow_mut().pop().unwrap_or_else(|| {
+            Outgoing::new(Vec::with_capacity(self.size), Vec::with_capacity(256))
+        })
+    }
+
+    /// Gives a buffer set back.
+    pub fn give(&self, mut out: Outgoing) {
+        if out.buf().capacity() != self.size {
+            return;
+        }
+        out.buf_mut().clear();
+        out.clear_extra();
+        let mut free = self.free.borrow_mut();
+        if free.len() < self.max_free {
+            free.push(out);
+        }
+    }
+}

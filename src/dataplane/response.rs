@@ -1,0 +1,263 @@
+//! Relaying one response from a server to a client: head (hop-by-hop lines replaced), then
+//! the body through the same buffer it was read into.
+
+use std::cell::Cell;
+use std::time::{Duration, Instant};
+
+use monoio::io::{AsyncWriteRent, CancelableAsyncReadRent};
+
+use super::body::BodyProgress;
+use super::error::{Phase, ProxyError};
+use super::http1::{parse_response, BodyKind, Method, Outgoing, ResponseHead, Spans};
+use super::io::{read_with_timeout, write_planned, ReadOutcome, WriteError};
+
+/// What the relay needs to know about the request and the client.
+pub struct ResponsePlan<'a> {
+    /// The request method (HEAD responses have no body).
+    pub method: Method,
+    /// The client's HTTP minor version.
+    pub client_minor: u8,
+    /// The client wants, and the proxy allows, keep-alive.
+    pub client_keep_alive: bool,
+    /// Whether the request body has been fully sent (read when the head is written).
+    pub request_done: &'a Cell<bool>,
+    /// The request asked to upgrade the connection.
+    pub upgrade: bool,
+    /// `timeout server`.
+    pub server_timeout: Option<Duration>,
+    /// `timeout client`.
+    pub client_timeout: Option<Duration>,
+}
+
+/// A response relayed to its end.
+#[derive(Debug)]
+pub struct Relayed {
+    /// Its status.
+    pub status: u16,
+    /// The server connection can carry another request.
+    pub server_reusable: bool,
+    /// The client connection can carry another request.
+    pub client_keep_alive: bool,
+    /// 101 Switching Protocols was relayed: the connection is now a tunnel.
+    pub upgraded: bool,
+    /// When the response head arrived.
+    pub head_at: Instant,
+}
+
+/// The end of a relay.
+pub struct RelayEnd {
+    /// Success or the failure.
+    pub result: Result<Relayed, ProxyError>,
+    /// Whether any byte reached the client (then no error page can follow).
+    pub started: bool,
+    /// Bytes written to the client.
+    pub bytes_out: u64,
+    /// The buffer, unless a timed-out write kept it.
+    pub buf: Option<Outgoing>,
+}
+
+/// Relays the response to the request described by `plan`. `sbuf` may already hold the first
+/// bytes read from the server.
+pub async fn relay_response<R, W>(
+    server: &mut R,
+    client: &mut W,
+    mut sbuf: Outgoing,
+    plan: &ResponsePlan<'_>,
+) -> RelayEnd
+where
+    R: CancelableAsyncReadRent,
+    W: AsyncWriteRent,
+{
+    let mut end = RelayEnd {
+        result: Err(ProxyError::BadResponse),
+        started: false,
+        bytes_out: 0,
+        buf: None,
+    };
+    // Read heads until a final one (interim 1xx answers are forwarded or dropped).
+    let (head, head_at) = loop {
+        let head = match read_head(server, &mut sbuf, plan).await {
+            Ok(head) => head,
+            Err(e) => {
+                end.result = Err(e);
+                end.buf = Some(sbuf);
+                return end;
+            }
+        };
+        if !head.is_interim() {
+            break (head, Instant::now());
+        }
+        // 100 Continue was already answered by the proxy; other 1xx go to 1.1 clients.
+        if head.status != 100 && plan.client_minor == 1 {
+            let no_drop = Spans::default();
+            sbuf.clear_extra();
+            sbuf.extra_mut().extend_from_slice(b"\r\n");
+            sbuf.plan_head(head.len, head.eol_len, &no_drop, 0..0);
+            let (written, back) = write_planned(client, sbuf, plan.client_timeout).await;
+            end.started = true;
+            match (written, back) {
+                (Ok(()), Some(back)) => sbuf = back,
+                (Err(e), back) => {
+                    end.result = Err(client_write_error(e));
+                    end.buf = back;
+                    return end;
+                }
+                (Ok(()), None) => return end,
+            }
+            end.bytes_out += head.len as u64;
+        }
+        sbuf.buf_mut().drain(..head.len);
+    };
+    let upgraded = head.status == 101;
+    if upgraded && !plan.upgrade {
+        end.result = Err(ProxyError::BadResponse);
+        end.buf = Some(sbuf);
+        return end;
+    }
+    let mut body = BodyProgress::new(if upgraded { BodyKind::None } else { head.body });
+    let client_keep_alive = plan.client_keep_alive
+        && plan.request_done.get()
+        && !upgraded
+        && head.body != BodyKind::UntilClose;
+    sbuf.clear_extra();
+    if upgraded {
+        sbuf.extra_mut()
+            .extend_from_slice(b"Connection: upgrade\r\n");
+    } else if !client_keep_alive {
+        sbuf.extra_mut().extend_from_slice(b"Connection: close\r\n");
+    } else if plan.client_minor == 0 {
+        sbuf.extra_mut()
+            .extend_from_slice(b"Connection: keep-alive\r\n");
+    }
+    sbuf.extra_mut().extend_from_slice(b"\r\n");
+    let available = sbuf.buf().len() - head.len;
+    let used = match body.advance(&sbuf.buf()[head.len..]) {
+        Ok(used) => used,
+        Err(_) => {
+            end.result = Err(ProxyError::BadResponseBody);
+            end.buf = Some(sbuf);
+            return end;
+        }
+    };
+    // Bytes past the response's end: the server broke the protocol, do not reuse it.
+    let mut server_reusable = head.keep_alive && used == available;
+    let body_end = if upgraded {
+        head.len + available
+    } else {
+        head.len + used
+    };
+    sbuf.plan_head(head.len, head.eol_len, &head.facts.drop, head.len..body_end);
+    let head_bytes = sbuf.remaining() as u64;
+    let (written, back) = write_planned(client, sbuf, plan.client_timeout).await;
+    end.started = true;
+    match (written, back) {
+        (Ok(()), Some(back)) => sbuf = back,
+        (Err(e), back) => {
+            end.result = Err(client_write_error(e));
+            end.buf = back;
+            return end;
+        }
+        (Ok(()), None) => return end,
+    }
+    end.bytes_out += head_bytes;
+    // The body, one buffer at a time.
+    while !body.is_done() {
+        let mut buf = std::mem::take(sbuf.buf_mut());
+        buf.clear();
+        let (outcome, back) = read_with_timeout(server, buf, plan.server_timeout).await;
+        *sbuf.buf_mut() = back;
+        let n = match outcome {
+            ReadOutcome::Data(0) if matches!(body, BodyProgress::UntilClose) => break,
+            ReadOutcome::Data(0) | ReadOutcome::Failed(_) => {
+                end.result = Err(ProxyError::ServerAborted(Phase::Data));
+                end.buf = Some(sbuf);
+                return end;
+            }
+            ReadOutcome::TimedOut => {
+                end.result = Err(ProxyError::ServerTimeout(Phase::Data));
+                end.buf = Some(sbuf);
+                return end;
+            }
+            ReadOutcome::Data(n) => n,
+        };
+        let used = match body.advance(&sbuf.buf()[..n]) {
+            Ok(used) => used,
+            Err(_) => {
+                end.result = Err(ProxyError::BadResponseBody);
+                end.buf = Some(sbuf);
+                return end;
+            }
+        };
+        if used < n {
+            server_reusable = false;
+        }
+        sbuf.plan_body(0..used);
+        let (written, back) = write_planned(client, sbuf, plan.client_timeout).await;
+        match (written, back) {
+            (Ok(()), Some(back)) => sbuf = back,
+            (Err(e), back) => {
+                end.result = Err(client_write_error(e));
+                end.buf = back;
+                return end;
+            }
+            (Ok(()), None) => return end,
+        }
+        end.bytes_out += used as u64;
+    }
+    if matches!(head.body, BodyKind::UntilClose) {
+        server_reusable = false;
+    }
+    end.result = Ok(Relayed {
+        status: head.status,
+        server_reusable: server_reusable && !upgraded,
+        client_keep_alive,
+        upgraded,
+        head_at,
+    });
+    end.buf = Some(sbuf);
+    end
+}
+
+/// Reads until a complete response head is at the start of `sbuf`'s buffer.
+async fn read_head<R: CancelableAsyncReadRent>(
+    server: &mut R,
+    sbuf: &mut Outgoing,
+    plan: &ResponsePlan<'_>,
+) -> Result<ResponseHead, ProxyError> {
+    loop {
+        if !sbuf.buf().is_empty() {
+            match parse_response(sbuf.buf(), plan.method) {
+                Ok(Some(head)) => return Ok(head),
+                Ok(None) => {}
+                Err(_) => return Err(ProxyError::BadResponse),
+            }
+        }
+        let buf = std::mem::take(sbuf.buf_mut());
+        let len = buf.len();
+        if len == buf.capacity() {
+            *sbuf.buf_mut() = buf;
+            return Err(ProxyError::BadResponse);
+        }
+        let (outcome, back) = read_with_timeout(
+            server,
+            monoio::buf::IoBufMut::slice_mut(buf, len..),
+            plan.server_timeout,
+        )
+        .await;
+        *sbuf.buf_mut() = back.into_inner();
+        match outcome {
+            ReadOutcome::Data(0) | ReadOutcome::Failed(_) => {
+                return Err(ProxyError::ServerAborted(Phase::Headers))
+            }
+            ReadOutcome::TimedOut => return Err(ProxyError::ServerTimeout(Phase::Headers)),
+            ReadOutcome::Data(_) => {}
+        }
+    }
+}
+
+fn client_write_error(e: WriteError) -> ProxyError {
+    match e {
+        WriteError::TimedOut => ProxyError::ClientTimeout(Phase::Data),
+        WriteError::Failed(_) => ProxyError::ClientAborted(Phase::Data),
+    }
+}

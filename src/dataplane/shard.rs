@@ -1,0 +1,156 @@
+//! One shard: its snapshot, pools, counters and accept loops. Everything here is used from
+//! the shard's own thread only.
+
+use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_utils::CachePadded;
+use monoio::net::{TcpListener, TcpStream};
+
+use crate::config::{Mode, ProxyId};
+use crate::state::{LogRecord, ShardCounters, Snapshot};
+
+use super::pool::{BufferPool, ConnPool};
+use super::{session, tunnel};
+
+/// What a shard is given when it starts.
+pub struct ShardSetup {
+    /// Shard number (0-based).
+    pub id: usize,
+    /// The snapshot in force at start.
+    pub snapshot: Arc<Snapshot>,
+    /// Newer snapshots from the control thread.
+    pub updates: Receiver<Arc<Snapshot>>,
+    /// This shard's counters.
+    pub counters: Arc<CachePadded<ShardCounters>>,
+    /// Where log records go (none when no proxy logs).
+    pub logs: Option<Sender<LogRecord>>,
+    /// Client connections this shard may hold at once.
+    pub max_conns: usize,
+}
+
+/// A shard's state, shared by its tasks through `Rc`.
+pub struct Shard {
+    /// Shard number.
+    pub id: usize,
+    // `Rc` around the `Arc` so that taking the snapshot per request is a local (non-atomic)
+    // count, not a write to the cache line every shard shares.
+    #[allow(clippy::redundant_allocation)]
+    snapshot: RefCell<Rc<Arc<Snapshot>>>,
+    updates: Receiver<Arc<Snapshot>>,
+    /// This shard's counters.
+    pub counters: Arc<CachePadded<ShardCounters>>,
+    /// Idle server connections.
+    pub conns: ConnPool,
+    /// I/O buffers.
+    pub buffers: BufferPool,
+    /// Randomness for `balance random`.
+    pub rng: RefCell<fastrand::Rng>,
+    logs: Option<Sender<LogRecord>>,
+    /// Client connections open on this shard.
+    pub open_conns: Cell<usize>,
+    max_conns: usize,
+}
+
+impl Shard {
+    /// Builds the shard state.
+    pub fn new(setup: ShardSetup) -> Rc<Self> {
+        let bufsize = setup.snapshot.config.global.bufsize;
+        Rc::new(Self {
+            id: setup.id,
+            snapshot: RefCell::new(Rc::new(setup.snapshot)),
+            updates: setup.updates,
+            counters: setup.counters,
+            conns: ConnPool::default(),
+            buffers: BufferPool::new(bufsize, 1024),
+            rng: RefCell::new(fastrand::Rng::new()),
+            logs: setup.logs,
+            open_conns: Cell::new(0),
+            max_conns: setup.max_conns.max(1),
+        })
+    }
+
+    /// The newest snapshot (picks up any the control thread published).
+    pub fn snapshot(&self) -> Rc<Arc<Snapshot>> {
+        if let Some(newest) = self.updates.try_iter().last() {
+            *self.snapshot.borrow_mut() = Rc::new(newest);
+        }
+        Rc::clone(&self.snapshot.borrow())
+    }
+
+    /// Hands a record to the logger; dropped (never blocks) if the logger is behind.
+    pub fn log(&self, record: LogRecord) {
+        if let Some(logs) = &self.logs {
+            if let Err(TrySendError::Full(_)) = logs.try_send(record) {
+                // The logger thread is behind: losing a line beats stalling traffic.
+            }
+        }
+    }
+
+    /// Whether any proxy logs (so records are worth building).
+    pub fn logging(&self) -> bool {
+        self.logs.is_some()
+    }
+}
+
+/// Accepts clients of `frontend` on `listener` forever.
+pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, frontend: ProxyId) {
+    let local = listener.local_addr().ok();
+    loop {
+        if shard.open_conns.get() >= shard.max_conns {
+            // At maxconn: leave new clients in the kernel's backlog, as HAProxy does.
+            monoio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        }
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let local = stream.local_addr().ok().or(local);
+                let Some(local) = local else { continue };
+                monoio::spawn(serve(Rc::clone(&shard), stream, peer, local, frontend));
+            }
+            Err(e) => {
+                let pause = match e.raw_os_error() {
+                    // Out of descriptors or memory: back off instead of spinning.
+                    Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => 100,
+                    _ => 1,
+                };
+                log::debug!("shard {}: accept failed: {e}", shard.id);
+                monoio::time::sleep(Duration::from_millis(pause)).await;
+            }
+        }
+    }
+}
+
+async fn serve(
+    shard: Rc<Shard>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+    frontend: ProxyId,
+) {
+    let _ = stream.set_nodelay(true);
+    let counters = &shard.counters.proxies[frontend];
+    counters.conn_total.incr();
+    counters.conn_current.add(1);
+    shard.open_conns.set(shard.open_conns.get() + 1);
+    let mode = shard.snapshot().config.proxies[frontend].mode;
+    match mode {
+        Mode::Http => session::serve_http(&shard, stream, peer, local, frontend).await,
+        Mode::Tcp => tunnel::serve_tcp(&shard, stream, peer, local, frontend).await,
+    }
+    shard.open_conns.set(shard.open_conns.get() - 1);
+    shard.counters.proxies[frontend].conn_current.add(-1);
+}
+
+/// Periodic shard upkeep: newest snapshot, stale idle connections.
+pub async fn housekeeping(shard: Rc<Shard>) {
+    loop {
+        monoio::time::sleep(Duration::from_millis(500)).await;
+        let _ = shard.snapshot();
+        shard.conns.purge();
+    }
+}

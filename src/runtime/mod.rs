@@ -1,0 +1,139 @@
+//! The composition root: starts the logging thread and the pinned shards, then hands the
+//! control plane its publisher. The only module that knows both planes.
+
+pub mod limits;
+pub mod logger;
+pub mod shard_thread;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::config::{Config, ProxyId};
+use crate::control::Publisher;
+use crate::dataplane::listener::ensure_free;
+use crate::dataplane::ShardSetup;
+use crate::state::{CounterSet, Snapshot};
+
+use shard_thread::{Ready, ShardThread};
+
+/// Why ringlb could not start serving.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A listening address is taken or invalid.
+    #[error("Starting frontend {frontend}: cannot bind socket ({source}) [{addr}]")]
+    Bind {
+        /// The frontend's name.
+        frontend: String,
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A thread could not be created.
+    #[error("cannot start thread: {0}")]
+    Thread(#[from] std::io::Error),
+    /// A shard failed while starting.
+    #[error("{0}")]
+    Shard(String),
+    /// The pid file could not be written.
+    #[error("cannot write pidfile '{path}': {source}")]
+    Pidfile {
+        /// The path.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A started ringlb: shards serving, control plane ready to take over.
+pub struct Running {
+    /// Publishes snapshots to the shards.
+    pub publisher: Publisher,
+    /// Every shard's counters.
+    pub counters: CounterSet,
+    /// Number of shards.
+    pub shards: usize,
+    /// Client connections allowed over the whole process.
+    pub maxconn: u64,
+}
+
+/// Starts everything `config` describes and returns once every shard is accepting.
+pub fn start(config: Arc<Config>) -> Result<Running, StartError> {
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let shards = config.global.nbthread.unwrap_or(cores.len()).max(1);
+    let maxconn = limits::prepare(config.global.maxconn);
+    let binds = listen_addresses(&config);
+    // SO_REUSEPORT would let a stale process share our ports silently: refuse instead.
+    for &(frontend, addr, _) in &binds {
+        ensure_free(addr).map_err(|source| StartError::Bind {
+            frontend: config.proxies[frontend].name.clone(),
+            addr,
+            source,
+        })?;
+    }
+    let counters = CounterSet::new(&config, shards);
+    let logs = if config.frontends().any(|p| !p.log.is_empty()) {
+        let (tx, rx) = crossbeam_channel::bounded(65536);
+        logger::spawn(Arc::clone(&config), counters.clone(), rx)?;
+        Some(tx)
+    } else {
+        None
+    };
+    let initial = Arc::new(Snapshot::initial(Arc::clone(&config)));
+    let (ready_tx, ready_rx) = crossbeam_channel::unbounded::<Ready>();
+    let mut senders = Vec::with_capacity(shards);
+    let per_shard = maxconn.div_ceil(shards as u64) as usize;
+    for id in 0..shards {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        senders.push(tx);
+        let thread = ShardThread {
+            setup: ShardSetup {
+                id,
+                snapshot: Arc::clone(&initial),
+                updates: rx,
+                counters: Arc::clone(&counters.shards[id]),
+                logs: logs.clone(),
+                max_conns: per_shard,
+            },
+            core: (!cores.is_empty()).then(|| cores[id % cores.len()]),
+            binds: binds.clone(),
+            ready: ready_tx.clone(),
+        };
+        std::thread::Builder::new()
+            .name(format!("ringlb-shard-{id}"))
+            .spawn(move || shard_thread::run(thread))?;
+    }
+    drop(ready_tx);
+    for _ in 0..shards {
+        match ready_rx.recv() {
+            Ok(Ok(_)) => {}
+            Ok(Err(message)) => return Err(StartError::Shard(message)),
+            Err(_) => return Err(StartError::Shard("a shard stopped while starting".into())),
+        }
+    }
+    if let Some(path) = &config.global.pidfile {
+        std::fs::write(path, format!("{}\n", std::process::id())).map_err(|source| {
+            StartError::Pidfile {
+                path: path.clone(),
+                source,
+            }
+        })?;
+    }
+    Ok(Running {
+        publisher: Publisher::new(initial, senders),
+        counters,
+        shards,
+        maxconn,
+    })
+}
+
+/// (frontend, address, backlog) for every `bind` of every frontend.
+fn listen_addresses(config: &Config) -> Vec<(ProxyId, SocketAddr, i32)> {
+    config
+        .frontends()
+        .flat_map(|p| {
+            let backlog = p.maxconn.map_or(4096, |m| m.clamp(16, 65535) as i32);
+            p.binds.iter().map(move |b| (p.id, b.addr, backlog))
+        })
+        .collect()
+}

@@ -1,0 +1,93 @@
+//! A shard's thread: pinned to its core, with its own monoio runtime (io_uring, or epoll when
+//! io_uring is unavailable), its own listening sockets, and the shard's tasks.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crossbeam_channel::Sender;
+use monoio::net::TcpListener;
+use monoio::{IoUringDriver, LegacyDriver, RuntimeBuilder};
+
+use crate::config::ProxyId;
+use crate::dataplane::listener::bind_shared;
+use crate::dataplane::{accept_loop, housekeeping, Shard, ShardSetup};
+
+/// io_uring submission queue entries per shard.
+const RING_ENTRIES: u32 = 4096;
+
+/// Printed once per process, not once per shard.
+static FALLBACK_LOGGED: AtomicBool = AtomicBool::new(false);
+
+/// What a shard thread reports once it is serving, or why it could not start.
+pub type Ready = Result<usize, String>;
+
+/// Everything a shard thread needs.
+pub struct ShardThread {
+    /// The shard's state to build.
+    pub setup: ShardSetup,
+    /// The core to pin to, if any.
+    pub core: Option<core_affinity::CoreId>,
+    /// (frontend, address, listen backlog) of every listener to bind.
+    pub binds: Vec<(ProxyId, SocketAddr, i32)>,
+    /// Where to report readiness.
+    pub ready: Sender<Ready>,
+}
+
+/// Runs the shard until the process exits.
+pub fn run(thread: ShardThread) {
+    let ShardThread {
+        setup,
+        core,
+        binds,
+        ready,
+    } = thread;
+    let id = setup.id;
+    if let Some(core) = core {
+        if !core_affinity::set_for_current(core) {
+            log::warn!("shard {id}: could not pin to core {}", core.id);
+        }
+    }
+    let uring = RuntimeBuilder::<IoUringDriver>::new()
+        .with_entries(RING_ENTRIES)
+        .enable_timer()
+        .build();
+    match uring {
+        Ok(mut rt) => rt.block_on(serve(setup, binds, ready)),
+        Err(e) => {
+            if !FALLBACK_LOGGED.swap(true, Ordering::Relaxed) {
+                log::warn!("io_uring unavailable ({e}): shards use the epoll driver instead");
+            }
+            match RuntimeBuilder::<LegacyDriver>::new().enable_timer().build() {
+                Ok(mut rt) => rt.block_on(serve(setup, binds, ready)),
+                Err(e) => {
+                    let _ = ready.send(Err(format!("shard {id}: cannot start a runtime: {e}")));
+                }
+            }
+        }
+    }
+}
+
+async fn serve(setup: ShardSetup, binds: Vec<(ProxyId, SocketAddr, i32)>, ready: Sender<Ready>) {
+    let id = setup.id;
+    let shard = Shard::new(setup);
+    let mut listeners = Vec::with_capacity(binds.len());
+    for (frontend, addr, backlog) in binds {
+        let bound = bind_shared(addr, backlog).and_then(TcpListener::from_std);
+        match bound {
+            Ok(listener) => listeners.push((frontend, listener)),
+            Err(e) => {
+                let name = &shard.snapshot().config.proxies[frontend].name;
+                let _ = ready.send(Err(format!(
+                    "Starting frontend {name}: cannot bind socket ({e}) [{addr}]"
+                )));
+                return;
+            }
+        }
+    }
+    for (frontend, listener) in listeners {
+        monoio::spawn(accept_loop(Rc::clone(&shard), listener, frontend));
+    }
+    let _ = ready.send(Ok(id));
+    housekeeping(shard).await;
+}

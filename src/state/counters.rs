@@ -1,0 +1,224 @@
+//! Per-shard traffic counters: each shard writes only its own, the control thread sums them.
+//!
+//! A counter has a single writer, so an increment is a relaxed load and store (no locked
+//! instruction); readers on other threads see a value that is at most a moment old.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crossbeam_utils::CachePadded;
+
+use crate::config::Config;
+
+/// A monotonically increasing count with one writer.
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    /// Adds `n`; only the owning shard may call this.
+    #[inline]
+    pub fn add(&self, n: u64) {
+        self.0.store(
+            self.0.load(Ordering::Relaxed).wrapping_add(n),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Adds one.
+    #[inline]
+    pub fn incr(&self) {
+        self.add(1);
+    }
+
+    /// The current value.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// A level that goes up and down (current sessions) with one writer.
+#[derive(Debug, Default)]
+pub struct Gauge(AtomicI64);
+
+impl Gauge {
+    /// Adds `n` (may be negative); only the owning shard may call this.
+    #[inline]
+    pub fn add(&self, n: i64) {
+        self.0
+            .store(self.0.load(Ordering::Relaxed) + n, Ordering::Relaxed);
+    }
+
+    /// The current value.
+    pub fn get(&self) -> i64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Response status classes, as HAProxy's `hrsp_1xx` … `hrsp_other`.
+#[derive(Debug, Default)]
+pub struct StatusCounters {
+    /// 1xx, 2xx, 3xx, 4xx, 5xx, other.
+    pub classes: [Counter; 6],
+}
+
+impl StatusCounters {
+    /// Counts one response with `status`.
+    #[inline]
+    pub fn record(&self, status: u16) {
+        let class = match status {
+            100..=599 => usize::from(status / 100 - 1),
+            _ => 5,
+        };
+        self.classes[class].incr();
+    }
+}
+
+/// Counters of one proxy, covering both its frontend and backend sides.
+#[derive(Debug, Default)]
+pub struct ProxyCounters {
+    /// Connections accepted (frontend).
+    pub conn_total: Counter,
+    /// Client connections open now (frontend).
+    pub conn_current: Gauge,
+    /// Sessions / requests sent to a server (backend).
+    pub sessions_total: Counter,
+    /// HTTP requests received (frontend).
+    pub requests_total: Counter,
+    /// Bytes from clients.
+    pub bytes_in: Counter,
+    /// Bytes to clients.
+    pub bytes_out: Counter,
+    /// Invalid requests (frontend).
+    pub request_errors: Counter,
+    /// Failed connections to servers (backend).
+    pub connect_errors: Counter,
+    /// Bad or missing server responses (backend).
+    pub response_errors: Counter,
+    /// Connection retries (backend).
+    pub retries: Counter,
+    /// Retries sent to another server (backend).
+    pub redispatches: Counter,
+    /// Responses by status class.
+    pub status: StatusCounters,
+}
+
+/// Counters of one server.
+#[derive(Debug, Default)]
+pub struct ServerCounters {
+    /// Requests or connections sent to it.
+    pub sessions_total: Counter,
+    /// In flight now.
+    pub sessions_current: Gauge,
+    /// Bytes sent to it (request side).
+    pub bytes_in: Counter,
+    /// Bytes received from it (response side).
+    pub bytes_out: Counter,
+    /// Failed connection attempts.
+    pub connect_errors: Counter,
+    /// Bad or missing responses.
+    pub response_errors: Counter,
+    /// Retries to it.
+    pub retries: Counter,
+    /// Redispatches away from it.
+    pub redispatches: Counter,
+    /// Responses by status class.
+    pub status: StatusCounters,
+    /// New connections opened to it.
+    pub connects: Counter,
+    /// Requests that reused an idle connection.
+    pub reuses: Counter,
+}
+
+/// All counters of one shard.
+#[derive(Debug)]
+pub struct ShardCounters {
+    /// Indexed by `ProxyId`.
+    pub proxies: Box<[ProxyCounters]>,
+    /// Indexed by `ProxyId`, then by server.
+    pub servers: Box<[Box<[ServerCounters]>]>,
+}
+
+impl ShardCounters {
+    /// Zeroed counters shaped like `config`.
+    pub fn new(config: &Config) -> Self {
+        Self {
+            proxies: config
+                .proxies
+                .iter()
+                .map(|_| ProxyCounters::default())
+                .collect(),
+            servers: config
+                .proxies
+                .iter()
+                .map(|p| {
+                    p.servers
+                        .iter()
+                        .map(|_| ServerCounters::default())
+                        .collect()
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Every shard's counters; shard `i` writes `shards[i]` only.
+#[derive(Debug, Clone)]
+pub struct CounterSet {
+    /// One block per shard, padded so shards never share a cache line.
+    pub shards: Arc<[Arc<CachePadded<ShardCounters>>]>,
+}
+
+impl CounterSet {
+    /// Zeroed counters for `shards` shards.
+    pub fn new(config: &Config, shards: usize) -> Self {
+        Self {
+            shards: (0..shards)
+                .map(|_| Arc::new(CachePadded::new(ShardCounters::new(config))))
+                .collect(),
+        }
+    }
+
+    /// Sums one proxy counter over every shard.
+    pub fn proxy_sum(&self, proxy: usize, pick: impl Fn(&ProxyCounters) -> u64) -> u64 {
+        self.shards
+            .iter()
+            .filter_map(|s| s.proxies.get(proxy))
+            .map(pick)
+            .sum()
+    }
+
+    /// Sums one server counter over every shard.
+    pub fn server_sum(
+        &self,
+        proxy: usize,
+        server: usize,
+        pick: impl Fn(&ServerCounters) -> u64,
+    ) -> u64 {
+        self.shards
+            .iter()
+            .filter_map(|s| s.servers.get(proxy).and_then(|list| list.get(server)))
+            .map(pick)
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_sum_over_shards() {
+        let config = crate::config::load_sources(&[(
+            "t".into(),
+            "backend b\n server a 127.0.0.1:1\n server c 127.0.0.1:2\n".into(),
+        )])
+        .unwrap()
+        .config;
+        let set = CounterSet::new(&config, 2);
+        set.shards[0].servers[0][1].sessions_total.add(2);
+        set.shards[1].servers[0][1].sessions_total.incr();
+        set.shards[1].proxies[0].status.record(503);
+        assert_eq!(set.server_sum(0, 1, |s| s.sessions_total.get()), 3);
+        assert_eq!(set.proxy_sum(0, |p| p.status.classes[4].get()), 1);
+    }
+}

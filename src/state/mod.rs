@@ -1,0 +1,10 @@
+//! What the two planes share: the `Snapshot` (control writes, shards read) and the counters
+//! (shards write, control reads), plus the log records shards hand to the logger.
+
+pub mod counters;
+pub mod log;
+pub mod snapshot;
+
+pub use counters::{CounterSet, ShardCounters};
+pub use log::{LogEvent, LogRecord, Timers};
+pub use snapshot::{BackendShared, BackendView, ServerState, ServerStatus, Snapshot};
