@@ -127,7 +127,7 @@ mod tests {
     #[test]
     fn chunked_progress() {
         let mut p = BodyProgress::new(BodyKind::Chunked);
-        assert_eq!(p.advance(b"3\r\nabc\r\n0\r\n\r\nNEXT").unwrap(), 15);
+        assert_eq!(p.advance(b"3\r\nabc\r\n0\r\n\r\nNEXT").unwrap(), 13);
         assert!(p.is_done());
         assert!(BodyProgress::new(BodyKind::Chunked)
             .advance(b"zz\r\n")

@@ -217,7 +217,7 @@ mod tests {
 
     #[test]
     fn incomplete_is_not_done() {
-        assert_eq!(run(&[b"5\r\nhel"]).unwrap(), (8, false));
+        assert_eq!(run(&[b"5\r\nhel"]).unwrap(), (6, false));
         assert_eq!(run(&[b"0\r\n"]).unwrap(), (3, false));
     }
 

@@ -286,7 +286,7 @@ mod tests {
         let r = req("GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET")
             .unwrap()
             .unwrap();
-        assert_eq!((r.len, r.line_len, r.eol_len), (27, 15, 2));
+        assert_eq!((r.len, r.line_len, r.eol_len), (28, 15, 2));
         assert_eq!(r.method, Method::Get);
         assert_eq!(r.body, BodyKind::None);
         assert!(r.keep_alive);
