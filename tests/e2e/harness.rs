@@ -1,0 +1,152 @@
+//! Spawns the real `ringlb` binary on free loopback ports and kills it on drop.
+
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+pub fn ringlb_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_ringlb")
+}
+
+/// The repository root (fixtures are relative to it).
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port")
+}
+
+/// A fresh temporary directory for one test.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "ringlb-e2e-{}-{}-{tag}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// Runs `ringlb` with `args` to completion.
+pub fn run_ringlb(args: &[&str]) -> Output {
+    Command::new(ringlb_bin())
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .expect("run ringlb")
+}
+
+/// A running ringlb process.
+pub struct Ringlb {
+    child: Child,
+    /// Its directory (config, stdout, stderr).
+    pub dir: PathBuf,
+}
+
+impl Ringlb {
+    /// Starts ringlb with `config` and waits until `ready_port` accepts connections.
+    pub fn start(config: &str, ready_port: u16) -> Ringlb {
+        Self::start_with(config, &[ready_port])
+    }
+
+    /// Starts ringlb with `config` and waits until every port in `ports` accepts connections.
+    pub fn start_with(config: &str, ports: &[u16]) -> Ringlb {
+        let dir = temp_dir("lb");
+        let cfg = dir.join("ringlb.cfg");
+        std::fs::write(&cfg, config).expect("write config");
+        let stdout = std::fs::File::create(dir.join("stdout")).expect("stdout file");
+        let stderr = std::fs::File::create(dir.join("stderr")).expect("stderr file");
+        let child = Command::new(ringlb_bin())
+            .arg("-d")
+            .arg("-f")
+            .arg(&cfg)
+            .current_dir(repo())
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn ringlb");
+        let mut lb = Ringlb { child, dir };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for &port in ports {
+            loop {
+                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    break;
+                }
+                if let Ok(Some(status)) = lb.child.try_wait() {
+                    panic!("ringlb exited early ({status}):\n{}", lb.stderr());
+                }
+                assert!(Instant::now() < deadline, "ringlb did not listen on {port}:\n{}", lb.stderr());
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        lb
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// What it printed on stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.join("stderr")).unwrap_or_default()
+    }
+
+    /// What it printed on stdout so far.
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(self.dir.join("stdout")).unwrap_or_default()
+    }
+
+    /// Waits until stdout has at least `lines` lines (logs are written by another thread).
+    pub fn wait_stdout_lines(&self, lines: usize) -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let out = self.stdout();
+            if out.lines().count() >= lines || Instant::now() > deadline {
+                return out;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Ringlb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The standard test timeouts block, short enough for failure tests to run quickly.
+pub fn defaults(extra: &str) -> String {
+    format!(
+        "defaults\n mode http\n balance roundrobin\n timeout connect 2s\n timeout client 10s\n timeout server 10s\n{extra}"
+    )
+}
+
+/// Reads everything until the peer closes (or `limit` passes).
+pub fn read_to_close(stream: &mut TcpStream, limit: Duration) -> Vec<u8> {
+    stream.set_read_timeout(Some(limit)).ok();
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    out
+}
+
+/// Connects to `port` on loopback.
+pub fn connect(port: u16) -> TcpStream {
+    let s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_nodelay(true).ok();
+    s.set_read_timeout(Some(Duration::from_secs(20))).ok();
+    s
+}

@@ -1,0 +1,15 @@
+//! End-to-end tests: the real `ringlb` binary, real sockets on free loopback ports, real
+//! backend servers. Everything a test starts is stopped when the test's values drop.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod backend;
+mod client;
+mod harness;
+
+mod balancing;
+mod cli;
+mod failures;
+mod http;
+mod logging;
+mod runtime;
+mod tcp;

@@ -1,0 +1,99 @@
+//! The process as the kernel sees it: io_uring in use, one pinned shard per core, small
+//! idle connections.
+
+use std::time::Duration;
+
+use crate::backend::Backend;
+use crate::client::Conn;
+use crate::harness::{defaults, free_port, Ringlb};
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+fn start(extra_global: &str) -> (Ringlb, u16, Backend) {
+    let a = Backend::start("a");
+    let port = free_port();
+    let config = format!(
+        "global\n{extra_global}{}frontend web\n bind 127.0.0.1:{port}\n default_backend app\nbackend app\n server s1 127.0.0.1:{}\n",
+        defaults(""),
+        a.port
+    );
+    (Ringlb::start(&config, port), port, a)
+}
+
+#[test]
+fn shards_run_on_io_uring_one_pinned_per_core() {
+    let (lb, port, _a) = start("");
+    assert_eq!(Conn::open(port).get("/").status, 200);
+    let pid = lb.pid();
+    let rings = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| target.to_string_lossy().contains("io_uring"))
+        .count();
+    assert!(rings >= cores(), "expected an io_uring per shard, found {rings}");
+    let mut pinned = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let task = task.unwrap().path();
+        let name = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
+        if name.starts_with("ringlb-shard-") {
+            let status = std::fs::read_to_string(task.join("status")).unwrap();
+            let cpus = status
+                .lines()
+                .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+                .unwrap()
+                .trim()
+                .to_string();
+            pinned.push(cpus);
+        }
+    }
+    pinned.sort();
+    let expected: Vec<String> = (0..cores()).map(|c| c.to_string()).collect();
+    assert_eq!(pinned, expected, "one shard per core, each pinned to its own core");
+}
+
+#[test]
+fn nbthread_sets_the_number_of_shards() {
+    let (lb, port, _a) = start(" nbthread 1\n");
+    assert_eq!(Conn::open(port).get("/").status, 200);
+    let shards = std::fs::read_dir(format!("/proc/{}/task", lb.pid()))
+        .unwrap()
+        .filter(|t| {
+            let comm = t.as_ref().unwrap().path().join("comm");
+            std::fs::read_to_string(comm).unwrap_or_default().starts_with("ringlb-shard-")
+        })
+        .count();
+    assert_eq!(shards, 1);
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn idle_keep_alive_connections_hold_no_buffer() {
+    let (lb, port, _a) = start("");
+    let warm: Vec<Conn> = (0..200).map(|_| Conn::open(port)).collect();
+    drop(warm);
+    std::thread::sleep(Duration::from_millis(200));
+    let before = rss_kib(lb.pid());
+    let n = 2000;
+    let mut conns = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut c = Conn::open(port);
+        // One request each, so every connection has been through a full transaction.
+        assert_eq!(c.get("/").status, 200);
+        conns.push(c);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let per_conn = (rss_kib(lb.pid()).saturating_sub(before) * 1024) / n as u64;
+    // A 16 KiB read buffer per idle connection would show as ~16 KiB here.
+    assert!(per_conn < 4096, "{per_conn} bytes of RSS per idle connection");
+    drop(conns);
+}
