@@ -2,6 +2,7 @@
 //! a transaction, and keeps the connection alive while both sides allow.
 
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 
 use monoio::net::TcpStream;
@@ -10,7 +11,6 @@ use crate::config::ProxyId;
 
 use super::exchange::{After, Transaction};
 use super::http1::Outgoing;
-use super::io::within;
 use super::shard::Shard;
 
 /// Serves HTTP requests on one client connection until it closes.
@@ -21,34 +21,35 @@ pub async fn serve_http(
     local: SocketAddr,
     frontend: ProxyId,
 ) {
+    let timer = shard.idle.register(client.as_raw_fd());
     // Bytes of a pipelined request read along with the previous one.
     let mut pending: Option<Outgoing> = None;
     let mut served: u64 = 0;
     loop {
-        let snap = shard.snapshot();
-        let timeouts = snap.config.proxies[frontend].timeouts;
         let buffer = match pending.take() {
             Some(buffer) => buffer,
             None => {
-                // Wait for readability first: an idle connection holds no buffer.
-                let wait = if served == 0 {
-                    timeouts.request_head()
-                } else {
-                    timeouts.keep_alive()
-                };
-                match within(wait, client.readable(false)).await {
-                    Some(Ok(())) => shard.buffers.take(),
-                    Some(Err(_)) => return,
-                    None if served == 0 => {
-                        // A connection that never sent a request gets 408, as in HAProxy.
-                        let txn = Transaction::new(shard, &snap, frontend, peer, local);
-                        txn.time_out_silent_client(&mut client).await;
-                        return;
-                    }
-                    None => return,
+                // Wait for readability first: an idle connection holds no buffer, and its
+                // deadline is swept by the shard rather than held in a timer of its own.
+                timer.arm(idle_limit(shard, frontend, served));
+                let ready = client.readable(false).await;
+                let expired = timer.disarm();
+                if ready.is_err() {
+                    return;
                 }
+                if expired {
+                    if served == 0 {
+                        // A connection that never sent a request gets 408, as in HAProxy.
+                        let snap = shard.snapshot();
+                        let txn = Transaction::new(shard, &snap, frontend, peer, local);
+                        Box::pin(txn.time_out_silent_client(&mut client)).await;
+                    }
+                    return;
+                }
+                shard.buffers.take()
             }
         };
+        let snap = shard.snapshot();
         let txn = Transaction::new(shard, &snap, frontend, peer, local);
         // Boxed so an idle connection's task stays small; the transaction's state lives on
         // the heap only while a request is in flight.
@@ -60,5 +61,16 @@ pub async fn serve_http(
             After::Close => return,
         }
         served += 1;
+    }
+}
+
+/// How long a connection may wait for its next request.
+fn idle_limit(shard: &Shard, frontend: ProxyId, served: u64) -> Option<std::time::Duration> {
+    let snap = shard.snapshot();
+    let timeouts = &snap.config.proxies[frontend].timeouts;
+    if served == 0 {
+        timeouts.request_head()
+    } else {
+        timeouts.keep_alive()
     }
 }

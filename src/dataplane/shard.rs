@@ -14,6 +14,7 @@ use monoio::net::{TcpListener, TcpStream};
 use crate::config::{Mode, ProxyId};
 use crate::state::{LogRecord, ShardCounters, Snapshot};
 
+use super::idle::{IdleTimers, SWEEP_INTERVAL};
 use super::pool::{BufferPool, ConnPool};
 use super::{session, tunnel};
 
@@ -48,6 +49,8 @@ pub struct Shard {
     pub conns: ConnPool,
     /// I/O buffers.
     pub buffers: BufferPool,
+    /// Idle deadlines of client connections.
+    pub idle: IdleTimers,
     /// Randomness for `balance random`.
     pub rng: RefCell<fastrand::Rng>,
     logs: Option<Sender<LogRecord>>,
@@ -67,6 +70,7 @@ impl Shard {
             counters: setup.counters,
             conns: ConnPool::default(),
             buffers: BufferPool::new(bufsize, 1024),
+            idle: IdleTimers::default(),
             rng: RefCell::new(fastrand::Rng::new()),
             logs: setup.logs,
             open_conns: Cell::new(0),
@@ -140,14 +144,22 @@ async fn serve(
     let mode = shard.snapshot().config.proxies[frontend].mode;
     match mode {
         Mode::Http => session::serve_http(&shard, stream, peer, local, frontend).await,
-        Mode::Tcp => tunnel::serve_tcp(&shard, stream, peer, local, frontend).await,
+        // Boxed: a relay's state is large, and an idle HTTP connection should not pay for it.
+        Mode::Tcp => Box::pin(tunnel::serve_tcp(&shard, stream, peer, local, frontend)).await,
     }
     shard.open_conns.set(shard.open_conns.get() - 1);
     shard.counters.proxies[frontend].conn_current.add(-1);
 }
 
-/// Periodic shard upkeep: newest snapshot, stale idle connections.
+/// Periodic shard upkeep: idle timeouts, newest snapshot, stale idle server connections.
 pub async fn housekeeping(shard: Rc<Shard>) {
+    let sweeper = Rc::clone(&shard);
+    monoio::spawn(async move {
+        loop {
+            monoio::time::sleep(SWEEP_INTERVAL).await;
+            sweeper.idle.sweep();
+        }
+    });
     loop {
         monoio::time::sleep(Duration::from_millis(500)).await;
         let _ = shard.snapshot();

@@ -157,7 +157,11 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
 }
 
 fn respond(w: &mut TcpStream, req: &Request, name: &str) -> bool {
-    let conn = if req.close { "Connection: close\r\n" } else { "" };
+    let conn = if req.close {
+        "Connection: close\r\n"
+    } else {
+        ""
+    };
     let head_only = req.method == "HEAD";
     let simple = |w: &mut TcpStream, status: &str, body: &[u8]| -> bool {
         let head = format!(
@@ -218,7 +222,9 @@ fn respond(w: &mut TcpStream, req: &Request, name: &str) -> bool {
             w.write_all(head.as_bytes()).is_ok()
         }
         ["early-413"] => {
-            let _ = w.write_all(b"HTTP/1.1 413 Too Large\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbig\n");
+            let _ = w.write_all(
+                b"HTTP/1.1 413 Too Large\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbig\n",
+            );
             false
         }
         _ => simple(w, "200 OK", format!("{name}\n").as_bytes()),
@@ -226,7 +232,8 @@ fn respond(w: &mut TcpStream, req: &Request, name: &str) -> bool {
 }
 
 fn chunked(w: &mut TcpStream, req: &Request, body: &[u8], conn: &str) -> bool {
-    let mut out = format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n{conn}\r\n").into_bytes();
+    let mut out =
+        format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n{conn}\r\n").into_bytes();
     if req.method != "HEAD" {
         for piece in body.chunks(65536 + 7) {
             out.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
@@ -241,7 +248,10 @@ fn chunked(w: &mut TcpStream, req: &Request, body: &[u8], conn: &str) -> bool {
 /// Makes the coming close send a reset (the connection is dropped right after).
 fn reset(stream: &TcpStream) {
     use std::os::fd::AsRawFd;
-    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
     // SAFETY: valid fd and a correctly sized linger struct.
     unsafe {
         libc::setsockopt(

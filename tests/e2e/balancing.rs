@@ -9,11 +9,13 @@ fn lb_for(servers: &str, port: u16) -> Ringlb {
         "{}frontend web\n bind 127.0.0.1:{port}\n default_backend app\nbackend app\n{servers}",
         defaults("")
     );
-    Ringlb::start(&config, port)
+    Ringlb::start(&config)
 }
 
 fn names(port: u16, n: usize) -> Vec<String> {
-    (0..n).map(|_| get(port, "/").text().trim().to_string()).collect()
+    (0..n)
+        .map(|_| get(port, "/").text().trim().to_string())
+        .collect()
 }
 
 #[test]
@@ -39,7 +41,10 @@ fn weights_follow_smooth_weighted_round_robin() {
     let (a, b) = (Backend::start("a"), Backend::start("b"));
     let port = free_port();
     let _lb = lb_for(
-        &format!(" server a 127.0.0.1:{} weight 3\n server b 127.0.0.1:{} weight 1\n", a.port, b.port),
+        &format!(
+            " server a 127.0.0.1:{} weight 3\n server b 127.0.0.1:{} weight 1\n",
+            a.port, b.port
+        ),
         port,
     );
     assert_eq!(names(port, 8), vec!["a", "a", "b", "a", "a", "a", "b", "a"]);
@@ -47,7 +52,11 @@ fn weights_follow_smooth_weighted_round_robin() {
 
 #[test]
 fn backup_serves_only_when_no_active_server_is_up() {
-    let (a, b, c) = (Backend::start("a"), Backend::start("b"), Backend::start("c"));
+    let (a, b, c) = (
+        Backend::start("a"),
+        Backend::start("b"),
+        Backend::start("c"),
+    );
     let port = free_port();
     let _lb = lb_for(
         &format!(
@@ -56,12 +65,19 @@ fn backup_serves_only_when_no_active_server_is_up() {
         ),
         port,
     );
-    assert_eq!(names(port, 3), vec!["c", "c", "c"], "active server c wins over the backup");
+    assert_eq!(
+        names(port, 3),
+        vec!["c", "c", "c"],
+        "active server c wins over the backup"
+    );
     assert_eq!(a.requests(), 0, "disabled servers never get traffic");
 
     let port = free_port();
     let _lb = lb_for(
-        &format!(" server a 127.0.0.1:{} disabled\n server b 127.0.0.1:{} backup\n", a.port, b.port),
+        &format!(
+            " server a 127.0.0.1:{} disabled\n server b 127.0.0.1:{} backup\n",
+            a.port, b.port
+        ),
         port,
     );
     assert_eq!(names(port, 3), vec!["b", "b", "b"]);
@@ -75,11 +91,18 @@ fn leastconn_and_first_pick_servers() {
         &format!(" balance first\n server a 127.0.0.1:{} maxconn 10\n server b 127.0.0.1:{} maxconn 10\n", a.port, b.port),
         port,
     );
-    assert_eq!(names(port, 3), vec!["a", "a", "a"], "first fills the first server");
+    assert_eq!(
+        names(port, 3),
+        vec!["a", "a", "a"],
+        "first fills the first server"
+    );
 
     let port = free_port();
     let _lb = lb_for(
-        &format!(" balance leastconn\n server a 127.0.0.1:{}\n server b 127.0.0.1:{}\n", a.port, b.port),
+        &format!(
+            " balance leastconn\n server a 127.0.0.1:{}\n server b 127.0.0.1:{}\n",
+            a.port, b.port
+        ),
         port,
     );
     // Two slow requests at once land on different servers.
@@ -87,5 +110,8 @@ fn leastconn_and_first_pick_servers() {
     std::thread::sleep(std::time::Duration::from_millis(100));
     let quick = get(port, "/slow/100").text();
     let slow = slow.join().unwrap();
-    assert_ne!(slow, quick, "leastconn sends the second request to the idle server");
+    assert_ne!(
+        slow, quick,
+        "leastconn sends the second request to the idle server"
+    );
 }

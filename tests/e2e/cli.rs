@@ -5,10 +5,20 @@ use crate::harness::{free_port, run_ringlb, temp_dir};
 #[test]
 fn check_mode_accepts_the_seed_config() {
     let out = run_ringlb(&["-c", "-f", "tests/fixtures/seed.cfg"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "Configuration file is valid\n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Configuration file is valid\n"
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("'daemon' is accepted for compatibility"), "{stderr}");
+    assert!(
+        stderr.contains("'daemon' is accepted for compatibility"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -24,10 +34,17 @@ fn check_mode_reports_every_error_with_its_line() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     let file = cfg.display().to_string();
-    for (line, keyword) in [(3, "'frobnicate'"), (7, "'timeout client'"), (10, "'server s1'")] {
+    for (line, keyword) in [
+        (3, "'frobnicate'"),
+        (7, "'timeout client'"),
+        (10, "'server s1'"),
+    ] {
         let wanted = format!("parsing [{file}:{line}] : ");
         let found = stderr.lines().find(|l| l.contains(&wanted));
-        assert!(found.is_some_and(|l| l.contains(keyword)), "no error for line {line} naming {keyword}:\n{stderr}");
+        assert!(
+            found.is_some_and(|l| l.contains(keyword)),
+            "no error for line {line} naming {keyword}:\n{stderr}"
+        );
     }
     assert!(out.stdout.is_empty());
 }
@@ -59,5 +76,8 @@ fn a_port_already_in_use_stops_startup() {
     let out = run_ringlb(&["-f", cfg.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("cannot bind socket") && stderr.contains(&port.to_string()), "{stderr}");
+    assert!(
+        stderr.contains("cannot bind socket") && stderr.contains(&port.to_string()),
+        "{stderr}"
+    );
 }

@@ -65,7 +65,9 @@ impl Conn {
 
     /// Whether the server closed the connection (reads EOF or a reset within a second).
     pub fn is_closed(&mut self) -> bool {
-        self.writer.set_read_timeout(Some(std::time::Duration::from_secs(2))).ok();
+        self.writer
+            .set_read_timeout(Some(std::time::Duration::from_secs(2)))
+            .ok();
         let mut byte = [0u8; 1];
         matches!(self.reader.read(&mut byte), Ok(0) | Err(_))
     }
@@ -77,7 +79,10 @@ pub fn get(port: u16, path: &str) -> Response {
 }
 
 /// Reads one response from `reader`.
-pub fn read_response(reader: &mut BufReader<TcpStream>, head_request: bool) -> io::Result<Response> {
+pub fn read_response(
+    reader: &mut BufReader<TcpStream>,
+    head_request: bool,
+) -> io::Result<Response> {
     let mut head = String::new();
     loop {
         let mut line = String::new();
@@ -94,7 +99,11 @@ pub fn read_response(reader: &mut BufReader<TcpStream>, head_request: bool) -> i
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or(io::ErrorKind::InvalidData)?;
-    let mut response = Response { status, head, body: Vec::new() };
+    let mut response = Response {
+        status,
+        head,
+        body: Vec::new(),
+    };
     if head_request || status == 204 || status == 304 || (100..200).contains(&status) {
         return Ok(response);
     }
@@ -105,7 +114,8 @@ pub fn read_response(reader: &mut BufReader<TcpStream>, head_request: bool) -> i
         loop {
             let mut size = String::new();
             reader.read_line(&mut size)?;
-            let n = usize::from_str_radix(size.trim(), 16).map_err(|_| io::ErrorKind::InvalidData)?;
+            let n =
+                usize::from_str_radix(size.trim(), 16).map_err(|_| io::ErrorKind::InvalidData)?;
             if n == 0 {
                 let mut end = String::new();
                 reader.read_line(&mut end)?;

@@ -18,7 +18,7 @@ fn proxy(servers: &str, timeouts: &str, extra: &str) -> (Ringlb, u16) {
          \n errorfile 504 tests/fixtures/errors/504.http\
          \nfrontend web\n bind 127.0.0.1:{port}\n default_backend app\nbackend app\n{extra}{servers}"
     );
-    (Ringlb::start(&config, port), port)
+    (Ringlb::start(&config), port)
 }
 
 fn one(backend: &Backend) -> String {
@@ -66,12 +66,19 @@ fn malformed_requests_get_400_and_a_closed_connection() {
 fn an_oversized_request_head_gets_400() {
     let a = Backend::start("a");
     let (_lb, port) = proxy(&one(&a), "", "");
-    let big = format!("GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "y".repeat(20_000));
+    let big = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "y".repeat(20_000)
+    );
     let mut s = connect(port);
     // The proxy may answer and close before it has read everything: a reset is fine.
     let _ = s.write_all(big.as_bytes());
     let got = read_to_close(&mut s, Duration::from_secs(5));
-    assert!(got.starts_with(&errorfile(400)[..20]), "{}", String::from_utf8_lossy(&got));
+    assert!(
+        got.starts_with(&errorfile(400)[..20]),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
 }
 
 #[test]
@@ -92,11 +99,19 @@ fn an_incomplete_request_gets_408_after_timeout_http_request() {
 #[test]
 fn a_refused_server_is_retried_then_503() {
     let dead = free_port();
-    let (lb, port) = proxy(&format!(" server dead 127.0.0.1:{dead}\n"), "", " retries 2\n timeout connect 100ms\n");
+    let (lb, port) = proxy(
+        &format!(" server dead 127.0.0.1:{dead}\n"),
+        "",
+        " retries 2\n timeout connect 100ms\n",
+    );
     let started = Instant::now();
     assert_error_page(&raw(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"), 503);
     // Two retries, each after HAProxy's turn-around of min(timeout connect, 1s).
-    assert!(started.elapsed() >= Duration::from_millis(200), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "{:?}",
+        started.elapsed()
+    );
     drop(lb);
 }
 
@@ -104,7 +119,10 @@ fn a_refused_server_is_retried_then_503() {
 fn redispatch_moves_a_failed_request_to_another_server() {
     let dead = free_port();
     let alive = Backend::start("alive");
-    let servers = format!(" server dead 127.0.0.1:{dead}\n server alive 127.0.0.1:{}\n", alive.port);
+    let servers = format!(
+        " server dead 127.0.0.1:{dead}\n server alive 127.0.0.1:{}\n",
+        alive.port
+    );
     let (_lb, port) = proxy(&servers, "", " retries 1\n option redispatch\n");
     for _ in 0..4 {
         let r = get(port, "/");
@@ -115,7 +133,11 @@ fn redispatch_moves_a_failed_request_to_another_server() {
 #[test]
 fn no_usable_server_gets_503() {
     let a = Backend::start("a");
-    let (_lb, port) = proxy(&format!(" server s1 127.0.0.1:{} disabled\n", a.port), "", "");
+    let (_lb, port) = proxy(
+        &format!(" server s1 127.0.0.1:{} disabled\n", a.port),
+        "",
+        "",
+    );
     assert_error_page(&raw(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"), 503);
 }
 
@@ -123,7 +145,10 @@ fn no_usable_server_gets_503() {
 fn a_silent_server_gets_504() {
     let a = Backend::start("a");
     let (_lb, port) = proxy(&one(&a), "", " timeout server 300ms\n");
-    assert_error_page(&raw(port, b"GET /slow/2000 HTTP/1.1\r\nHost: x\r\n\r\n"), 504);
+    assert_error_page(
+        &raw(port, b"GET /slow/2000 HTTP/1.1\r\nHost: x\r\n\r\n"),
+        504,
+    );
 }
 
 #[test]
@@ -141,20 +166,41 @@ fn a_truncated_response_is_never_passed_off_as_complete() {
     // Content-Length promised more than the server sent.
     let mut conn = Conn::open(port);
     conn.send(b"GET /truncate HTTP/1.1\r\nHost: x\r\n\r\n");
-    let err = conn.response(false).expect_err("a short body must not read as complete");
-    assert!(matches!(err.kind(), ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset), "{err:?}");
+    let err = conn
+        .response(false)
+        .expect_err("a short body must not read as complete");
+    assert!(
+        matches!(
+            err.kind(),
+            ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset
+        ),
+        "{err:?}"
+    );
     // A close-delimited body cut by a reset: the client must see an error, not a clean end.
     let mut s = connect(port);
-    s.write_all(b"GET /reset-mid-body HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    s.write_all(b"GET /reset-mid-body HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     let mut got = Vec::new();
     let end = s.read_to_end(&mut got);
-    assert!(got.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&got));
-    assert!(end.is_err(), "the client saw a clean end after {} bytes", got.len());
+    assert!(
+        got.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    assert!(
+        end.is_err(),
+        "the client saw a clean end after {} bytes",
+        got.len()
+    );
 }
 
 #[test]
 fn errorfiles_are_served_byte_for_byte() {
-    let (_lb, port) = proxy(&format!(" server dead 127.0.0.1:{}\n", free_port()), "", " retries 0\n");
+    let (_lb, port) = proxy(
+        &format!(" server dead 127.0.0.1:{}\n", free_port()),
+        "",
+        " retries 0\n",
+    );
     let got = raw(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(got, errorfile(503));
     assert!(String::from_utf8_lossy(&got).contains("ringlb test fixture errorfile 503"));

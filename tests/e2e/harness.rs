@@ -54,13 +54,8 @@ pub struct Ringlb {
 }
 
 impl Ringlb {
-    /// Starts ringlb with `config` and waits until `ready_port` accepts connections.
-    pub fn start(config: &str, ready_port: u16) -> Ringlb {
-        Self::start_with(config, &[ready_port])
-    }
-
-    /// Starts ringlb with `config` and waits until every port in `ports` accepts connections.
-    pub fn start_with(config: &str, ports: &[u16]) -> Ringlb {
+    /// Starts ringlb with `config` and waits until every shard is accepting.
+    pub fn start(config: &str) -> Ringlb {
         let dir = temp_dir("lb");
         let cfg = dir.join("ringlb.cfg");
         std::fs::write(&cfg, config).expect("write config");
@@ -77,18 +72,19 @@ impl Ringlb {
             .spawn()
             .expect("spawn ringlb");
         let mut lb = Ringlb { child, dir };
+        // Wait for the start notice rather than probing the ports: a probe connection would
+        // be balanced like any other and shift round-robin sequences in `mode tcp`.
         let deadline = Instant::now() + Duration::from_secs(10);
-        for &port in ports {
-            loop {
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    break;
-                }
-                if let Ok(Some(status)) = lb.child.try_wait() {
-                    panic!("ringlb exited early ({status}):\n{}", lb.stderr());
-                }
-                assert!(Instant::now() < deadline, "ringlb did not listen on {port}:\n{}", lb.stderr());
-                std::thread::sleep(Duration::from_millis(20));
+        while !lb.stderr().contains(" started: ") {
+            if let Ok(Some(status)) = lb.child.try_wait() {
+                panic!("ringlb exited early ({status}):\n{}", lb.stderr());
             }
+            assert!(
+                Instant::now() < deadline,
+                "ringlb did not start:\n{}",
+                lb.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(10));
         }
         lb
     }

@@ -19,7 +19,7 @@ fn proxy(backends: &[&Backend], extra: &str) -> (Ringlb, u16) {
         "{}frontend web\n bind 127.0.0.1:{port}\n default_backend app\nbackend app\n{extra}{servers}",
         defaults("")
     );
-    (Ringlb::start(&config, port), port)
+    (Ringlb::start(&config), port)
 }
 
 #[test]
@@ -65,7 +65,13 @@ fn content_length_bodies_of_64_mib_pass_byte_exact_both_ways() {
     let sent = body.clone();
     let upload = std::thread::spawn(move || {
         writer
-            .write_all(format!("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", sent.len()).as_bytes())
+            .write_all(
+                format!(
+                    "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+                    sent.len()
+                )
+                .as_bytes(),
+            )
             .unwrap();
         writer.write_all(&sent).unwrap();
     });
@@ -75,7 +81,10 @@ fn content_length_bodies_of_64_mib_pass_byte_exact_both_ways() {
     assert!(echoed.body == body, "echoed body differs");
     let r = conn.get(&format!("/big/{SIXTY_FOUR_MIB}"));
     assert_eq!(r.body.len(), SIXTY_FOUR_MIB);
-    assert!(r.body.iter().enumerate().all(|(i, &b)| b == pattern(i)), "download differs");
+    assert!(
+        r.body.iter().enumerate().all(|(i, &b)| b == pattern(i)),
+        "download differs"
+    );
 }
 
 #[test]
@@ -88,11 +97,15 @@ fn chunked_bodies_of_64_mib_pass_byte_exact_both_ways() {
     let sent = body.clone();
     let upload = std::thread::spawn(move || {
         writer
-            .write_all(b"POST /echo-chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .write_all(
+                b"POST /echo-chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+            )
             .unwrap();
         // Odd chunk sizes so chunk boundaries never line up with buffer boundaries.
         for piece in sent.chunks(12345) {
-            writer.write_all(format!("{:x}\r\n", piece.len()).as_bytes()).unwrap();
+            writer
+                .write_all(format!("{:x}\r\n", piece.len()).as_bytes())
+                .unwrap();
             writer.write_all(piece).unwrap();
             writer.write_all(b"\r\n").unwrap();
         }
@@ -101,11 +114,17 @@ fn chunked_bodies_of_64_mib_pass_byte_exact_both_ways() {
     let echoed = conn.response(false).unwrap();
     upload.join().unwrap();
     assert_eq!(echoed.status, 200);
-    assert_eq!(echoed.header("transfer-encoding").as_deref(), Some("chunked"));
+    assert_eq!(
+        echoed.header("transfer-encoding").as_deref(),
+        Some("chunked")
+    );
     assert!(echoed.body == body, "echoed chunked body differs");
     let r = conn.get(&format!("/bigchunked/{SIXTY_FOUR_MIB}"));
     assert_eq!(r.body.len(), SIXTY_FOUR_MIB);
-    assert!(r.body.iter().enumerate().all(|(i, &b)| b == pattern(i)), "chunked download differs");
+    assert!(
+        r.body.iter().enumerate().all(|(i, &b)| b == pattern(i)),
+        "chunked download differs"
+    );
 }
 
 #[test]
@@ -115,13 +134,20 @@ fn bodiless_responses_keep_the_connection_in_sync() {
     let mut conn = Conn::open(port);
     conn.send(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n");
     let r = conn.response(true).unwrap();
-    assert_eq!((r.status, r.header("content-length").as_deref()), (200, Some("2")));
+    assert_eq!(
+        (r.status, r.header("content-length").as_deref()),
+        (200, Some("2"))
+    );
     for code in [204, 304] {
         let r = conn.get(&format!("/status/{code}"));
         assert_eq!(r.status, code);
         assert!(r.body.is_empty());
     }
-    assert_eq!(conn.get("/").text(), "a\n", "no stray body bytes were left on the connection");
+    assert_eq!(
+        conn.get("/").text(),
+        "a\n",
+        "no stray body bytes were left on the connection"
+    );
 }
 
 #[test]
@@ -157,8 +183,14 @@ fn forwardfor_is_added_and_other_headers_pass_unchanged() {
     assert!(head.starts_with("GET /headers HTTP/1.1\r\n"), "{head}");
     assert!(head.contains("\r\nHost: example.test:8080\r\n"), "{head}");
     assert!(head.contains("\r\nX-Custom: keep me\r\n"), "{head}");
-    assert!(head.contains("\r\nX-Forwarded-For: 127.0.0.1\r\n"), "{head}");
-    assert!(!head.contains("X-Hop"), "hop-by-hop headers are not forwarded: {head}");
+    assert!(
+        head.contains("\r\nX-Forwarded-For: 127.0.0.1\r\n"),
+        "{head}"
+    );
+    assert!(
+        !head.contains("X-Hop"),
+        "hop-by-hop headers are not forwarded: {head}"
+    );
     assert!(!head.to_ascii_lowercase().contains("connection:"), "{head}");
 }
 
@@ -167,7 +199,9 @@ fn expect_100_continue_is_answered_before_the_body() {
     let a = Backend::start("a");
     let (_lb, port) = proxy(&[&a], "");
     let mut conn = Conn::open(port);
-    conn.send(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+    conn.send(
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+    );
     let interim = conn.response(false).unwrap();
     assert_eq!(interim.status, 100);
     conn.send(b"hello");
@@ -198,7 +232,8 @@ fn a_slow_client_does_not_stall_another() {
         assert_eq!(get(port, "/").status, 200);
     }
     assert!(started.elapsed() < Duration::from_secs(5));
-    slow.write_all(b"TP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    slow.write_all(b"TP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
     let mut out = String::new();
     slow.read_to_string(&mut out).unwrap();
     assert!(out.starts_with("HTTP/1.1 200"), "{out}");

@@ -14,7 +14,7 @@ fn httplog_lines_follow_haproxys_format() {
          frontend web\n bind 127.0.0.1:{port}\n default_backend app\nbackend app\n server s1 127.0.0.1:{}\n",
         a.port
     );
-    let lb = Ringlb::start(&config, port);
+    let lb = Ringlb::start(&config);
     assert_eq!(get(port, "/").status, 200);
     // A probe that sends nothing is not logged (dontlognull).
     drop(std::net::TcpStream::connect(("127.0.0.1", port)).unwrap());
@@ -35,5 +35,9 @@ fn httplog_lines_follow_haproxys_format() {
     assert!(fields[4].parse::<u64>().unwrap() > 0, "{line}");
     assert_eq!(&fields[5..8], &["-", "-", "----"], "{line}");
     assert!(line.ends_with(" 0/0 \"GET / HTTP/1.1\""), "{line}");
-    assert!(lines[1].ends_with("\"GET /headers HTTP/1.1\""), "{}", lines[1]);
+    assert!(
+        lines[1].ends_with("\"GET /headers HTTP/1.1\""),
+        "{}",
+        lines[1]
+    );
 }

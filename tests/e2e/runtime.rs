@@ -8,7 +8,9 @@ use crate::client::Conn;
 use crate::harness::{defaults, free_port, Ringlb};
 
 fn cores() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 fn start(extra_global: &str) -> (Ringlb, u16, Backend) {
@@ -19,7 +21,7 @@ fn start(extra_global: &str) -> (Ringlb, u16, Backend) {
         defaults(""),
         a.port
     );
-    (Ringlb::start(&config, port), port, a)
+    (Ringlb::start(&config), port, a)
 }
 
 #[test]
@@ -32,7 +34,10 @@ fn shards_run_on_io_uring_one_pinned_per_core() {
         .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
         .filter(|target| target.to_string_lossy().contains("io_uring"))
         .count();
-    assert!(rings >= cores(), "expected an io_uring per shard, found {rings}");
+    assert!(
+        rings >= cores(),
+        "expected an io_uring per shard, found {rings}"
+    );
     let mut pinned = Vec::new();
     for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
         let task = task.unwrap().path();
@@ -50,7 +55,10 @@ fn shards_run_on_io_uring_one_pinned_per_core() {
     }
     pinned.sort();
     let expected: Vec<String> = (0..cores()).map(|c| c.to_string()).collect();
-    assert_eq!(pinned, expected, "one shard per core, each pinned to its own core");
+    assert_eq!(
+        pinned, expected,
+        "one shard per core, each pinned to its own core"
+    );
 }
 
 #[test]
@@ -61,7 +69,9 @@ fn nbthread_sets_the_number_of_shards() {
         .unwrap()
         .filter(|t| {
             let comm = t.as_ref().unwrap().path().join("comm");
-            std::fs::read_to_string(comm).unwrap_or_default().starts_with("ringlb-shard-")
+            std::fs::read_to_string(comm)
+                .unwrap_or_default()
+                .starts_with("ringlb-shard-")
         })
         .count();
     assert_eq!(shards, 1);
@@ -93,7 +103,11 @@ fn idle_keep_alive_connections_hold_no_buffer() {
     }
     std::thread::sleep(Duration::from_millis(300));
     let per_conn = (rss_kib(lb.pid()).saturating_sub(before) * 1024) / n as u64;
+    eprintln!("RSS per idle keep-alive connection: {per_conn} bytes");
     // A 16 KiB read buffer per idle connection would show as ~16 KiB here.
-    assert!(per_conn < 4096, "{per_conn} bytes of RSS per idle connection");
+    assert!(
+        per_conn < 4096,
+        "{per_conn} bytes of RSS per idle connection"
+    );
     drop(conns);
 }

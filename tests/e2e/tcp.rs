@@ -41,7 +41,7 @@ fn tcp_mode_relays_both_ways_with_half_close_and_balances() {
         "defaults\n mode tcp\n timeout connect 1s\n timeout client 5s\n timeout server 5s\n\
          listen relay\n bind 127.0.0.1:{port}\n balance roundrobin\n server a 127.0.0.1:{a}\n server b 127.0.0.1:{b}\n"
     );
-    let _lb = Ringlb::start(&config, port);
+    let _lb = Ringlb::start(&config);
     let payload: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
     let mut seen = Vec::new();
     for _ in 0..2 {
