@@ -203,6 +203,12 @@ fn warn_about_gaps(config: &Config, diag: &mut Diagnostics) {
                 ),
             );
         }
+        if proxy.mode == Mode::Http && (proxy.splice.request || proxy.splice.response) {
+            diag.warn(
+                &proxy.location,
+                format!("{} '{}': 'option splice-*' applies to tcp relays and upgraded (101) connections only; HTTP bodies go through buffers", proxy.kind.keyword(), proxy.name),
+            );
+        }
         if proxy.mode == Mode::Tcp && proxy.log_format == super::model::LogFormat::Http {
             diag.warn(
                 &proxy.location,

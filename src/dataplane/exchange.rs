@@ -508,11 +508,15 @@ impl<'a> Transaction<'a> {
             if let Some(buf) = leftover {
                 self.shard.buffers.give(buf);
             }
-            let timeouts = (
-                self.fe.timeouts.tunnel.or(self.fe.timeouts.client),
-                be.timeouts.tunnel.or(be.timeouts.server),
-            );
-            let end = tunnel::relay(self.shard, client, stream, timeouts.0, timeouts.1).await;
+            let timeouts = tunnel::TunnelTimeouts {
+                client: self.fe.timeouts.tunnel.or(self.fe.timeouts.client),
+                server: be.timeouts.tunnel.or(be.timeouts.server),
+            };
+            let splice = crate::config::SpliceMode {
+                request: self.fe.splice.request || be.splice.request,
+                response: self.fe.splice.response || be.splice.response,
+            };
+            let end = tunnel::relay(self.shard, client, stream, timeouts, splice).await;
             self.bytes_out += end.bytes_out;
             if let Some(e) = end.error {
                 self.termination = e.termination();

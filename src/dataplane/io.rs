@@ -4,12 +4,13 @@
 //! bytes and the buffer. Reads here are cancelled instead and awaited to the end, so the
 //! buffer (and anything that arrived at the last moment) always comes back.
 
+use std::cell::Cell;
 use std::future::{poll_fn, Future};
 use std::io;
 use std::os::fd::AsRawFd;
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::task::Poll;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use monoio::buf::{IoBuf, IoBufMut};
 use monoio::io::{AsyncWriteRent, AsyncWriteRentExt, CancelableAsyncReadRent, Canceller};
@@ -79,6 +80,37 @@ pub async fn within<F: Future>(limit: Option<Duration>, fut: F) -> Option<F::Out
     match limit {
         Some(limit) => monoio::time::timeout(limit, fut).await.ok(),
         None => Some(fut.await),
+    }
+}
+
+/// Awaits `fut` while the connection shows activity: gives up (returns `None`) only once
+/// nothing happened for `limit`, measured from `activity`, which other tasks may refresh.
+/// The future is never dropped early, so an operation that cannot be cancelled cleanly
+/// (a splice into a pipe) never loses bytes.
+pub async fn unless_idle<F: Future>(
+    mut fut: Pin<&mut F>,
+    limit: Option<Duration>,
+    activity: &Cell<Instant>,
+) -> Option<F::Output> {
+    let Some(limit) = limit else {
+        return Some(fut.await);
+    };
+    loop {
+        let left = limit.saturating_sub(activity.get().elapsed());
+        if left.is_zero() {
+            return None;
+        }
+        let mut sleep = pin!(monoio::time::sleep(left));
+        let done = poll_fn(|cx| {
+            if let Poll::Ready(out) = fut.as_mut().poll(cx) {
+                return Poll::Ready(Some(out));
+            }
+            sleep.as_mut().poll(cx).map(|()| None)
+        })
+        .await;
+        if done.is_some() {
+            return done;
+        }
     }
 }
 

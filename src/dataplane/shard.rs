@@ -3,12 +3,14 @@
 
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use crossbeam_utils::CachePadded;
+use futures_util::FutureExt;
 use monoio::net::{TcpListener, TcpStream};
 
 use crate::config::{Mode, ProxyId};
@@ -32,6 +34,8 @@ pub struct ShardSetup {
     pub logs: Option<Sender<LogRecord>>,
     /// Client connections this shard may hold at once.
     pub max_conns: usize,
+    /// How many shards share the listeners (limits are split between them).
+    pub shards: usize,
 }
 
 /// A shard's state, shared by its tasks through `Rc`.
@@ -57,6 +61,7 @@ pub struct Shard {
     /// Client connections open on this shard.
     pub open_conns: Cell<usize>,
     max_conns: usize,
+    shards: usize,
 }
 
 impl Shard {
@@ -75,6 +80,7 @@ impl Shard {
             logs: setup.logs,
             open_conns: Cell::new(0),
             max_conns: setup.max_conns.max(1),
+            shards: setup.shards.max(1),
         })
     }
 
@@ -104,8 +110,14 @@ impl Shard {
 /// Accepts clients of `frontend` on `listener` forever.
 pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, frontend: ProxyId) {
     let local = listener.local_addr().ok();
+    // A frontend's `maxconn` is shared evenly by the shards, as each accepts on its own.
+    let frontend_limit = shard.snapshot().config.proxies[frontend]
+        .maxconn
+        .map(|m| (m as usize).div_ceil(shard.shards) as i64);
     loop {
-        if shard.open_conns.get() >= shard.max_conns {
+        let frontend_full = frontend_limit
+            .is_some_and(|limit| shard.counters.proxies[frontend].conn_current.get() >= limit);
+        if shard.open_conns.get() >= shard.max_conns || frontend_full {
             // At maxconn: leave new clients in the kernel's backlog, as HAProxy does.
             monoio::time::sleep(Duration::from_millis(10)).await;
             continue;
@@ -114,6 +126,11 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, frontend: Prox
             Ok((stream, peer)) => {
                 let local = stream.local_addr().ok().or(local);
                 let Some(local) = local else { continue };
+                // Counted before the task runs, so the limit check above sees it at once.
+                let counters = &shard.counters.proxies[frontend];
+                counters.conn_total.incr();
+                counters.conn_current.add(1);
+                shard.open_conns.set(shard.open_conns.get() + 1);
                 monoio::spawn(serve(Rc::clone(&shard), stream, peer, local, frontend));
             }
             Err(e) => {
@@ -137,15 +154,20 @@ async fn serve(
     frontend: ProxyId,
 ) {
     let _ = stream.set_nodelay(true);
-    let counters = &shard.counters.proxies[frontend];
-    counters.conn_total.incr();
-    counters.conn_current.add(1);
-    shard.open_conns.set(shard.open_conns.get() + 1);
     let mode = shard.snapshot().config.proxies[frontend].mode;
-    match mode {
-        Mode::Http => session::serve_http(&shard, stream, peer, local, frontend).await,
-        // Boxed: a relay's state is large, and an idle HTTP connection should not pay for it.
-        Mode::Tcp => Box::pin(tunnel::serve_tcp(&shard, stream, peer, local, frontend)).await,
+    let session = async {
+        match mode {
+            Mode::Http => session::serve_http(&shard, stream, peer, local, frontend).await,
+            // Boxed: a relay's state is large, and an idle HTTP connection should not pay for it.
+            Mode::Tcp => Box::pin(tunnel::serve_tcp(&shard, stream, peer, local, frontend)).await,
+        }
+    };
+    // A bug in one session must not take the shard and its other clients down with it.
+    if AssertUnwindSafe(session).catch_unwind().await.is_err() {
+        log::error!(
+            "shard {}: a session from {peer} panicked; its connection was closed",
+            shard.id
+        );
     }
     shard.open_conns.set(shard.open_conns.get() - 1);
     shard.counters.proxies[frontend].conn_current.add(-1);

@@ -1,8 +1,9 @@
 //! Byte relays: `mode tcp` sessions and upgraded (101) HTTP connections.
 //!
-//! Each direction is a loop over one buffer; a direction that hits end-of-stream half-closes
-//! the other side and the opposite direction carries on. Inactivity is judged over both
-//! directions, so a long one-way download is not cut by the idle upload side.
+//! Each direction is a loop over one buffer (or, with `option splice-*`, a pipe); a direction
+//! that hits end-of-stream half-closes the other side and the opposite direction carries on.
+//! Inactivity is judged over both directions, so a long one-way download is not cut by the
+//! idle upload side.
 
 use std::cell::Cell;
 use std::future::{poll_fn, Future};
@@ -13,14 +14,18 @@ use std::task::Poll;
 use std::time::{Duration, Instant, SystemTime};
 
 use monoio::buf::IoBuf;
+use monoio::io::as_fd::{AsReadFd, AsWriteFd};
+use monoio::io::splice::{SpliceDestination, SpliceSource};
 use monoio::io::{AsyncWriteRent, CancelableAsyncReadRent, Splitable};
 use monoio::net::TcpStream;
 
-use crate::config::{LogFormat, ProxyId};
+use crate::config::{LogFormat, ProxyId, SpliceMode};
 use crate::state::{LogEvent, LogRecord, Timers};
 
 use super::error::{Phase, ProxyError};
-use super::io::{read_with_timeout, set_reset_on_close, write_all, ReadOutcome, WriteError};
+use super::io::{
+    read_with_timeout, set_reset_on_close, unless_idle, write_all, ReadOutcome, WriteError,
+};
 use super::shard::Shard;
 use super::upstream::Dispatch;
 
@@ -35,14 +40,23 @@ pub struct TunnelEnd {
     pub error: Option<ProxyError>,
 }
 
+/// `timeout client` / `timeout server` (or `timeout tunnel`) of a relay.
+#[derive(Debug, Clone, Copy)]
+pub struct TunnelTimeouts {
+    /// Client side.
+    pub client: Option<Duration>,
+    /// Server side.
+    pub server: Option<Duration>,
+}
+
 /// Relays bytes both ways until both sides are done, one fails, or both stay idle for
 /// longer than their timeouts.
 pub async fn relay(
     shard: &Shard,
     client: TcpStream,
     server: TcpStream,
-    client_timeout: Option<Duration>,
-    server_timeout: Option<Duration>,
+    timeouts: TunnelTimeouts,
+    splice: SpliceMode,
 ) -> TunnelEnd {
     let activity = Cell::new(Instant::now());
     let (mut client_r, mut client_w) = client.into_split();
@@ -50,25 +64,25 @@ pub async fn relay(
     let mut up_out = shard.buffers.take();
     let mut down_out = shard.buffers.take();
     let (up_done, down_done) = {
+        let up = Direction {
+            timeouts: (timeouts.client, timeouts.server),
+            reading: Side::Client,
+            splice: splice.request,
+        };
+        let down = Direction {
+            timeouts: (timeouts.server, timeouts.client),
+            reading: Side::Server,
+            splice: splice.response,
+        };
         let up_buf = std::mem::take(up_out.buf_mut());
         let down_buf = std::mem::take(down_out.buf_mut());
-        let mut up = pin!(pump(
-            &mut client_r,
-            &mut server_w,
-            up_buf,
-            client_timeout,
-            server_timeout,
-            &activity,
-            Side::Client
-        ));
+        let mut up = pin!(pump(&mut client_r, &mut server_w, up_buf, up, &activity));
         let mut down = pin!(pump(
             &mut server_r,
             &mut client_w,
             down_buf,
-            server_timeout,
-            client_timeout,
-            &activity,
-            Side::Server
+            down,
+            &activity
         ));
         let mut up_done: Option<PumpEnd> = None;
         let mut down_done: Option<PumpEnd> = None;
@@ -128,10 +142,62 @@ enum Side {
     Server,
 }
 
+/// One direction of a relay.
+#[derive(Clone, Copy)]
+struct Direction {
+    /// (read, write) timeouts.
+    timeouts: (Option<Duration>, Option<Duration>),
+    /// The side it reads from.
+    reading: Side,
+    /// Whether it moves bytes with splice(2).
+    splice: bool,
+}
+
 struct PumpEnd {
     bytes: u64,
     error: Option<ProxyError>,
     buf: Option<Vec<u8>>,
+}
+
+/// The errors a pump reports, named from the side it reads.
+struct PumpErrors {
+    read_aborted: ProxyError,
+    read_idle: ProxyError,
+    write_aborted: ProxyError,
+    write_idle: ProxyError,
+}
+
+impl PumpErrors {
+    fn new(reading: Side) -> Self {
+        let client = (
+            ProxyError::ClientAborted(Phase::Data),
+            ProxyError::ClientTimeout(Phase::Data),
+        );
+        let server = (
+            ProxyError::ServerAborted(Phase::Data),
+            ProxyError::ServerTimeout(Phase::Data),
+        );
+        let (read, write) = match reading {
+            Side::Client => (client, server),
+            Side::Server => (server, client),
+        };
+        Self {
+            read_aborted: read.0,
+            read_idle: read.1,
+            write_aborted: write.0,
+            write_idle: write.1,
+        }
+    }
+}
+
+impl PumpEnd {
+    fn failed(bytes: u64, error: &ProxyError, buf: Option<Vec<u8>>) -> Self {
+        Self {
+            bytes,
+            error: Some(error.clone()),
+            buf,
+        }
+    }
 }
 
 /// Copies `from` → `to` until end of stream, then half-closes `to`.
@@ -139,29 +205,20 @@ async fn pump<R, W>(
     from: &mut R,
     to: &mut W,
     mut buf: Vec<u8>,
-    read_timeout: Option<Duration>,
-    write_timeout: Option<Duration>,
+    direction: Direction,
     activity: &Cell<Instant>,
-    reading: Side,
 ) -> PumpEnd
 where
-    R: CancelableAsyncReadRent,
-    W: AsyncWriteRent,
+    R: CancelableAsyncReadRent + AsReadFd,
+    W: AsyncWriteRent + AsWriteFd,
 {
-    let (read_aborted, read_idle, write_aborted, write_idle) = match reading {
-        Side::Client => (
-            ProxyError::ClientAborted(Phase::Data),
-            ProxyError::ClientTimeout(Phase::Data),
-            ProxyError::ServerAborted(Phase::Data),
-            ProxyError::ServerTimeout(Phase::Data),
-        ),
-        Side::Server => (
-            ProxyError::ServerAborted(Phase::Data),
-            ProxyError::ServerTimeout(Phase::Data),
-            ProxyError::ClientAborted(Phase::Data),
-            ProxyError::ClientTimeout(Phase::Data),
-        ),
-    };
+    let errors = PumpErrors::new(direction.reading);
+    let (read_timeout, write_timeout) = direction.timeouts;
+    if direction.splice {
+        let mut end = pump_splice(from, to, direction.timeouts, activity, &errors).await;
+        end.buf = Some(buf);
+        return end;
+    }
     let mut bytes = 0u64;
     loop {
         buf.clear();
@@ -186,40 +243,76 @@ where
                     // The other direction was active meanwhile: keep waiting.
                     continue;
                 }
-                return PumpEnd {
-                    bytes,
-                    error: Some(read_idle),
-                    buf: Some(buf),
-                };
+                return PumpEnd::failed(bytes, &errors.read_idle, Some(buf));
             }
             ReadOutcome::Failed(_) => {
-                return PumpEnd {
-                    bytes,
-                    error: Some(read_aborted),
-                    buf: Some(buf),
-                }
+                return PumpEnd::failed(bytes, &errors.read_aborted, Some(buf))
             }
         };
         activity.set(Instant::now());
         match write_all(to, buf.slice(0..n), write_timeout).await {
             Ok(slice) => buf = slice.into_inner(),
-            Err(WriteError::TimedOut) => {
-                return PumpEnd {
-                    bytes,
-                    error: Some(write_idle),
-                    buf: None,
-                }
-            }
+            Err(WriteError::TimedOut) => return PumpEnd::failed(bytes, &errors.write_idle, None),
             Err(WriteError::Failed(_)) => {
-                return PumpEnd {
-                    bytes,
-                    error: Some(write_aborted),
-                    buf: None,
-                }
+                return PumpEnd::failed(bytes, &errors.write_aborted, None)
             }
         }
         bytes += n as u64;
         activity.set(Instant::now());
+    }
+}
+
+/// Bytes moved per splice call (the default pipe capacity).
+const SPLICE_CHUNK: u32 = 65536;
+
+/// Copies with splice(2): socket → pipe → socket, the bytes never entering user space.
+/// io_uring runs splices in kernel worker threads, so this pays off only for bulk transfers;
+/// `option splice-*` turns it on and bench/ measures it.
+async fn pump_splice<R, W>(
+    from: &mut R,
+    to: &mut W,
+    (read_timeout, write_timeout): (Option<Duration>, Option<Duration>),
+    activity: &Cell<Instant>,
+    errors: &PumpErrors,
+) -> PumpEnd
+where
+    R: AsReadFd,
+    W: AsyncWriteRent + AsWriteFd,
+{
+    let Ok((mut pipe_out, mut pipe_in)) = monoio::net::unix::new_pipe() else {
+        return PumpEnd::failed(0, &errors.read_aborted, None);
+    };
+    let mut bytes = 0u64;
+    loop {
+        let moved = {
+            let fill = pin!(from.splice_to_pipe(&mut pipe_in, SPLICE_CHUNK));
+            // Never dropped while pending, so bytes it moves into the pipe are not lost.
+            match unless_idle(fill, read_timeout, activity).await {
+                Some(Ok(n)) => n,
+                Some(Err(_)) => return PumpEnd::failed(bytes, &errors.read_aborted, None),
+                None => return PumpEnd::failed(bytes, &errors.read_idle, None),
+            }
+        };
+        if moved == 0 {
+            let _ = to.shutdown().await;
+            return PumpEnd {
+                bytes,
+                error: None,
+                buf: None,
+            };
+        }
+        activity.set(Instant::now());
+        let mut left = moved;
+        while left > 0 {
+            let drain = pin!(to.splice_from_pipe(&mut pipe_out, left));
+            match unless_idle(drain, write_timeout, activity).await {
+                Some(Ok(n)) if n > 0 => left -= n,
+                Some(_) => return PumpEnd::failed(bytes, &errors.write_aborted, None),
+                None => return PumpEnd::failed(bytes, &errors.write_idle, None),
+            }
+            activity.set(Instant::now());
+        }
+        bytes += u64::from(moved);
     }
 }
 
@@ -280,16 +373,15 @@ pub async fn serve_tcp(
     counters.sessions_total.incr();
     counters.sessions_current.add(1);
     shard.counters.proxies[be.id].sessions_total.incr();
-    let client_timeout = fe.timeouts.tunnel.or(fe.timeouts.client);
-    let server_timeout = be.timeouts.tunnel.or(be.timeouts.server);
-    let end = relay(
-        shard,
-        client,
-        upstream.stream,
-        client_timeout,
-        server_timeout,
-    )
-    .await;
+    let timeouts = TunnelTimeouts {
+        client: fe.timeouts.tunnel.or(fe.timeouts.client),
+        server: be.timeouts.tunnel.or(be.timeouts.server),
+    };
+    let splice = SpliceMode {
+        request: fe.splice.request || be.splice.request,
+        response: fe.splice.response || be.splice.response,
+    };
+    let end = relay(shard, client, upstream.stream, timeouts, splice).await;
     counters.sessions_current.add(-1);
     counters.bytes_in.add(end.bytes_in);
     counters.bytes_out.add(end.bytes_out);

@@ -94,6 +94,7 @@ pub fn start(config: Arc<Config>) -> Result<Running, StartError> {
                 counters: Arc::clone(&counters.shards[id]),
                 logs: logs.clone(),
                 max_conns: per_shard,
+                shards,
             },
             core: (!cores.is_empty()).then(|| cores[id % cores.len()]),
             binds: binds.clone(),

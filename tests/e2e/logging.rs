@@ -41,3 +41,40 @@ fn httplog_lines_follow_haproxys_format() {
         lines[1]
     );
 }
+
+#[test]
+fn syslog_targets_get_framed_lines_at_their_level() {
+    use std::os::unix::net::UnixDatagram;
+    let a = Backend::start("a");
+    let dir = crate::harness::temp_dir("syslog");
+    let info = UnixDatagram::bind(dir.join("info.sock")).unwrap();
+    let notice = UnixDatagram::bind(dir.join("notice.sock")).unwrap();
+    for s in [&info, &notice] {
+        s.set_read_timeout(Some(std::time::Duration::from_secs(3)))
+            .unwrap();
+    }
+    let port = free_port();
+    // The seed's two targets: everything to local0, only notice and above to local1.
+    let config = format!(
+        "global\n log {}/info.sock local0\n log {}/notice.sock local1 notice\ndefaults\n log global\n mode http\n option httplog\n\
+         timeout connect 1s\n timeout client 5s\n timeout server 5s\n\
+         frontend web\n bind 127.0.0.1:{port}\n default_backend app\nbackend app\n server s1 127.0.0.1:{}\n",
+        dir.display(),
+        dir.display(),
+        a.port
+    );
+    let _lb = Ringlb::start(&config);
+    assert_eq!(get(port, "/").status, 200);
+    let mut buf = [0u8; 2048];
+    let n = info.recv(&mut buf).unwrap();
+    let line = String::from_utf8_lossy(&buf[..n]).into_owned();
+    // <134> = facility local0 (16) * 8 + level info (6).
+    assert!(line.starts_with("<134>"), "{line}");
+    assert!(line.contains(" ringlb["), "{line}");
+    assert!(line.ends_with("\"GET / HTTP/1.1\""), "{line}");
+    notice.set_nonblocking(true).unwrap();
+    assert!(
+        notice.recv(&mut buf).is_err(),
+        "traffic logs are info, below a notice target"
+    );
+}

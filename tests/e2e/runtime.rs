@@ -111,3 +111,39 @@ fn idle_keep_alive_connections_hold_no_buffer() {
     );
     drop(conns);
 }
+
+#[test]
+fn frontend_maxconn_holds_extra_clients_in_the_backlog() {
+    let a = Backend::start("a");
+    let port = free_port();
+    let config = format!(
+        "global\n nbthread 1\n{}frontend web\n bind 127.0.0.1:{port}\n maxconn 2\n default_backend app\nbackend app\n server s1 127.0.0.1:{}\n",
+        defaults(""),
+        a.port
+    );
+    let _lb = Ringlb::start(&config);
+    let mut first = Conn::open(port);
+    let mut second = Conn::open(port);
+    assert_eq!(first.get("/").status, 200);
+    assert_eq!(second.get("/").status, 200);
+    let mut third = Conn::open(port);
+    third.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    third
+        .writer
+        .set_read_timeout(Some(Duration::from_millis(400)))
+        .unwrap();
+    assert!(
+        third.response(false).is_err(),
+        "a third connection is not served at maxconn 2"
+    );
+    drop(first);
+    third
+        .writer
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    assert_eq!(
+        third.response(false).unwrap().status,
+        200,
+        "served once a slot frees"
+    );
+}

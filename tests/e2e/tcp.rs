@@ -35,13 +35,38 @@ fn echo_server(name: &'static str) -> u16 {
 
 #[test]
 fn tcp_mode_relays_both_ways_with_half_close_and_balances() {
+    relay_scenario("", 0);
+}
+
+#[test]
+fn tcp_mode_relays_with_splice() {
+    // One pipe (two descriptors) per direction while a spliced session is open.
+    relay_scenario(" option splice-auto\n", 4);
+}
+
+fn pipes(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|t| t.to_string_lossy().starts_with("pipe:"))
+        .count()
+}
+
+fn relay_scenario(options: &str, pipes_per_session: usize) {
     let (a, b) = (echo_server("A:"), echo_server("B:"));
     let port = free_port();
     let config = format!(
-        "defaults\n mode tcp\n timeout connect 1s\n timeout client 5s\n timeout server 5s\n\
+        "defaults\n mode tcp\n timeout connect 1s\n timeout client 5s\n timeout server 5s\n{options}\
          listen relay\n bind 127.0.0.1:{port}\n balance roundrobin\n server a 127.0.0.1:{a}\n server b 127.0.0.1:{b}\n"
     );
-    let _lb = Ringlb::start(&config);
+    let lb = Ringlb::start(&config);
+    let idle_pipes = pipes(lb.pid());
+    let mut open = connect(port);
+    open.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut greeting = [0u8; 2];
+    open.read_exact(&mut greeting).unwrap();
+    assert_eq!(pipes(lb.pid()) - idle_pipes, pipes_per_session);
+    drop(open);
     let payload: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
     let mut seen = Vec::new();
     for _ in 0..2 {
