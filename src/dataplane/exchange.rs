@@ -38,6 +38,8 @@ struct Done {
     relay: RelayEnd,
     leftover: Option<Outgoing>,
     upload_error: Option<ProxyError>,
+    /// The request body was fully sent (false when the response ended first).
+    upload_finished: bool,
     sent_at: Instant,
 }
 
@@ -345,6 +347,7 @@ impl<'a> Transaction<'a> {
             relay,
             leftover,
             upload_error,
+            upload_finished: request_done.get(),
             sent_at,
         };
         let upstream = Upstream {
@@ -434,9 +437,10 @@ impl<'a> Transaction<'a> {
                 (Some(e), None)
             }
             None => {
-                // The response ended first: the rest of the request body was never read.
+                // The response ended first: the rest of the request body was never read,
+                // so the connection cannot carry another request. Not an error.
                 self.shard.buffers.give(cbuf);
-                (Some(ProxyError::ClientAborted(Phase::Data)), None)
+                (None, None)
             }
         };
         let relay = relay.unwrap_or(RelayEnd {
@@ -462,6 +466,7 @@ impl<'a> Transaction<'a> {
             relay,
             leftover,
             upload_error,
+            upload_finished,
             sent_at,
         } = done;
         let Upstream {
@@ -504,7 +509,6 @@ impl<'a> Transaction<'a> {
             .status
             .record(relayed.status);
         if relayed.upgraded {
-            drop(slot);
             if let Some(buf) = leftover {
                 self.shard.buffers.give(buf);
             }
@@ -516,7 +520,9 @@ impl<'a> Transaction<'a> {
                 request: self.fe.splice.request || be.splice.request,
                 response: self.fe.splice.response || be.splice.response,
             };
+            // The slot stays taken while the tunnel lasts: it is load on the server.
             let end = tunnel::relay(self.shard, client, stream, timeouts, splice).await;
+            drop(slot);
             self.bytes_out += end.bytes_out;
             if let Some(e) = end.error {
                 self.termination = e.termination();
@@ -525,23 +531,20 @@ impl<'a> Transaction<'a> {
             return After::Close;
         }
         let conn_mode = self.fe.http_conn_mode.max(be.http_conn_mode);
+        let upload_ok = upload_error.is_none() && upload_finished;
         if relayed.server_reusable
-            && upload_error.is_none()
+            && upload_ok
             && conn_mode == HttpConnMode::KeepAlive
             && req.minor == 1
         {
             self.shard.conns.put(addr, stream);
         }
         drop(slot);
-        self.log();
-        if let Some(e) = upload_error {
+        if let Some(e) = &upload_error {
             self.termination = e.termination();
-            if let Some(buf) = leftover {
-                self.shard.buffers.give(buf);
-            }
-            return After::Close;
         }
-        if !relayed.client_keep_alive {
+        self.log();
+        if !upload_ok || !relayed.client_keep_alive {
             if let Some(buf) = leftover {
                 self.shard.buffers.give(buf);
             }
