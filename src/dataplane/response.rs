@@ -93,18 +93,10 @@ where
             sbuf.clear_extra();
             sbuf.extra_mut().extend_from_slice(b"\r\n");
             sbuf.plan_head(head.len, head.eol_len, &no_drop, 0..0);
-            let (written, back) = write_planned(client, sbuf, plan.client_timeout).await;
-            end.started = true;
-            match (written, back) {
-                (Ok(()), Some(back)) => sbuf = back,
-                (Err(e), back) => {
-                    end.result = Err(client_write_error(e));
-                    end.buf = back;
-                    return end;
-                }
-                (Ok(()), None) => return end,
+            match send(client, sbuf, plan, &mut end).await {
+                Some(back) => sbuf = back,
+                None => return end,
             }
-            end.bytes_out += head.len as u64;
         }
         sbuf.buf_mut().drain(..head.len);
     };
@@ -147,19 +139,10 @@ where
         head.len + used
     };
     sbuf.plan_head(head.len, head.eol_len, &head.facts.drop, head.len..body_end);
-    let head_bytes = sbuf.remaining() as u64;
-    let (written, back) = write_planned(client, sbuf, plan.client_timeout).await;
-    end.started = true;
-    match (written, back) {
-        (Ok(()), Some(back)) => sbuf = back,
-        (Err(e), back) => {
-            end.result = Err(client_write_error(e));
-            end.buf = back;
-            return end;
-        }
-        (Ok(()), None) => return end,
+    match send(client, sbuf, plan, &mut end).await {
+        Some(back) => sbuf = back,
+        None => return end,
     }
-    end.bytes_out += head_bytes;
     // The body, one buffer at a time.
     while !body.is_done() {
         let mut buf = std::mem::take(sbuf.buf_mut());
@@ -192,17 +175,10 @@ where
             server_reusable = false;
         }
         sbuf.plan_body(0..used);
-        let (written, back) = write_planned(client, sbuf, plan.client_timeout).await;
-        match (written, back) {
-            (Ok(()), Some(back)) => sbuf = back,
-            (Err(e), back) => {
-                end.result = Err(client_write_error(e));
-                end.buf = back;
-                return end;
-            }
-            (Ok(()), None) => return end,
+        match send(client, sbuf, plan, &mut end).await {
+            Some(back) => sbuf = back,
+            None => return end,
         }
-        end.bytes_out += used as u64;
     }
     if matches!(head.body, BodyKind::UntilClose) {
         server_reusable = false;
@@ -251,6 +227,31 @@ async fn read_head<R: CancelableAsyncReadRent>(
             }
             ReadOutcome::TimedOut => return Err(ProxyError::ServerTimeout(Phase::Headers)),
             ReadOutcome::Data(_) => {}
+        }
+    }
+}
+
+/// Writes what `sbuf` plans to the client; on failure records why in `end` and returns `None`.
+async fn send<W: AsyncWriteRent>(
+    client: &mut W,
+    sbuf: Outgoing,
+    plan: &ResponsePlan<'_>,
+    end: &mut RelayEnd,
+) -> Option<Outgoing> {
+    let bytes = sbuf.remaining() as u64;
+    let (written, back) = write_planned(client, sbuf, plan.client_timeout).await;
+    end.started = true;
+    match (written, back) {
+        (Ok(()), Some(back)) => {
+            end.bytes_out += bytes;
+            Some(back)
+        }
+        (written, back) => {
+            end.result = Err(written
+                .err()
+                .map_or(ProxyError::ClientTimeout(Phase::Data), client_write_error));
+            end.buf = back;
+            None
         }
     }
 }

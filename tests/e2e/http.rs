@@ -55,76 +55,69 @@ fn big_body() -> Vec<u8> {
     (0..SIXTY_FOUR_MIB).map(|i| pattern(i * 7)).collect()
 }
 
-#[test]
-fn content_length_bodies_of_64_mib_pass_byte_exact_both_ways() {
+/// Uploads 64 MiB to `path` (as `framing` writes it) and downloads 64 MiB from `download`,
+/// checking every byte both ways.
+fn round_trip_64_mib(
+    path: &str,
+    framing: fn(&mut std::net::TcpStream, &str, &[u8]),
+    download: &str,
+) -> String {
     let a = Backend::start("a");
     let (_lb, port) = proxy(&[&a], "");
     let body = big_body();
     let mut conn = Conn::open(port);
     let mut writer = conn.writer.try_clone().unwrap();
-    let sent = body.clone();
-    let upload = std::thread::spawn(move || {
-        writer
-            .write_all(
-                format!(
-                    "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
-                    sent.len()
-                )
-                .as_bytes(),
-            )
-            .unwrap();
-        writer.write_all(&sent).unwrap();
-    });
+    let (sent, path_owned) = (body.clone(), path.to_string());
+    // Written from another thread: the echo comes back while the upload is still going.
+    let upload = std::thread::spawn(move || framing(&mut writer, &path_owned, &sent));
     let echoed = conn.response(false).unwrap();
     upload.join().unwrap();
     assert_eq!(echoed.status, 200);
     assert!(echoed.body == body, "echoed body differs");
-    let r = conn.get(&format!("/big/{SIXTY_FOUR_MIB}"));
+    let r = conn.get(&format!("{download}/{SIXTY_FOUR_MIB}"));
     assert_eq!(r.body.len(), SIXTY_FOUR_MIB);
     assert!(
         r.body.iter().enumerate().all(|(i, &b)| b == pattern(i)),
         "download differs"
     );
+    echoed.header("transfer-encoding").unwrap_or_default()
+}
+
+#[test]
+fn content_length_bodies_of_64_mib_pass_byte_exact_both_ways() {
+    let with_length = |w: &mut std::net::TcpStream, path: &str, body: &[u8]| {
+        w.write_all(
+            format!(
+                "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        w.write_all(body).unwrap();
+    };
+    round_trip_64_mib("/echo", with_length, "/big");
 }
 
 #[test]
 fn chunked_bodies_of_64_mib_pass_byte_exact_both_ways() {
-    let a = Backend::start("a");
-    let (_lb, port) = proxy(&[&a], "");
-    let body = big_body();
-    let mut conn = Conn::open(port);
-    let mut writer = conn.writer.try_clone().unwrap();
-    let sent = body.clone();
-    let upload = std::thread::spawn(move || {
-        writer
-            .write_all(
-                b"POST /echo-chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
-            )
-            .unwrap();
+    let chunked = |w: &mut std::net::TcpStream, path: &str, body: &[u8]| {
+        w.write_all(
+            format!("POST {path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+                .as_bytes(),
+        )
+        .unwrap();
         // Odd chunk sizes so chunk boundaries never line up with buffer boundaries.
-        for piece in sent.chunks(12345) {
-            writer
-                .write_all(format!("{:x}\r\n", piece.len()).as_bytes())
+        for piece in body.chunks(12345) {
+            w.write_all(format!("{:x}\r\n", piece.len()).as_bytes())
                 .unwrap();
-            writer.write_all(piece).unwrap();
-            writer.write_all(b"\r\n").unwrap();
+            w.write_all(piece).unwrap();
+            w.write_all(b"\r\n").unwrap();
         }
-        writer.write_all(b"0\r\nX-Trailer: yes\r\n\r\n").unwrap();
-    });
-    let echoed = conn.response(false).unwrap();
-    upload.join().unwrap();
-    assert_eq!(echoed.status, 200);
-    assert_eq!(
-        echoed.header("transfer-encoding").as_deref(),
-        Some("chunked")
-    );
-    assert!(echoed.body == body, "echoed chunked body differs");
-    let r = conn.get(&format!("/bigchunked/{SIXTY_FOUR_MIB}"));
-    assert_eq!(r.body.len(), SIXTY_FOUR_MIB);
-    assert!(
-        r.body.iter().enumerate().all(|(i, &b)| b == pattern(i)),
-        "chunked download differs"
-    );
+        w.write_all(b"0\r\nX-Trailer: yes\r\n\r\n").unwrap();
+    };
+    let te = round_trip_64_mib("/echo-chunked", chunked, "/bigchunked");
+    assert_eq!(te, "chunked");
 }
 
 #[test]
