@@ -9,7 +9,8 @@ use super::model::{
 use super::proxy::{check_place, Allowed, Side, ANY};
 use super::units::parse_uint;
 
-const FRONT: Allowed = Allowed {
+/// Allowed everywhere, but meaningful only with frontend capability (HAProxy warns in a backend).
+const FRONT_SIDE: Allowed = Allowed {
     defaults: true,
     frontend: true,
     backend: true,
@@ -35,7 +36,7 @@ pub fn parse_option(
     let args = line.words.get(base + 1..).unwrap_or(&[]);
     let keyword = format!("option {name}");
     let (allowed, side, takes_args) = match name {
-        "httplog" | "tcplog" | "dontlognull" => (FRONT, Side::Frontend, false),
+        "httplog" | "tcplog" | "dontlognull" => (FRONT_SIDE, Side::Frontend, false),
         "forwardfor" => (ANY, Side::Both, true),
         "redispatch" => (BACK, Side::Backend, true),
         "http-keep-alive" | "http-server-close" | "httpclose" => (ANY, Side::Both, false),

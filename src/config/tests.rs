@@ -198,3 +198,73 @@ fn errorfile_problems_are_config_errors() {
     assert!(errs[1].contains("error opening file"));
     assert!(errs[2].contains("'599' cannot be customized"));
 }
+
+#[test]
+fn random_configurations_never_panic() {
+    // No `server`, `bind` or `log` here: their arguments could be resolved through DNS,
+    // which would make this slow; their parsers have tests of their own.
+    let words = [
+        "global",
+        "defaults",
+        "frontend",
+        "backend",
+        "listen",
+        "userlist",
+        "mode",
+        "http",
+        "tcp",
+        "balance",
+        "random(3)",
+        "timeout",
+        "client",
+        "10s",
+        "option",
+        "forwardfor",
+        "except",
+        "header",
+        "stats",
+        "acl",
+        "http_auth(x)",
+        "if",
+        "unless",
+        "!",
+        "||",
+        "user",
+        "group",
+        "insecure-password",
+        "\"quoted word\"",
+        "'",
+        "\\",
+        "#",
+        ":80",
+        "127.0.0.1:1",
+        "[::]:0",
+        "weight",
+        "300",
+        "errorfile",
+        "503",
+        "/nonexistent",
+        "stdout",
+        "local0",
+        "http-check",
+        "expect",
+        "rstatus",
+        "(",
+        "default_backend",
+        "x",
+        "no",
+        "default-server",
+    ];
+    let mut rng = fastrand::Rng::with_seed(42);
+    for _ in 0..3_000 {
+        let mut text = String::new();
+        for _ in 0..rng.usize(1..30) {
+            for _ in 0..rng.usize(1..6) {
+                text.push_str(words[rng.usize(..words.len())]);
+                text.push(' ');
+            }
+            text.push('\n');
+        }
+        let _ = load(&text);
+    }
+}

@@ -12,3 +12,6 @@ pub use message::{
     ResponseHead,
 };
 pub use outgoing::Outgoing;
+
+#[cfg(test)]
+mod robustness;
