@@ -48,10 +48,25 @@ pub fn run(thread: ShardThread) {
             log::warn!("shard {id}: could not pin to core {}", core.id);
         }
     }
+    // Completions are processed only when the shard waits (DEFER_TASKRUN), by the one thread
+    // that owns the ring (SINGLE_ISSUER): no inter-processor interrupts to run task work.
+    // Older kernels refuse these flags; then the plain ring.
+    let mut tuned = io_uring::IoUring::builder();
+    tuned
+        .setup_coop_taskrun()
+        .setup_single_issuer()
+        .setup_defer_taskrun();
     let uring = RuntimeBuilder::<IoUringDriver>::new()
         .with_entries(RING_ENTRIES)
+        .uring_builder(tuned)
         .enable_timer()
-        .build();
+        .build()
+        .or_else(|_| {
+            RuntimeBuilder::<IoUringDriver>::new()
+                .with_entries(RING_ENTRIES)
+                .enable_timer()
+                .build()
+        });
     match uring {
         Ok(mut rt) => rt.block_on(serve(setup, binds, ready)),
         Err(e) => {
