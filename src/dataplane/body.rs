@@ -3,11 +3,12 @@
 use std::time::Duration;
 
 use monoio::buf::IoBuf;
-use monoio::io::{AsyncWriteRent, CancelableAsyncReadRent};
+use monoio::io::{AsyncReadRent, AsyncWriteRent};
 
 use super::error::{Phase, ProxyError};
 use super::http1::{BodyKind, ChunkError, ChunkedTracker};
-use super::io::{read_with_timeout, write_all, ReadOutcome, WriteError};
+use super::deadline::Deadline;
+use super::io::{read, write_all, ReadOutcome, WriteError};
 
 /// How much of a body is still to come.
 #[derive(Debug, Clone)]
@@ -64,23 +65,23 @@ impl BodyProgress {
 
 /// Streams the rest of a request body from the client to the server through `buf` (one
 /// buffer, no copies). Returns the buffer holding any bytes read past the body's end (a
-/// pipelined request), from index 0.
+/// pipelined request), from index 0. Each side comes with its socket deadline and timeout.
 pub async fn upload<R, W>(
     client: &mut R,
     server: &mut W,
     mut buf: Vec<u8>,
     body: &mut BodyProgress,
-    client_timeout: Option<Duration>,
-    server_timeout: Option<Duration>,
+    (client_deadline, client_timeout): (&Deadline, Option<Duration>),
+    (server_deadline, server_timeout): (&Deadline, Option<Duration>),
 ) -> (Result<u64, ProxyError>, Vec<u8>)
 where
-    R: CancelableAsyncReadRent,
+    R: AsyncReadRent,
     W: AsyncWriteRent,
 {
     let mut sent = 0u64;
     while !body.is_done() {
         buf.clear();
-        let (outcome, back) = read_with_timeout(client, buf, client_timeout).await;
+        let (outcome, back) = read(client, buf, client_deadline, client_timeout).await;
         buf = back;
         let n = match outcome {
             ReadOutcome::Data(0) | ReadOutcome::Failed(_) => {
@@ -93,14 +94,12 @@ where
             Ok(used) => used,
             Err(_) => return (Err(ProxyError::BadRequestBody), buf),
         };
-        match write_all(server, buf.slice(0..used), server_timeout).await {
-            Ok(slice) => buf = slice.into_inner(),
-            Err(WriteError::TimedOut) => {
-                return (Err(ProxyError::ServerTimeout(Phase::Data)), Vec::new())
-            }
-            Err(WriteError::Failed(_)) => {
-                return (Err(ProxyError::ServerAborted(Phase::Data)), Vec::new())
-            }
+        let (written, slice) = write_all(server, buf.slice(0..used), server_deadline, server_timeout).await;
+        buf = slice.into_inner();
+        match written {
+            Ok(()) => {}
+            Err(WriteError::TimedOut) => return (Err(ProxyError::ServerTimeout(Phase::Data)), buf),
+            Err(WriteError::Failed(_)) => return (Err(ProxyError::ServerAborted(Phase::Data)), buf),
         }
         sent += used as u64;
         if body.is_done() {

@@ -15,10 +15,11 @@ use crate::config::{ForwardFor, HttpConnMode, LogFormat, Proxy, ProxyId, ServerI
 use crate::state::{LogEvent, LogRecord, Snapshot, Timers};
 
 use super::body::{upload, BodyProgress};
+use super::deadline::Deadline;
 use super::error::{Phase, ProxyError};
 use super::http1::{parse_request, Outgoing, RequestHead};
 use super::io::{
-    lingering_close, read_with_timeout, set_reset_on_close, write_all, write_planned, ReadOutcome,
+    lingering_close, read, set_reset_on_close, write_all, write_planned, ReadOutcome,
 };
 use super::response::{relay_response, RelayEnd, ResponsePlan};
 use super::shard::Shard;
@@ -50,6 +51,7 @@ pub struct Transaction<'a> {
     fe: &'a Proxy,
     backend: Option<&'a Proxy>,
     server: Option<ServerId>,
+    client_deadline: &'a Deadline,
     peer: SocketAddr,
     local: SocketAddr,
     started: Instant,
@@ -68,8 +70,8 @@ impl<'a> Transaction<'a> {
         shard: &'a Shard,
         snap: &'a Snapshot,
         frontend: ProxyId,
-        peer: SocketAddr,
-        local: SocketAddr,
+        client_deadline: &'a Deadline,
+        (peer, local): (SocketAddr, SocketAddr),
     ) -> Self {
         Self {
             shard,
@@ -77,6 +79,7 @@ impl<'a> Transaction<'a> {
             fe: &snap.config.proxies[frontend],
             backend: None,
             server: None,
+            client_deadline,
             peer,
             local,
             started: Instant::now(),
@@ -161,7 +164,7 @@ impl<'a> Transaction<'a> {
             let len = buf.len();
             let limit = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             let (outcome, back) =
-                read_with_timeout(client, monoio::buf::IoBufMut::slice_mut(buf, len..), limit)
+                read(client, monoio::buf::IoBufMut::slice_mut(buf, len..), self.client_deadline, limit)
                     .await;
             *cbuf.buf_mut() = back.into_inner();
             match outcome {
@@ -206,14 +209,9 @@ impl<'a> Transaction<'a> {
         self.add_request_lines(&mut cbuf, req, conn_mode);
         if req.facts.expect_continue && !body.is_done() && prefix == 0 && req.minor == 1 {
             // Answer 100 ourselves (the Expect line is not forwarded), as nginx does.
-            if write_all(
-                &mut client,
-                &b"HTTP/1.1 100 Continue\r\n\r\n"[..],
-                self.fe.timeouts.client,
-            )
-            .await
-            .is_err()
-            {
+            let continue_line = &b"HTTP/1.1 100 Continue\r\n\r\n"[..];
+            let (sent, _) = write_all(&mut client, continue_line, self.client_deadline, self.fe.timeouts.client).await;
+            if sent.is_err() {
                 self.shard.buffers.give(cbuf);
                 return self.end(ProxyError::ClientAborted(Phase::Request));
             }
@@ -244,14 +242,7 @@ impl<'a> Transaction<'a> {
             };
             self.server = Some(up.slot.server);
             cbuf.plan_head(req.len, req.eol_len, &req.facts.drop, req.len..req_end);
-            let (sent, back) = write_planned(&mut up.stream, cbuf, be.timeouts.server).await;
-            let Some(back) = back else {
-                self.shard.buffers.give(sbuf);
-                self.count_server_error(&up, false);
-                return self
-                    .fail(&mut client, None, ProxyError::ServerTimeout(Phase::Connect))
-                    .await;
-            };
+            let (sent, back) = write_planned(&mut up.stream, cbuf, &up.deadline, be.timeouts.server).await;
             cbuf = back;
             if sent.is_err() {
                 if up.reused {
@@ -272,7 +263,7 @@ impl<'a> Transaction<'a> {
                 break up;
             }
             let buf = std::mem::take(sbuf.buf_mut());
-            let (outcome, back) = read_with_timeout(&mut up.stream, buf, be.timeouts.server).await;
+            let (outcome, back) = read(&mut up.stream, buf, &up.deadline, be.timeouts.server).await;
             *sbuf.buf_mut() = back;
             match outcome {
                 ReadOutcome::Data(n) if n > 0 => break up,
@@ -309,6 +300,13 @@ impl<'a> Transaction<'a> {
         server_counters.sessions_current.add(1);
         self.shard.counters.proxies[be.id].sessions_total.incr();
         let request_done = Cell::new(body.is_done());
+        let Upstream {
+            stream: mut server,
+            slot,
+            addr,
+            deadline: server_deadline,
+            ..
+        } = upstream;
         let plan = ResponsePlan {
             method: req.method,
             client_minor: req.minor,
@@ -317,22 +315,17 @@ impl<'a> Transaction<'a> {
             upgrade: req.facts.upgrade,
             server_timeout: be.timeouts.server,
             client_timeout: self.fe.timeouts.client,
+            server_deadline: &server_deadline,
+            client_deadline: self.client_deadline,
         };
         // Pipelined bytes after this request stay in `cbuf` for the next one.
-        let Upstream {
-            stream: mut server,
-            slot,
-            addr,
-            ..
-        } = upstream;
         let (relay, leftover, upload_error) = if body.is_done() {
             cbuf.buf_mut().drain(..req_end);
             let relay = relay_response(&mut server, &mut client, sbuf, &plan).await;
             (relay, Some(cbuf), None)
         } else {
-            let (relay, leftover, upload_error, streams) = self
-                .duplex(client, server, cbuf, &mut body, &plan, be, sbuf)
-                .await;
+            let (relay, leftover, upload_error, streams) =
+                Box::pin(self.duplex(client, server, cbuf, &mut body, &plan, be, sbuf)).await;
             let Some((c, s)) = streams else {
                 server_counters.sessions_current.add(-1);
                 return self.end(ProxyError::ClientAborted(Phase::Data));
@@ -355,6 +348,7 @@ impl<'a> Transaction<'a> {
             reused: false,
             slot,
             addr,
+            deadline: server_deadline,
         };
         self.finish(client, upstream, done, req, be).await
     }
@@ -386,8 +380,8 @@ impl<'a> Transaction<'a> {
                 &mut sw,
                 cvec,
                 body,
-                self.fe.timeouts.client,
-                be.timeouts.server
+                (self.client_deadline, self.fe.timeouts.client),
+                (plan.server_deadline, be.timeouts.server),
             ));
             let mut down = pin!(relay_response(&mut sr, &mut cw, sbuf, plan));
             let mut up_result: Option<(Result<u64, ProxyError>, Vec<u8>)> = None;
@@ -470,7 +464,11 @@ impl<'a> Transaction<'a> {
             sent_at,
         } = done;
         let Upstream {
-            stream, slot, addr, ..
+            stream,
+            slot,
+            addr,
+            deadline,
+            ..
         } = upstream;
         let server = slot.server;
         let server_counters = &self.shard.counters.servers[be.id][server];
@@ -521,7 +519,7 @@ impl<'a> Transaction<'a> {
                 response: self.fe.splice.response || be.splice.response,
             };
             // The slot stays taken while the tunnel lasts: it is load on the server.
-            let end = tunnel::relay(self.shard, client, stream, timeouts, splice).await;
+            let end = Box::pin(tunnel::relay(self.shard, client, stream, timeouts, splice)).await;
             drop(slot);
             self.bytes_out += end.bytes_out;
             if let Some(e) = end.error {
@@ -537,7 +535,7 @@ impl<'a> Transaction<'a> {
             && conn_mode == HttpConnMode::KeepAlive
             && req.minor == 1
         {
-            self.shard.conns.put(addr, stream);
+            self.shard.conns.put(addr, stream, deadline);
         }
         drop(slot);
         if let Some(e) = &upload_error {
@@ -593,7 +591,13 @@ impl<'a> Transaction<'a> {
     }
 
     /// Answers `error` with its error page if it has one, then closes the connection.
-    async fn fail(
+    async fn fail(self, client: &mut TcpStream, cbuf: Option<Outgoing>, error: ProxyError) -> After {
+        // Boxed: error paths are rare, and keeping their state out of line keeps every
+        // transaction's future small.
+        Box::pin(self.answer_error(client, cbuf, error)).await
+    }
+
+    async fn answer_error(
         mut self,
         client: &mut TcpStream,
         cbuf: Option<Outgoing>,
@@ -619,10 +623,8 @@ impl<'a> Transaction<'a> {
                     self.shard.counters.proxies[be.id].status.record(code);
                 }
             }
-            if write_all(client, page, self.fe.timeouts.client)
-                .await
-                .is_ok()
-            {
+            let (sent, _) = write_all(client, page, self.client_deadline, self.fe.timeouts.client).await;
+            if sent.is_ok() {
                 self.bytes_out += len;
                 let scratch = cbuf
                     .as_ref()

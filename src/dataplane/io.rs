@@ -13,8 +13,11 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use monoio::buf::{IoBuf, IoBufMut};
-use monoio::io::{AsyncWriteRent, AsyncWriteRentExt, CancelableAsyncReadRent, Canceller};
+use monoio::io::{
+    AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, CancelableAsyncReadRent, Canceller,
+};
 
+use super::deadline::Deadline;
 use super::http1::Outgoing;
 
 /// How a read ended.
@@ -123,51 +126,67 @@ pub enum WriteError {
     Failed(io::Error),
 }
 
-/// Writes all of `buf`; on a timeout the write is abandoned, so the connection must be closed.
-pub async fn write_all<W, B>(
-    writer: &mut W,
-    buf: B,
-    limit: Option<Duration>,
-) -> Result<B, WriteError>
+/// Reads into `buf` (as monoio does: at its current init position for slices), within
+/// `limit` as enforced by the socket's `deadline`.
+pub async fn read<R, B>(reader: &mut R, buf: B, deadline: &Deadline, limit: Option<Duration>) -> (ReadOutcome, B)
+where
+    R: AsyncReadRent,
+    B: IoBufMut + 'static,
+{
+    let armed = deadline.reading(limit);
+    let (result, buf) = reader.read(buf).await;
+    drop(armed);
+    let outcome = match result {
+        // Bytes that made it before the deadline are still bytes.
+        Ok(n) if n > 0 => ReadOutcome::Data(n),
+        _ if deadline.fired() => ReadOutcome::TimedOut,
+        Ok(_) => ReadOutcome::Data(0),
+        Err(e) => ReadOutcome::Failed(e),
+    };
+    (outcome, buf)
+}
+
+/// Writes all of `buf` within `limit`, as enforced by the socket's `deadline`.
+pub async fn write_all<W, B>(writer: &mut W, buf: B, deadline: &Deadline, limit: Option<Duration>) -> (Result<(), WriteError>, B)
 where
     W: AsyncWriteRent,
     B: IoBuf + 'static,
 {
-    match within(limit, writer.write_all(buf)).await {
-        Some((Ok(_), buf)) => Ok(buf),
-        Some((Err(e), _)) => Err(WriteError::Failed(e)),
-        None => Err(WriteError::TimedOut),
-    }
+    let armed = deadline.writing(limit);
+    let (result, buf) = writer.write_all(buf).await;
+    drop(armed);
+    (result.map(drop).map_err(|e| write_error(e, deadline)), buf)
 }
 
-/// Writes everything `out` plans (one writev per round, no copies). monoio's own vectored
-/// write-all mishandles partial writes inside one iovec, so partial writes are tracked here.
+/// Writes everything `out` plans (one writev per round, no copies) within `limit`. monoio's
+/// own vectored write-all mishandles partial writes inside one iovec, so partial writes are
+/// tracked here.
 pub async fn write_planned<W: AsyncWriteRent>(
     writer: &mut W,
     mut out: Outgoing,
+    deadline: &Deadline,
     limit: Option<Duration>,
-) -> (Result<(), WriteError>, Option<Outgoing>) {
-    let write = async {
-        while out.remaining() > 0 {
-            let (result, back) = writer.writev(out).await;
-            out = back;
-            match result {
-                Ok(0) => {
-                    return (
-                        Err(WriteError::Failed(io::ErrorKind::WriteZero.into())),
-                        out,
-                    )
-                }
-                Ok(n) => out.advance(n),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return (Err(WriteError::Failed(e)), out),
-            }
+) -> (Result<(), WriteError>, Outgoing) {
+    let armed = deadline.writing(limit);
+    while out.remaining() > 0 {
+        let (result, back) = writer.writev(out).await;
+        out = back;
+        match result {
+            Ok(0) => return (Err(write_error(io::ErrorKind::WriteZero.into(), deadline)), out),
+            Ok(n) => out.advance(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (Err(write_error(e, deadline)), out),
         }
-        (Ok(()), out)
-    };
-    match within(limit, write).await {
-        Some((result, out)) => (result, Some(out)),
-        None => (Err(WriteError::TimedOut), None),
+    }
+    drop(armed);
+    (Ok(()), out)
+}
+
+fn write_error(e: io::Error, deadline: &Deadline) -> WriteError {
+    if deadline.fired() {
+        WriteError::TimedOut
+    } else {
+        WriteError::Failed(e)
     }
 }
 

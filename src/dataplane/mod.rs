@@ -9,7 +9,7 @@ pub mod body;
 pub mod error;
 pub mod exchange;
 pub mod http1;
-pub mod idle;
+pub mod deadline;
 pub mod io;
 pub mod listener;
 pub mod pool;

@@ -6,21 +6,29 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use monoio::net::TcpStream;
 
+use super::deadline::Deadline;
 use super::http1::Outgoing;
 use super::io::{check_idle, IdleCheck};
 
 /// How long an idle server connection is kept (HAProxy's `pool-purge-delay`).
 pub const IDLE_LIFETIME: Duration = Duration::from_secs(5);
 
+/// A connection idle for less than this is reused without checking it first: servers close
+/// idle connections after seconds, not milliseconds, and a reused connection that fails is
+/// retried anyway. Busy pools skip a syscall per request.
+const CHECK_AFTER: Duration = Duration::from_millis(500);
+
 /// Idle connections kept per server address and shard.
 const MAX_IDLE_PER_SERVER: usize = 256;
 
 struct Idle {
     stream: TcpStream,
+    deadline: Rc<Deadline>,
     since: Instant,
 }
 
@@ -32,24 +40,32 @@ pub struct ConnPool {
 
 impl ConnPool {
     /// Takes the most recently used idle connection to `addr` that is still open.
-    pub fn take(&self, addr: SocketAddr) -> Option<TcpStream> {
+    pub fn take(&self, addr: SocketAddr) -> Option<(TcpStream, Rc<Deadline>)> {
         let mut idle = self.idle.borrow_mut();
         let list = idle.get_mut(&addr)?;
         while let Some(conn) = list.pop() {
-            if conn.since.elapsed() < IDLE_LIFETIME && check_idle(&conn.stream) == IdleCheck::Open {
-                return Some(conn.stream);
+            let idle = conn.since.elapsed();
+            if idle < CHECK_AFTER
+                || (idle < IDLE_LIFETIME && check_idle(&conn.stream) == IdleCheck::Open)
+            {
+                return Some((conn.stream, conn.deadline));
             }
         }
         None
     }
 
-    /// Keeps `stream` for reuse (closes it if the pool for `addr` is full).
-    pub fn put(&self, addr: SocketAddr, stream: TcpStream) {
+    /// Keeps `stream` (with its deadline) for reuse; closes it if the pool for `addr` is full
+    /// or a deadline of it fired.
+    pub fn put(&self, addr: SocketAddr, stream: TcpStream, deadline: Rc<Deadline>) {
+        if deadline.fired() {
+            return;
+        }
         let mut idle = self.idle.borrow_mut();
         let list = idle.entry(addr).or_default();
         if list.len() < MAX_IDLE_PER_SERVER {
             list.push(Idle {
                 stream,
+                deadline,
                 since: Instant::now(),
             });
         }

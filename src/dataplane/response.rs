@@ -4,12 +4,13 @@
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 
-use monoio::io::{AsyncWriteRent, CancelableAsyncReadRent};
+use monoio::io::{AsyncReadRent, AsyncWriteRent};
 
 use super::body::BodyProgress;
 use super::error::{Phase, ProxyError};
 use super::http1::{parse_response, BodyKind, Method, Outgoing, ResponseHead, Spans};
-use super::io::{read_with_timeout, write_planned, ReadOutcome, WriteError};
+use super::deadline::Deadline;
+use super::io::{read, write_planned, ReadOutcome, WriteError};
 
 /// What the relay needs to know about the request and the client.
 pub struct ResponsePlan<'a> {
@@ -27,6 +28,10 @@ pub struct ResponsePlan<'a> {
     pub server_timeout: Option<Duration>,
     /// `timeout client`.
     pub client_timeout: Option<Duration>,
+    /// The server socket's deadline.
+    pub server_deadline: &'a Deadline,
+    /// The client socket's deadline.
+    pub client_deadline: &'a Deadline,
 }
 
 /// A response relayed to its end.
@@ -65,7 +70,7 @@ pub async fn relay_response<R, W>(
     plan: &ResponsePlan<'_>,
 ) -> RelayEnd
 where
-    R: CancelableAsyncReadRent,
+    R: AsyncReadRent,
     W: AsyncWriteRent,
 {
     let mut end = RelayEnd {
@@ -147,7 +152,7 @@ where
     while !body.is_done() {
         let mut buf = std::mem::take(sbuf.buf_mut());
         buf.clear();
-        let (outcome, back) = read_with_timeout(server, buf, plan.server_timeout).await;
+        let (outcome, back) = read(server, buf, plan.server_deadline, plan.server_timeout).await;
         *sbuf.buf_mut() = back;
         let n = match outcome {
             ReadOutcome::Data(0) if matches!(body, BodyProgress::UntilClose) => break,
@@ -195,7 +200,7 @@ where
 }
 
 /// Reads until a complete response head is at the start of `sbuf`'s buffer.
-async fn read_head<R: CancelableAsyncReadRent>(
+async fn read_head<R: AsyncReadRent>(
     server: &mut R,
     sbuf: &mut Outgoing,
     plan: &ResponsePlan<'_>,
@@ -214,11 +219,7 @@ async fn read_head<R: CancelableAsyncReadRent>(
             *sbuf.buf_mut() = buf;
             return Err(ProxyError::BadResponse);
         }
-        let (outcome, back) = read_with_timeout(
-            server,
-            monoio::buf::IoBufMut::slice_mut(buf, len..),
-            plan.server_timeout,
-        )
+        let (outcome, back) = read(server, monoio::buf::IoBufMut::slice_mut(buf, len..), plan.server_deadline, plan.server_timeout)
         .await;
         *sbuf.buf_mut() = back.into_inner();
         match outcome {
@@ -239,18 +240,16 @@ async fn send<W: AsyncWriteRent>(
     end: &mut RelayEnd,
 ) -> Option<Outgoing> {
     let bytes = sbuf.remaining() as u64;
-    let (written, back) = write_planned(client, sbuf, plan.client_timeout).await;
+    let (written, back) = write_planned(client, sbuf, plan.client_deadline, plan.client_timeout).await;
     end.started = true;
-    match (written, back) {
-        (Ok(()), Some(back)) => {
+    match written {
+        Ok(()) => {
             end.bytes_out += bytes;
             Some(back)
         }
-        (written, back) => {
-            end.result = Err(written
-                .err()
-                .map_or(ProxyError::ClientTimeout(Phase::Data), client_write_error));
-            end.buf = back;
+        Err(e) => {
+            end.result = Err(client_write_error(e));
+            end.buf = Some(back);
             None
         }
     }

@@ -21,7 +21,8 @@ pub async fn serve_http(
     local: SocketAddr,
     frontend: ProxyId,
 ) {
-    let timer = shard.idle.register(client.as_raw_fd());
+    // The client socket's deadline, for every timeout on this connection.
+    let deadline = shard.deadlines.register(client.as_raw_fd());
     // Bytes of a pipelined request read along with the previous one.
     let mut pending: Option<Outgoing> = None;
     let mut served: u64 = 0;
@@ -31,17 +32,17 @@ pub async fn serve_http(
             None => {
                 // Wait for readability first: an idle connection holds no buffer, and its
                 // deadline is swept by the shard rather than held in a timer of its own.
-                timer.arm(idle_limit(shard, frontend, served));
+                let armed = deadline.reading(idle_limit(shard, frontend, served));
                 let ready = client.readable(false).await;
-                let expired = timer.disarm();
+                drop(armed);
                 if ready.is_err() {
                     return;
                 }
-                if expired {
+                if deadline.fired() {
                     if served == 0 {
                         // A connection that never sent a request gets 408, as in HAProxy.
                         let snap = shard.snapshot();
-                        let txn = Transaction::new(shard, &snap, frontend, peer, local);
+                        let txn = Transaction::new(shard, &snap, frontend, &deadline, (peer, local));
                         Box::pin(txn.time_out_silent_client(&mut client)).await;
                     }
                     return;
@@ -50,7 +51,7 @@ pub async fn serve_http(
             }
         };
         let snap = shard.snapshot();
-        let txn = Transaction::new(shard, &snap, frontend, peer, local);
+        let txn = Transaction::new(shard, &snap, frontend, &deadline, (peer, local));
         // Boxed so an idle connection's task stays small; the transaction's state lives on
         // the heap only while a request is in flight.
         match Box::pin(txn.run(client, buffer)).await {

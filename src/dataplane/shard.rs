@@ -16,7 +16,7 @@ use monoio::net::{TcpListener, TcpStream};
 use crate::config::{Mode, ProxyId};
 use crate::state::{LogRecord, ShardCounters, Snapshot};
 
-use super::idle::{IdleTimers, SWEEP_INTERVAL};
+use super::deadline::{Deadlines, SWEEP_INTERVAL};
 use super::pool::{BufferPool, ConnPool};
 use super::{session, tunnel};
 
@@ -53,8 +53,8 @@ pub struct Shard {
     pub conns: ConnPool,
     /// I/O buffers.
     pub buffers: BufferPool,
-    /// Idle deadlines of client connections.
-    pub idle: IdleTimers,
+    /// Socket deadlines (every timeout on the request path).
+    pub deadlines: Deadlines,
     /// Randomness for `balance random`.
     pub rng: RefCell<fastrand::Rng>,
     logs: Option<Sender<LogRecord>>,
@@ -75,7 +75,7 @@ impl Shard {
             counters: setup.counters,
             conns: ConnPool::default(),
             buffers: BufferPool::new(bufsize, 1024),
-            idle: IdleTimers::default(),
+            deadlines: Deadlines::default(),
             rng: RefCell::new(fastrand::Rng::new()),
             logs: setup.logs,
             open_conns: Cell::new(0),
@@ -173,13 +173,13 @@ async fn serve(
     shard.counters.proxies[frontend].conn_current.add(-1);
 }
 
-/// Periodic shard upkeep: idle timeouts, newest snapshot, stale idle server connections.
+/// Periodic shard upkeep: socket deadlines, newest snapshot, stale idle server connections.
 pub async fn housekeeping(shard: Rc<Shard>) {
     let sweeper = Rc::clone(&shard);
     monoio::spawn(async move {
         loop {
             monoio::time::sleep(SWEEP_INTERVAL).await;
-            sweeper.idle.sweep();
+            sweeper.deadlines.sweep();
         }
     });
     loop {

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 use monoio::buf::IoBuf;
 use monoio::io::as_fd::{AsReadFd, AsWriteFd};
 use monoio::io::splice::{SpliceDestination, SpliceSource};
-use monoio::io::{AsyncWriteRent, CancelableAsyncReadRent, Splitable};
+use monoio::io::{AsyncWriteRent, AsyncWriteRentExt, CancelableAsyncReadRent, Splitable};
 use monoio::net::TcpStream;
 
 use crate::config::{LogFormat, ProxyId, SpliceMode};
@@ -24,7 +24,7 @@ use crate::state::{LogEvent, LogRecord, Timers};
 
 use super::error::{Phase, ProxyError};
 use super::io::{
-    read_with_timeout, set_reset_on_close, unless_idle, write_all, ReadOutcome, WriteError,
+    read_with_timeout, set_reset_on_close, unless_idle, within, ReadOutcome,
 };
 use super::shard::Shard;
 use super::upstream::Dispatch;
@@ -250,10 +250,10 @@ where
             }
         };
         activity.set(Instant::now());
-        match write_all(to, buf.slice(0..n), write_timeout).await {
-            Ok(slice) => buf = slice.into_inner(),
-            Err(WriteError::TimedOut) => return PumpEnd::failed(bytes, &errors.write_idle, None),
-            Err(WriteError::Failed(_)) => {
+        match within(write_timeout, to.write_all(buf.slice(0..n))).await {
+            Some((Ok(_), slice)) => buf = slice.into_inner(),
+            None => return PumpEnd::failed(bytes, &errors.write_idle, None),
+            Some((Err(_), _)) => {
                 return PumpEnd::failed(bytes, &errors.write_aborted, None)
             }
         }

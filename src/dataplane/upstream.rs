@@ -2,6 +2,8 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use monoio::net::TcpStream;
@@ -10,6 +12,7 @@ use crate::config::{Proxy, ServerId};
 use crate::state::{Snapshot, Timers};
 
 use super::balance::{pick, NoPick, Slot};
+use super::deadline::Deadline;
 use super::error::ProxyError;
 use super::io::within;
 use super::shard::Shard;
@@ -24,6 +27,8 @@ pub struct Upstream {
     pub slot: Slot,
     /// The address connected to (the pool key).
     pub addr: SocketAddr,
+    /// The connection's socket deadline.
+    pub deadline: Rc<Deadline>,
 }
 
 /// How often the queue re-tries to find a free server slot.
@@ -75,7 +80,7 @@ impl Dispatch {
             };
             let counters = &shard.counters.servers[backend.id][slot.server];
             if !self.fresh_only {
-                if let Some(stream) = shard.conns.take(addr) {
+                if let Some((stream, deadline)) = shard.conns.take(addr) {
                     counters.reuses.incr();
                     if timers.connect < 0 {
                         timers.connect = 0;
@@ -85,11 +90,14 @@ impl Dispatch {
                         reused: true,
                         slot,
                         addr,
+                        deadline,
                     });
                 }
             }
             let started = Instant::now();
-            let failure = match within(backend.timeouts.connect, TcpStream::connect_addr(addr))
+            // Boxed (as the sleeps below): new connections are the slow path, and their timer
+            // state should not weigh on every request's future.
+            let failure = match Box::pin(within(backend.timeouts.connect, TcpStream::connect_addr(addr)))
                 .await
             {
                 Some(Ok(stream)) => {
@@ -97,6 +105,7 @@ impl Dispatch {
                     counters.connects.incr();
                     timers.connect = started.elapsed().as_millis() as i64;
                     return Ok(Upstream {
+                        deadline: shard.deadlines.register(stream.as_raw_fd()),
                         stream,
                         reused: false,
                         slot,
@@ -127,7 +136,7 @@ impl Dispatch {
                         .timeouts
                         .connect
                         .map_or(Duration::from_secs(1), |t| t.min(Duration::from_secs(1)));
-                    monoio::time::sleep(pause).await;
+                    Box::pin(monoio::time::sleep(pause)).await;
                 }
                 self.again = Some(slot);
             }
@@ -166,7 +175,7 @@ impl Dispatch {
                         timers.queue = since.elapsed().as_millis() as i64;
                         return Err(ProxyError::QueueTimeout);
                     }
-                    monoio::time::sleep(QUEUE_POLL).await;
+                    Box::pin(monoio::time::sleep(QUEUE_POLL)).await;
                 }
             }
         }
