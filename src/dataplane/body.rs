@@ -5,9 +5,9 @@ use std::time::Duration;
 use monoio::buf::IoBuf;
 use monoio::io::{AsyncReadRent, AsyncWriteRent};
 
+use super::deadline::Deadline;
 use super::error::{Phase, ProxyError};
 use super::http1::{BodyKind, ChunkError, ChunkedTracker};
-use super::deadline::Deadline;
 use super::io::{read, write_all, ReadOutcome, WriteError};
 
 /// How much of a body is still to come.
@@ -94,12 +94,15 @@ where
             Ok(used) => used,
             Err(_) => return (Err(ProxyError::BadRequestBody), buf),
         };
-        let (written, slice) = write_all(server, buf.slice(0..used), server_deadline, server_timeout).await;
+        let (written, slice) =
+            write_all(server, buf.slice(0..used), server_deadline, server_timeout).await;
         buf = slice.into_inner();
         match written {
             Ok(()) => {}
             Err(WriteError::TimedOut) => return (Err(ProxyError::ServerTimeout(Phase::Data)), buf),
-            Err(WriteError::Failed(_)) => return (Err(ProxyError::ServerAborted(Phase::Data)), buf),
+            Err(WriteError::Failed(_)) => {
+                return (Err(ProxyError::ServerAborted(Phase::Data)), buf)
+            }
         }
         sent += used as u64;
         if body.is_done() {

@@ -29,14 +29,20 @@ impl Deadline {
     /// On expiry only the receive side is shut down, so an error answer can still be sent.
     pub fn reading(&self, limit: Option<Duration>) -> Armed<'_> {
         self.read_by.set(limit.map(|l| Instant::now() + l));
-        Armed { deadline: self, write: false }
+        Armed {
+            deadline: self,
+            write: false,
+        }
     }
 
     /// Limits the coming write to `limit`; lifted when the guard drops. On expiry the whole
     /// connection is shut down.
     pub fn writing(&self, limit: Option<Duration>) -> Armed<'_> {
         self.write_by.set(limit.map(|l| Instant::now() + l));
-        Armed { deadline: self, write: true }
+        Armed {
+            deadline: self,
+            write: true,
+        }
     }
 
     /// Whether a deadline passed: the socket is shut down and must not be reused.
@@ -146,7 +152,11 @@ mod tests {
         drop(armed);
         assert!(d.fired());
         let mut byte = [0u8; 1];
-        assert_eq!(server.read(&mut byte).unwrap(), 0, "reads now see end of stream");
+        assert_eq!(
+            server.read(&mut byte).unwrap(),
+            0,
+            "reads now see end of stream"
+        );
         server.write_all(b"408").unwrap();
         let mut got = [0u8; 3];
         client.read_exact(&mut got).unwrap();

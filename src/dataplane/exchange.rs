@@ -18,9 +18,7 @@ use super::body::{upload, BodyProgress};
 use super::deadline::Deadline;
 use super::error::{Phase, ProxyError};
 use super::http1::{parse_request, Outgoing, RequestHead};
-use super::io::{
-    lingering_close, read, set_reset_on_close, write_all, write_planned, ReadOutcome,
-};
+use super::io::{lingering_close, read, set_reset_on_close, write_all, write_planned, ReadOutcome};
 use super::response::{relay_response, RelayEnd, ResponsePlan};
 use super::shard::Shard;
 use super::tunnel;
@@ -163,9 +161,13 @@ impl<'a> Transaction<'a> {
             let buf = std::mem::take(cbuf.buf_mut());
             let len = buf.len();
             let limit = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            let (outcome, back) =
-                read(client, monoio::buf::IoBufMut::slice_mut(buf, len..), self.client_deadline, limit)
-                    .await;
+            let (outcome, back) = read(
+                client,
+                monoio::buf::IoBufMut::slice_mut(buf, len..),
+                self.client_deadline,
+                limit,
+            )
+            .await;
             *cbuf.buf_mut() = back.into_inner();
             match outcome {
                 ReadOutcome::Data(n) if n > 0 => {}
@@ -210,7 +212,13 @@ impl<'a> Transaction<'a> {
         if req.facts.expect_continue && !body.is_done() && prefix == 0 && req.minor == 1 {
             // Answer 100 ourselves (the Expect line is not forwarded), as nginx does.
             let continue_line = &b"HTTP/1.1 100 Continue\r\n\r\n"[..];
-            let (sent, _) = write_all(&mut client, continue_line, self.client_deadline, self.fe.timeouts.client).await;
+            let (sent, _) = write_all(
+                &mut client,
+                continue_line,
+                self.client_deadline,
+                self.fe.timeouts.client,
+            )
+            .await;
             if sent.is_err() {
                 self.shard.buffers.give(cbuf);
                 return self.end(ProxyError::ClientAborted(Phase::Request));
@@ -242,7 +250,8 @@ impl<'a> Transaction<'a> {
             };
             self.server = Some(up.slot.server);
             cbuf.plan_head(req.len, req.eol_len, &req.facts.drop, req.len..req_end);
-            let (sent, back) = write_planned(&mut up.stream, cbuf, &up.deadline, be.timeouts.server).await;
+            let (sent, back) =
+                write_planned(&mut up.stream, cbuf, &up.deadline, be.timeouts.server).await;
             cbuf = back;
             if sent.is_err() {
                 if up.reused {
@@ -591,7 +600,12 @@ impl<'a> Transaction<'a> {
     }
 
     /// Answers `error` with its error page if it has one, then closes the connection.
-    async fn fail(self, client: &mut TcpStream, cbuf: Option<Outgoing>, error: ProxyError) -> After {
+    async fn fail(
+        self,
+        client: &mut TcpStream,
+        cbuf: Option<Outgoing>,
+        error: ProxyError,
+    ) -> After {
         // Boxed: error paths are rare, and keeping their state out of line keeps every
         // transaction's future small.
         Box::pin(self.answer_error(client, cbuf, error)).await
@@ -623,7 +637,8 @@ impl<'a> Transaction<'a> {
                     self.shard.counters.proxies[be.id].status.record(code);
                 }
             }
-            let (sent, _) = write_all(client, page, self.client_deadline, self.fe.timeouts.client).await;
+            let (sent, _) =
+                write_all(client, page, self.client_deadline, self.fe.timeouts.client).await;
             if sent.is_ok() {
                 self.bytes_out += len;
                 let scratch = cbuf

@@ -128,7 +128,12 @@ pub enum WriteError {
 
 /// Reads into `buf` (as monoio does: at its current init position for slices), within
 /// `limit` as enforced by the socket's `deadline`.
-pub async fn read<R, B>(reader: &mut R, buf: B, deadline: &Deadline, limit: Option<Duration>) -> (ReadOutcome, B)
+pub async fn read<R, B>(
+    reader: &mut R,
+    buf: B,
+    deadline: &Deadline,
+    limit: Option<Duration>,
+) -> (ReadOutcome, B)
 where
     R: AsyncReadRent,
     B: IoBufMut + 'static,
@@ -147,7 +152,12 @@ where
 }
 
 /// Writes all of `buf` within `limit`, as enforced by the socket's `deadline`.
-pub async fn write_all<W, B>(writer: &mut W, buf: B, deadline: &Deadline, limit: Option<Duration>) -> (Result<(), WriteError>, B)
+pub async fn write_all<W, B>(
+    writer: &mut W,
+    buf: B,
+    deadline: &Deadline,
+    limit: Option<Duration>,
+) -> (Result<(), WriteError>, B)
 where
     W: AsyncWriteRent,
     B: IoBuf + 'static,
@@ -172,7 +182,12 @@ pub async fn write_planned<W: AsyncWriteRent>(
         let (result, back) = writer.writev(out).await;
         out = back;
         match result {
-            Ok(0) => return (Err(write_error(io::ErrorKind::WriteZero.into(), deadline)), out),
+            Ok(0) => {
+                return (
+                    Err(write_error(io::ErrorKind::WriteZero.into(), deadline)),
+                    out,
+                )
+            }
             Ok(n) => out.advance(n),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return (Err(write_error(e, deadline)), out),

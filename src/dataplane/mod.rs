@@ -6,10 +6,10 @@
 
 pub mod balance;
 pub mod body;
+pub mod deadline;
 pub mod error;
 pub mod exchange;
 pub mod http1;
-pub mod deadline;
 pub mod io;
 pub mod listener;
 pub mod pool;

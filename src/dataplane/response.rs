@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 use monoio::io::{AsyncReadRent, AsyncWriteRent};
 
 use super::body::BodyProgress;
+use super::deadline::Deadline;
 use super::error::{Phase, ProxyError};
 use super::http1::{parse_response, BodyKind, Method, Outgoing, ResponseHead, Spans};
-use super::deadline::Deadline;
 use super::io::{read, write_planned, ReadOutcome, WriteError};
 
 /// What the relay needs to know about the request and the client.
@@ -219,7 +219,12 @@ async fn read_head<R: AsyncReadRent>(
             *sbuf.buf_mut() = buf;
             return Err(ProxyError::BadResponse);
         }
-        let (outcome, back) = read(server, monoio::buf::IoBufMut::slice_mut(buf, len..), plan.server_deadline, plan.server_timeout)
+        let (outcome, back) = read(
+            server,
+            monoio::buf::IoBufMut::slice_mut(buf, len..),
+            plan.server_deadline,
+            plan.server_timeout,
+        )
         .await;
         *sbuf.buf_mut() = back.into_inner();
         match outcome {
@@ -240,7 +245,8 @@ async fn send<W: AsyncWriteRent>(
     end: &mut RelayEnd,
 ) -> Option<Outgoing> {
     let bytes = sbuf.remaining() as u64;
-    let (written, back) = write_planned(client, sbuf, plan.client_deadline, plan.client_timeout).await;
+    let (written, back) =
+        write_planned(client, sbuf, plan.client_deadline, plan.client_timeout).await;
     end.started = true;
     match written {
         Ok(()) => {

@@ -1,9 +1,7 @@
 //! An HTTP client connection: waits for each request without holding a buffer, hands it to
 //! a transaction, and keeps the connection alive while both sides allow.
 
-use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
-use std::rc::Rc;
 
 use monoio::net::TcpStream;
 
@@ -11,57 +9,66 @@ use crate::config::ProxyId;
 
 use super::exchange::{After, Transaction};
 use super::http1::Outgoing;
-use super::shard::Shard;
+use super::shard::{Connection, Shard};
 
 /// Serves HTTP requests on one client connection until it closes.
-pub async fn serve_http(
-    shard: &Rc<Shard>,
+// A plain fn returning an async block: an async fn would keep a second copy of its
+// arguments in the task, and this task is what an idle connection costs.
+#[allow(clippy::manual_async_fn)]
+pub fn serve_http(
+    conn: Connection,
     mut client: TcpStream,
-    peer: SocketAddr,
-    local: SocketAddr,
-    frontend: ProxyId,
-) {
-    // The client socket's deadline, for every timeout on this connection.
-    let deadline = shard.deadlines.register(client.as_raw_fd());
-    // Bytes of a pipelined request read along with the previous one.
-    let mut pending: Option<Outgoing> = None;
-    let mut served: u64 = 0;
-    loop {
-        let buffer = match pending.take() {
-            Some(buffer) => buffer,
-            None => {
-                // Wait for readability first: an idle connection holds no buffer, and its
-                // deadline is swept by the shard rather than held in a timer of its own.
-                let armed = deadline.reading(idle_limit(shard, frontend, served));
-                let ready = client.readable(false).await;
-                drop(armed);
-                if ready.is_err() {
-                    return;
-                }
-                if deadline.fired() {
-                    if served == 0 {
-                        // A connection that never sent a request gets 408, as in HAProxy.
-                        let snap = shard.snapshot();
-                        let txn = Transaction::new(shard, &snap, frontend, &deadline, (peer, local));
-                        Box::pin(txn.time_out_silent_client(&mut client)).await;
+) -> impl std::future::Future<Output = ()> {
+    async move {
+        let Connection {
+            ref shard,
+            frontend,
+            peer,
+            local,
+        } = conn;
+        // The client socket's deadline, for every timeout on this connection.
+        let deadline = shard.deadlines.register(client.as_raw_fd());
+        // Bytes of a pipelined request read along with the previous one.
+        let mut pending: Option<Outgoing> = None;
+        let mut served: u64 = 0;
+        loop {
+            let buffer = match pending.take() {
+                Some(buffer) => buffer,
+                None => {
+                    // Wait for readability first: an idle connection holds no buffer, and its
+                    // deadline is swept by the shard rather than held in a timer of its own.
+                    let armed = deadline.reading(idle_limit(shard, frontend, served));
+                    let ready = client.readable(false).await;
+                    drop(armed);
+                    if ready.is_err() {
+                        return;
                     }
-                    return;
+                    if deadline.fired() {
+                        if served == 0 {
+                            // A connection that never sent a request gets 408, as in HAProxy.
+                            let snap = shard.snapshot();
+                            let txn =
+                                Transaction::new(shard, &snap, frontend, &deadline, (peer, local));
+                            Box::pin(txn.time_out_silent_client(&mut client)).await;
+                        }
+                        return;
+                    }
+                    shard.buffers.take()
                 }
-                shard.buffers.take()
+            };
+            let snap = shard.snapshot();
+            let txn = Transaction::new(shard, &snap, frontend, &deadline, (peer, local));
+            // Boxed so an idle connection's task stays small; the transaction's state lives on
+            // the heap only while a request is in flight.
+            match Box::pin(txn.run(client, buffer)).await {
+                After::KeepAlive(stream, next) => {
+                    client = stream;
+                    pending = next;
+                }
+                After::Close => return,
             }
-        };
-        let snap = shard.snapshot();
-        let txn = Transaction::new(shard, &snap, frontend, &deadline, (peer, local));
-        // Boxed so an idle connection's task stays small; the transaction's state lives on
-        // the heap only while a request is in flight.
-        match Box::pin(txn.run(client, buffer)).await {
-            After::KeepAlive(stream, next) => {
-                client = stream;
-                pending = next;
-            }
-            After::Close => return,
+            served += 1;
         }
-        served += 1;
     }
 }
 

@@ -126,12 +126,10 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, frontend: Prox
             Ok((stream, peer)) => {
                 let local = stream.local_addr().ok().or(local);
                 let Some(local) = local else { continue };
-                // Counted before the task runs, so the limit check above sees it at once.
-                let counters = &shard.counters.proxies[frontend];
-                counters.conn_total.incr();
-                counters.conn_current.add(1);
-                shard.open_conns.set(shard.open_conns.get() + 1);
-                monoio::spawn(serve(Rc::clone(&shard), stream, peer, local, frontend));
+                serve(
+                    Connection::open(Rc::clone(&shard), frontend, peer, local),
+                    stream,
+                );
             }
             Err(e) => {
                 let pause = match e.raw_os_error() {
@@ -146,31 +144,72 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, frontend: Prox
     }
 }
 
-async fn serve(
-    shard: Rc<Shard>,
-    stream: TcpStream,
-    peer: SocketAddr,
-    local: SocketAddr,
-    frontend: ProxyId,
-) {
+/// A client connection's place on its shard, counted from accept until it is dropped.
+pub struct Connection {
+    /// The shard serving it.
+    pub shard: Rc<Shard>,
+    /// The frontend it came in on.
+    pub frontend: ProxyId,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// The address the client connected to.
+    pub local: SocketAddr,
+}
+
+impl Connection {
+    fn open(shard: Rc<Shard>, frontend: ProxyId, peer: SocketAddr, local: SocketAddr) -> Self {
+        // Counted before the task runs, so the accept loop's limit check sees it at once.
+        let counters = &shard.counters.proxies[frontend];
+        counters.conn_total.incr();
+        counters.conn_current.add(1);
+        shard.open_conns.set(shard.open_conns.get() + 1);
+        Self {
+            shard,
+            frontend,
+            peer,
+            local,
+        }
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.shard.open_conns.set(self.shard.open_conns.get() - 1);
+        self.shard.counters.proxies[self.frontend]
+            .conn_current
+            .add(-1);
+    }
+}
+
+/// Starts the session task of a new connection.
+fn serve(conn: Connection, stream: TcpStream) {
     let _ = stream.set_nodelay(true);
-    let mode = shard.snapshot().config.proxies[frontend].mode;
-    let session = async {
-        match mode {
-            Mode::Http => session::serve_http(&shard, stream, peer, local, frontend).await,
-            // Boxed: a relay's state is large, and an idle HTTP connection should not pay for it.
-            Mode::Tcp => Box::pin(tunnel::serve_tcp(&shard, stream, peer, local, frontend)).await,
+    let (shard_id, peer) = (conn.shard.id, conn.peer);
+    let mode = conn.shard.snapshot().config.proxies[conn.frontend].mode;
+    // No async wrapper here: each level of async fn would keep its own copy of the
+    // arguments in the task, and an idle connection's task should stay small. A panic in
+    // one session must not take the shard and its other clients down with it.
+    let isolate = move |outcome: std::thread::Result<()>| {
+        if outcome.is_err() {
+            log::error!(
+                "shard {shard_id}: a session from {peer} panicked; its connection was closed"
+            );
         }
     };
-    // A bug in one session must not take the shard and its other clients down with it.
-    if AssertUnwindSafe(session).catch_unwind().await.is_err() {
-        log::error!(
-            "shard {}: a session from {peer} panicked; its connection was closed",
-            shard.id
-        );
+    match mode {
+        Mode::Http => {
+            monoio::spawn(
+                AssertUnwindSafe(session::serve_http(conn, stream))
+                    .catch_unwind()
+                    .map(isolate),
+            );
+        }
+        Mode::Tcp => {
+            // Boxed: a relay's state is large.
+            let relay = Box::pin(tunnel::serve_tcp(conn, stream));
+            monoio::spawn(AssertUnwindSafe(relay).catch_unwind().map(isolate));
+        }
     }
-    shard.open_conns.set(shard.open_conns.get() - 1);
-    shard.counters.proxies[frontend].conn_current.add(-1);
 }
 
 /// Periodic shard upkeep: socket deadlines, newest snapshot, stale idle server connections.

@@ -7,9 +7,7 @@
 
 use std::cell::Cell;
 use std::future::{poll_fn, Future};
-use std::net::SocketAddr;
 use std::pin::pin;
-use std::rc::Rc;
 use std::task::Poll;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -19,14 +17,12 @@ use monoio::io::splice::{SpliceDestination, SpliceSource};
 use monoio::io::{AsyncWriteRent, AsyncWriteRentExt, CancelableAsyncReadRent, Splitable};
 use monoio::net::TcpStream;
 
-use crate::config::{LogFormat, ProxyId, SpliceMode};
+use crate::config::{LogFormat, SpliceMode};
 use crate::state::{LogEvent, LogRecord, Timers};
 
 use super::error::{Phase, ProxyError};
-use super::io::{
-    read_with_timeout, set_reset_on_close, unless_idle, within, ReadOutcome,
-};
-use super::shard::Shard;
+use super::io::{read_with_timeout, set_reset_on_close, unless_idle, within, ReadOutcome};
+use super::shard::{Connection, Shard};
 use super::upstream::Dispatch;
 
 /// How a tunnel ended.
@@ -253,9 +249,7 @@ where
         match within(write_timeout, to.write_all(buf.slice(0..n))).await {
             Some((Ok(_), slice)) => buf = slice.into_inner(),
             None => return PumpEnd::failed(bytes, &errors.write_idle, None),
-            Some((Err(_), _)) => {
-                return PumpEnd::failed(bytes, &errors.write_aborted, None)
-            }
+            Some((Err(_), _)) => return PumpEnd::failed(bytes, &errors.write_aborted, None),
         }
         bytes += n as u64;
         activity.set(Instant::now());
@@ -317,13 +311,13 @@ where
 }
 
 /// Serves one `mode tcp` client: balance, connect (with retries), relay, log.
-pub async fn serve_tcp(
-    shard: &Rc<Shard>,
-    client: TcpStream,
-    peer: SocketAddr,
-    local: SocketAddr,
-    frontend: ProxyId,
-) {
+pub async fn serve_tcp(conn: Connection, client: TcpStream) {
+    let Connection {
+        ref shard,
+        frontend,
+        peer,
+        local,
+    } = conn;
     let snap = shard.snapshot();
     let fe = &snap.config.proxies[frontend];
     let started = Instant::now();

@@ -97,8 +97,11 @@ impl Dispatch {
             let started = Instant::now();
             // Boxed (as the sleeps below): new connections are the slow path, and their timer
             // state should not weigh on every request's future.
-            let failure = match Box::pin(within(backend.timeouts.connect, TcpStream::connect_addr(addr)))
-                .await
+            let failure = match Box::pin(within(
+                backend.timeouts.connect,
+                TcpStream::connect_addr(addr),
+            ))
+            .await
             {
                 Some(Ok(stream)) => {
                     let _ = stream.set_nodelay(true);
