@@ -44,10 +44,15 @@ TypesConfig /etc/mime.types
 KeepAlive On
 MaxKeepAliveRequests 0
 KeepAliveTimeout 5
-StartServers 2
+# Enough threads from the start, and never reaped: a child retiring mid-run closes the
+# keep-alive connections that proxies pool.
+StartServers 4
 ServerLimit 16
 ThreadsPerChild 64
+MinSpareThreads 64
+MaxSpareThreads 1024
 MaxRequestWorkers 1024
+MaxConnectionsPerChild 0
 <Directory $dir/htdocs>
   Require all granted
 </Directory>
