@@ -5,15 +5,33 @@
 //! small `Deadline` and one task per shard sweeps them every `SWEEP_INTERVAL`. When a
 //! deadline has passed, the sweep shuts the socket down, which completes the pending
 //! operation (a read sees end of stream, a write fails); the operation then finds its
-//! deadline fired and reports a timeout. Timeouts are thus precise to one sweep interval.
+//! deadline fired and reports a timeout. Timeouts are thus precise to two sweep intervals
+//! (the coarse clock they start from may lag one).
 
 use std::cell::{Cell, RefCell};
 use std::os::fd::RawFd;
 use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
-/// How often deadlines are checked: the precision of every socket timeout.
+/// How often deadlines are checked.
 pub const SWEEP_INTERVAL: Duration = Duration::from_millis(25);
+
+thread_local! {
+    /// The shard's coarse clock, advanced by each sweep: reading it costs no clock call.
+    static COARSE_NOW: Cell<Instant> = Cell::new(Instant::now());
+}
+
+/// The time of the last sweep on this thread (at most `SWEEP_INTERVAL` old while the shard
+/// runs). Good enough for timeouts and idle ages; never for log timers.
+pub fn coarse_now() -> Instant {
+    COARSE_NOW.with(Cell::get)
+}
+
+/// When a limit armed now runs out. The coarse clock may lag by one sweep interval, so one
+/// interval is added: a timeout fires between `limit` and `limit` plus two intervals (50 ms).
+fn due(limit: Option<Duration>) -> Option<Instant> {
+    limit.map(|l| coarse_now() + l + SWEEP_INTERVAL)
+}
 
 /// One socket's read and write deadlines.
 #[derive(Debug)]
@@ -28,7 +46,7 @@ impl Deadline {
     /// Limits the coming read (or readability wait) to `limit`; lifted when the guard drops.
     /// On expiry only the receive side is shut down, so an error answer can still be sent.
     pub fn reading(&self, limit: Option<Duration>) -> Armed<'_> {
-        self.read_by.set(limit.map(|l| Instant::now() + l));
+        self.read_by.set(due(limit));
         Armed {
             deadline: self,
             write: false,
@@ -38,7 +56,7 @@ impl Deadline {
     /// Limits the coming write to `limit`; lifted when the guard drops. On expiry the whole
     /// connection is shut down.
     pub fn writing(&self, limit: Option<Duration>) -> Armed<'_> {
-        self.write_by.set(limit.map(|l| Instant::now() + l));
+        self.write_by.set(due(limit));
         Armed {
             deadline: self,
             write: true,
@@ -93,6 +111,7 @@ impl Deadlines {
     /// Shuts down every socket whose deadline passed and forgets sockets that are gone.
     pub fn sweep(&self) {
         let now = Instant::now();
+        COARSE_NOW.with(|c| c.set(now));
         self.all.borrow_mut().retain(|weak| {
             let Some(d) = weak.upgrade() else {
                 return false;
@@ -148,6 +167,8 @@ mod tests {
         let deadlines = Deadlines::default();
         let d = deadlines.register(server.as_raw_fd());
         let armed = d.reading(Some(Duration::ZERO));
+        // Due within two sweep intervals of the coarse clock.
+        std::thread::sleep(2 * SWEEP_INTERVAL);
         deadlines.sweep();
         drop(armed);
         assert!(d.fired());
@@ -171,6 +192,7 @@ mod tests {
         let deadlines = Deadlines::default();
         let d = deadlines.register(-1);
         drop(d.writing(Some(Duration::ZERO)));
+        std::thread::sleep(2 * SWEEP_INTERVAL);
         deadlines.sweep();
         assert!(!d.fired(), "a deadline lifted before the sweep never fires");
         let _armed = d.reading(Some(Duration::from_secs(60)));

@@ -15,7 +15,7 @@ use crate::config::{ForwardFor, HttpConnMode, LogFormat, Proxy, ProxyId, ServerI
 use crate::state::{LogEvent, LogRecord, Snapshot, Timers};
 
 use super::body::{upload, BodyProgress};
-use super::deadline::Deadline;
+use super::deadline::{coarse_now, Deadline};
 use super::error::{Phase, ProxyError};
 use super::http1::{parse_request, Outgoing, RequestHead};
 use super::io::{lingering_close, read, set_reset_on_close, write_all, write_planned, ReadOutcome};
@@ -39,7 +39,7 @@ struct Done {
     upload_error: Option<ProxyError>,
     /// The request body was fully sent (false when the response ended first).
     upload_finished: bool,
-    sent_at: Instant,
+    sent_at: Option<Instant>,
 }
 
 /// The state of one request on its way through.
@@ -60,6 +60,8 @@ pub struct Transaction<'a> {
     bytes_out: u64,
     request_line: Option<String>,
     termination: [u8; 2],
+    /// Whether this transaction is logged: only then are its timers read from the clock.
+    logged: bool,
 }
 
 impl<'a> Transaction<'a> {
@@ -71,23 +73,30 @@ impl<'a> Transaction<'a> {
         client_deadline: &'a Deadline,
         (peer, local): (SocketAddr, SocketAddr),
     ) -> Self {
+        let fe = &snap.config.proxies[frontend];
+        let logged = shard.logging() && !fe.log.is_empty() && fe.log_format != LogFormat::Default;
         Self {
             shard,
             snap,
-            fe: &snap.config.proxies[frontend],
+            fe,
             backend: None,
             server: None,
             client_deadline,
             peer,
             local,
-            started: Instant::now(),
-            started_wall: SystemTime::now(),
+            started: if logged { Instant::now() } else { coarse_now() },
+            started_wall: if logged {
+                SystemTime::now()
+            } else {
+                SystemTime::UNIX_EPOCH
+            },
             timers: Timers::default(),
             retries: 0,
             status: None,
             bytes_out: 0,
             request_line: None,
             termination: *b"--",
+            logged,
         }
     }
 
@@ -114,11 +123,13 @@ impl<'a> Transaction<'a> {
                 return self.fail(&mut client, Some(cbuf), e).await;
             }
         };
-        self.timers.request = self.started.elapsed().as_millis() as i64;
+        if self.logged {
+            self.timers.request = self.started.elapsed().as_millis() as i64;
+        }
         self.shard.counters.proxies[self.fe.id]
             .requests_total
             .incr();
-        if self.wants_log() {
+        if self.logged {
             self.request_line =
                 Some(String::from_utf8_lossy(&cbuf.buf()[..req.line_len]).into_owned());
         }
@@ -160,7 +171,7 @@ impl<'a> Transaction<'a> {
             }
             let buf = std::mem::take(cbuf.buf_mut());
             let len = buf.len();
-            let limit = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let limit = deadline.map(|d| d.saturating_duration_since(coarse_now()));
             let (outcome, back) = read(
                 client,
                 monoio::buf::IoBufMut::slice_mut(buf, len..),
@@ -303,7 +314,7 @@ impl<'a> Transaction<'a> {
                 }
             }
         };
-        let sent_at = Instant::now();
+        let sent_at = self.logged.then(Instant::now);
         let server_counters = &self.shard.counters.servers[be.id][upstream.slot.server];
         server_counters.sessions_total.incr();
         server_counters.sessions_current.add(1);
@@ -324,6 +335,7 @@ impl<'a> Transaction<'a> {
             upgrade: req.facts.upgrade,
             server_timeout: be.timeouts.server,
             client_timeout: self.fe.timeouts.client,
+            timed: self.logged,
             server_deadline: &server_deadline,
             client_deadline: self.client_deadline,
         };
@@ -506,7 +518,9 @@ impl<'a> Transaction<'a> {
                 return self.fail(&mut client, None, e).await;
             }
         };
-        self.timers.response = relayed.head_at.duration_since(sent_at).as_millis() as i64;
+        if let (Some(sent), Some(head)) = (sent_at, relayed.head_at) {
+            self.timers.response = head.duration_since(sent).as_millis() as i64;
+        }
         self.status = Some(relayed.status);
         server_counters.status.record(relayed.status);
         self.shard.counters.proxies[be.id]
@@ -662,12 +676,10 @@ impl<'a> Transaction<'a> {
         After::Close
     }
 
-    fn wants_log(&self) -> bool {
-        self.shard.logging() && !self.fe.log.is_empty() && self.fe.log_format != LogFormat::Default
-    }
-
     fn log(&mut self) {
-        self.timers.total = self.started.elapsed().as_millis() as i64;
+        if self.logged {
+            self.timers.total = self.started.elapsed().as_millis() as i64;
+        }
         self.shard.counters.proxies[self.fe.id]
             .bytes_out
             .add(self.bytes_out);
@@ -676,7 +688,7 @@ impl<'a> Transaction<'a> {
                 .bytes_out
                 .add(self.bytes_out);
         }
-        if !self.wants_log() {
+        if !self.logged {
             return;
         }
         let event = match self.fe.log_format {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use monoio::net::TcpStream;
 
-use super::deadline::Deadline;
+use super::deadline::{coarse_now, Deadline};
 use super::http1::Outgoing;
 use super::io::{check_idle, IdleCheck};
 
@@ -44,7 +44,7 @@ impl ConnPool {
         let mut idle = self.idle.borrow_mut();
         let list = idle.get_mut(&addr)?;
         while let Some(conn) = list.pop() {
-            let idle = conn.since.elapsed();
+            let idle = coarse_now().saturating_duration_since(conn.since);
             if idle < CHECK_AFTER
                 || (idle < IDLE_LIFETIME && check_idle(&conn.stream) == IdleCheck::Open)
             {
@@ -66,7 +66,7 @@ impl ConnPool {
             list.push(Idle {
                 stream,
                 deadline,
-                since: Instant::now(),
+                since: coarse_now(),
             });
         }
     }
@@ -76,7 +76,8 @@ impl ConnPool {
         let mut idle = self.idle.borrow_mut();
         for list in idle.values_mut() {
             list.retain(|c| {
-                c.since.elapsed() < IDLE_LIFETIME && check_idle(&c.stream) == IdleCheck::Open
+                coarse_now().saturating_duration_since(c.since) < IDLE_LIFETIME
+                    && check_idle(&c.stream) == IdleCheck::Open
             });
         }
         idle.retain(|_, list| !list.is_empty());

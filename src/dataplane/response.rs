@@ -28,6 +28,8 @@ pub struct ResponsePlan<'a> {
     pub server_timeout: Option<Duration>,
     /// `timeout client`.
     pub client_timeout: Option<Duration>,
+    /// Whether to note when the response head arrived (for the log).
+    pub timed: bool,
     /// The server socket's deadline.
     pub server_deadline: &'a Deadline,
     /// The client socket's deadline.
@@ -45,8 +47,8 @@ pub struct Relayed {
     pub client_keep_alive: bool,
     /// 101 Switching Protocols was relayed: the connection is now a tunnel.
     pub upgraded: bool,
-    /// When the response head arrived.
-    pub head_at: Instant,
+    /// When the response head arrived, if the plan asked.
+    pub head_at: Option<Instant>,
 }
 
 /// The end of a relay.
@@ -90,7 +92,7 @@ where
             }
         };
         if !head.is_interim() {
-            break (head, Instant::now());
+            break (head, plan.timed.then(Instant::now));
         }
         // 100 Continue was already answered by the proxy; other 1xx go to 1.1 clients.
         if head.status != 100 && plan.client_minor == 1 {
