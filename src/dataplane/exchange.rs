@@ -201,177 +201,183 @@ impl<'a> Transaction<'a> {
             .or(self.fe.forwardfor.as_ref())
     }
 
-    async fn forward(
+    // Plain fns returning async blocks (here and in `finish`): an async fn keeps a second
+    // copy of its arguments in its state, and this state is moved into a box per request.
+    #[allow(clippy::manual_async_fn)]
+    fn forward<'r>(
         mut self,
         mut client: TcpStream,
         mut cbuf: Outgoing,
-        req: &RequestHead,
+        req: &'r RequestHead,
         be: &'a Proxy,
-    ) -> After {
-        let conn_mode = self.fe.http_conn_mode.max(be.http_conn_mode);
-        let mut body = BodyProgress::new(req.body);
-        let prefix = match body.advance(&cbuf.buf()[req.len..]) {
-            Ok(n) => n,
-            Err(_) => {
-                return self
-                    .fail(&mut client, Some(cbuf), ProxyError::BadRequestBody)
-                    .await
-            }
-        };
-        let req_end = req.len + prefix;
-        self.add_request_lines(&mut cbuf, req, conn_mode);
-        if req.facts.expect_continue && !body.is_done() && prefix == 0 && req.minor == 1 {
-            // Answer 100 ourselves (the Expect line is not forwarded), as nginx does.
-            let continue_line = &b"HTTP/1.1 100 Continue\r\n\r\n"[..];
-            let (sent, _) = write_all(
-                &mut client,
-                continue_line,
-                self.client_deadline,
-                self.fe.timeouts.client,
-            )
-            .await;
-            if sent.is_err() {
-                self.shard.buffers.give(cbuf);
-                return self.end(ProxyError::ClientAborted(Phase::Request));
-            }
-        }
-        let replayable = body.is_done() && req.method.idempotent();
-        let mut sbuf = self.shard.buffers.take();
-        let mut dispatch = Dispatch::default();
-        // Connect, send the head (and the body bytes already here), and for complete requests
-        // wait for the first response bytes: a reused connection that fails before answering
-        // is retried on a new one.
-        let upstream = loop {
-            let connected = dispatch
-                .connect(
-                    self.shard,
-                    self.snap,
-                    be,
-                    self.local.port(),
-                    &mut self.timers,
+    ) -> impl Future<Output = After> + use<'a, 'r> {
+        async move {
+            let conn_mode = self.fe.http_conn_mode.max(be.http_conn_mode);
+            let mut body = BodyProgress::new(req.body);
+            let prefix = match body.advance(&cbuf.buf()[req.len..]) {
+                Ok(n) => n,
+                Err(_) => {
+                    return self
+                        .fail(&mut client, Some(cbuf), ProxyError::BadRequestBody)
+                        .await
+                }
+            };
+            let req_end = req.len + prefix;
+            self.add_request_lines(&mut cbuf, req, conn_mode);
+            if req.facts.expect_continue && !body.is_done() && prefix == 0 && req.minor == 1 {
+                // Answer 100 ourselves (the Expect line is not forwarded), as nginx does.
+                let continue_line = &b"HTTP/1.1 100 Continue\r\n\r\n"[..];
+                let (sent, _) = write_all(
+                    &mut client,
+                    continue_line,
+                    self.client_deadline,
+                    self.fe.timeouts.client,
                 )
                 .await;
-            self.retries = dispatch.retries;
-            let mut up = match connected {
-                Ok(up) => up,
-                Err(e) => {
-                    self.shard.buffers.give(sbuf);
-                    return self.fail(&mut client, Some(cbuf), e).await;
+                if sent.is_err() {
+                    self.shard.buffers.give(cbuf);
+                    return self.end(ProxyError::ClientAborted(Phase::Request));
                 }
-            };
-            self.server = Some(up.slot.server);
-            cbuf.plan_head(req.len, req.eol_len, &req.facts.drop, req.len..req_end);
-            let (sent, back) =
-                write_planned(&mut up.stream, cbuf, &up.deadline, be.timeouts.server).await;
-            cbuf = back;
-            if sent.is_err() {
-                if up.reused {
-                    dispatch.retry_fresh(up.slot);
-                    continue;
-                }
-                self.shard.buffers.give(sbuf);
-                self.count_server_error(&up, false);
-                return self
-                    .fail(
-                        &mut client,
-                        Some(cbuf),
-                        ProxyError::ServerAborted(Phase::Connect),
+            }
+            let replayable = body.is_done() && req.method.idempotent();
+            let mut sbuf = self.shard.buffers.take();
+            let mut dispatch = Dispatch::default();
+            // Connect, send the head (and the body bytes already here), and for complete requests
+            // wait for the first response bytes: a reused connection that fails before answering
+            // is retried on a new one.
+            let upstream = loop {
+                let connected = dispatch
+                    .connect(
+                        self.shard,
+                        self.snap,
+                        be,
+                        self.local.port(),
+                        &mut self.timers,
                     )
                     .await;
-            }
-            if !body.is_done() {
-                break up;
-            }
-            let buf = std::mem::take(sbuf.buf_mut());
-            let (outcome, back) = read(&mut up.stream, buf, &up.deadline, be.timeouts.server).await;
-            *sbuf.buf_mut() = back;
-            match outcome {
-                ReadOutcome::Data(n) if n > 0 => break up,
-                ReadOutcome::Data(_) | ReadOutcome::Failed(_) if up.reused && replayable => {
-                    sbuf.buf_mut().clear();
-                    dispatch.retry_fresh(up.slot);
-                }
-                ReadOutcome::Data(_) | ReadOutcome::Failed(_) => {
+                self.retries = dispatch.retries;
+                let mut up = match connected {
+                    Ok(up) => up,
+                    Err(e) => {
+                        self.shard.buffers.give(sbuf);
+                        return self.fail(&mut client, Some(cbuf), e).await;
+                    }
+                };
+                self.server = Some(up.slot.server);
+                cbuf.plan_head(req.len, req.eol_len, &req.facts.drop, req.len..req_end);
+                let (sent, back) =
+                    write_planned(&mut up.stream, cbuf, &up.deadline, be.timeouts.server).await;
+                cbuf = back;
+                if sent.is_err() {
+                    if up.reused {
+                        dispatch.retry_fresh(up.slot);
+                        continue;
+                    }
                     self.shard.buffers.give(sbuf);
-                    self.count_server_error(&up, true);
+                    self.count_server_error(&up, false);
                     return self
                         .fail(
                             &mut client,
                             Some(cbuf),
-                            ProxyError::ServerAborted(Phase::Headers),
+                            ProxyError::ServerAborted(Phase::Connect),
                         )
                         .await;
                 }
-                ReadOutcome::TimedOut => {
-                    self.shard.buffers.give(sbuf);
-                    return self
-                        .fail(
-                            &mut client,
-                            Some(cbuf),
-                            ProxyError::ServerTimeout(Phase::Headers),
-                        )
-                        .await;
+                if !body.is_done() {
+                    break up;
                 }
-            }
-        };
-        let sent_at = self.logged.then(Instant::now);
-        let server_counters = &self.shard.counters.servers[be.id][upstream.slot.server];
-        server_counters.sessions_total.incr();
-        server_counters.sessions_current.add(1);
-        self.shard.counters.proxies[be.id].sessions_total.incr();
-        let request_done = Cell::new(body.is_done());
-        let Upstream {
-            stream: mut server,
-            slot,
-            addr,
-            deadline: server_deadline,
-            ..
-        } = upstream;
-        let plan = ResponsePlan {
-            method: req.method,
-            client_minor: req.minor,
-            client_keep_alive: req.keep_alive && conn_mode != HttpConnMode::Close,
-            request_done: &request_done,
-            upgrade: req.facts.upgrade,
-            server_timeout: be.timeouts.server,
-            client_timeout: self.fe.timeouts.client,
-            timed: self.logged,
-            server_deadline: &server_deadline,
-            client_deadline: self.client_deadline,
-        };
-        // Pipelined bytes after this request stay in `cbuf` for the next one.
-        let (relay, leftover, upload_error) = if body.is_done() {
-            cbuf.buf_mut().drain(..req_end);
-            let relay = relay_response(&mut server, &mut client, sbuf, &plan).await;
-            (relay, Some(cbuf), None)
-        } else {
-            let (relay, leftover, upload_error, streams) =
-                Box::pin(self.duplex(client, server, cbuf, &mut body, &plan, be, sbuf)).await;
-            let Some((c, s)) = streams else {
-                server_counters.sessions_current.add(-1);
-                return self.end(ProxyError::ClientAborted(Phase::Data));
+                let buf = std::mem::take(sbuf.buf_mut());
+                let (outcome, back) =
+                    read(&mut up.stream, buf, &up.deadline, be.timeouts.server).await;
+                *sbuf.buf_mut() = back;
+                match outcome {
+                    ReadOutcome::Data(n) if n > 0 => break up,
+                    ReadOutcome::Data(_) | ReadOutcome::Failed(_) if up.reused && replayable => {
+                        sbuf.buf_mut().clear();
+                        dispatch.retry_fresh(up.slot);
+                    }
+                    ReadOutcome::Data(_) | ReadOutcome::Failed(_) => {
+                        self.shard.buffers.give(sbuf);
+                        self.count_server_error(&up, true);
+                        return self
+                            .fail(
+                                &mut client,
+                                Some(cbuf),
+                                ProxyError::ServerAborted(Phase::Headers),
+                            )
+                            .await;
+                    }
+                    ReadOutcome::TimedOut => {
+                        self.shard.buffers.give(sbuf);
+                        return self
+                            .fail(
+                                &mut client,
+                                Some(cbuf),
+                                ProxyError::ServerTimeout(Phase::Headers),
+                            )
+                            .await;
+                    }
+                }
             };
-            client = c;
-            server = s;
-            (relay, leftover, upload_error)
-        };
-        server_counters.sessions_current.add(-1);
-        self.bytes_out += relay.bytes_out;
-        let done = Done {
-            relay,
-            leftover,
-            upload_error,
-            upload_finished: request_done.get(),
-            sent_at,
-        };
-        let upstream = Upstream {
-            stream: server,
-            reused: false,
-            slot,
-            addr,
-            deadline: server_deadline,
-        };
-        self.finish(client, upstream, done, req, be).await
+            let sent_at = self.logged.then(Instant::now);
+            let server_counters = &self.shard.counters.servers[be.id][upstream.slot.server];
+            server_counters.sessions_total.incr();
+            server_counters.sessions_current.add(1);
+            self.shard.counters.proxies[be.id].sessions_total.incr();
+            let request_done = Cell::new(body.is_done());
+            let Upstream {
+                stream: mut server,
+                slot,
+                addr,
+                deadline: server_deadline,
+                ..
+            } = upstream;
+            let plan = ResponsePlan {
+                method: req.method,
+                client_minor: req.minor,
+                client_keep_alive: req.keep_alive && conn_mode != HttpConnMode::Close,
+                request_done: &request_done,
+                upgrade: req.facts.upgrade,
+                server_timeout: be.timeouts.server,
+                client_timeout: self.fe.timeouts.client,
+                timed: self.logged,
+                server_deadline: &server_deadline,
+                client_deadline: self.client_deadline,
+            };
+            // Pipelined bytes after this request stay in `cbuf` for the next one.
+            let (relay, leftover, upload_error) = if body.is_done() {
+                cbuf.buf_mut().drain(..req_end);
+                let relay = relay_response(&mut server, &mut client, sbuf, &plan).await;
+                (relay, Some(cbuf), None)
+            } else {
+                let (relay, leftover, upload_error, streams) =
+                    Box::pin(self.duplex(client, server, cbuf, &mut body, &plan, be, sbuf)).await;
+                let Some((c, s)) = streams else {
+                    server_counters.sessions_current.add(-1);
+                    return self.end(ProxyError::ClientAborted(Phase::Data));
+                };
+                client = c;
+                server = s;
+                (relay, leftover, upload_error)
+            };
+            server_counters.sessions_current.add(-1);
+            self.bytes_out += relay.bytes_out;
+            let done = Done {
+                relay,
+                leftover,
+                upload_error,
+                upload_finished: request_done.get(),
+                sent_at,
+            };
+            let upstream = Upstream {
+                stream: server,
+                reused: false,
+                slot,
+                addr,
+                deadline: server_deadline,
+            };
+            self.finish(client, upstream, done, req, be).await
+        }
     }
 
     /// Streams a request body while the response may already be coming back (a server may
@@ -469,115 +475,119 @@ impl<'a> Transaction<'a> {
         (relay, leftover, upload_error, streams)
     }
 
-    async fn finish(
+    #[allow(clippy::manual_async_fn)]
+    fn finish<'r>(
         mut self,
         mut client: TcpStream,
         upstream: Upstream,
         done: Done,
-        req: &RequestHead,
-        be: &Proxy,
-    ) -> After {
-        let Done {
-            relay,
-            leftover,
-            upload_error,
-            upload_finished,
-            sent_at,
-        } = done;
-        let Upstream {
-            stream,
-            slot,
-            addr,
-            deadline,
-            ..
-        } = upstream;
-        let server = slot.server;
-        let server_counters = &self.shard.counters.servers[be.id][server];
-        if let Some(buf) = relay.buf {
-            self.shard.buffers.give(buf);
-        }
-        let relayed = match relay.result {
-            Ok(relayed) => relayed,
-            Err(e) => {
-                if !e.is_request_error()
-                    && !matches!(
-                        e,
-                        ProxyError::ClientAborted(_) | ProxyError::ClientTimeout(_)
-                    )
-                {
-                    server_counters.response_errors.incr();
-                    self.shard.counters.proxies[be.id].response_errors.incr();
+        req: &'r RequestHead,
+        be: &'r Proxy,
+    ) -> impl Future<Output = After> + use<'a, 'r> {
+        async move {
+            let Done {
+                relay,
+                leftover,
+                upload_error,
+                upload_finished,
+                sent_at,
+            } = done;
+            let Upstream {
+                stream,
+                slot,
+                addr,
+                deadline,
+                ..
+            } = upstream;
+            let server = slot.server;
+            let server_counters = &self.shard.counters.servers[be.id][server];
+            if let Some(buf) = relay.buf {
+                self.shard.buffers.give(buf);
+            }
+            let relayed = match relay.result {
+                Ok(relayed) => relayed,
+                Err(e) => {
+                    if !e.is_request_error()
+                        && !matches!(
+                            e,
+                            ProxyError::ClientAborted(_) | ProxyError::ClientTimeout(_)
+                        )
+                    {
+                        server_counters.response_errors.incr();
+                        self.shard.counters.proxies[be.id].response_errors.incr();
+                    }
+                    if let Some(buf) = leftover {
+                        self.shard.buffers.give(buf);
+                    }
+                    if relay.started {
+                        set_reset_on_close(&client);
+                        return self.end(e);
+                    }
+                    return self.fail(&mut client, None, e).await;
                 }
+            };
+            if let (Some(sent), Some(head)) = (sent_at, relayed.head_at) {
+                self.timers.response = head.duration_since(sent).as_millis() as i64;
+            }
+            self.status = Some(relayed.status);
+            server_counters.status.record(relayed.status);
+            self.shard.counters.proxies[be.id]
+                .status
+                .record(relayed.status);
+            self.shard.counters.proxies[self.fe.id]
+                .status
+                .record(relayed.status);
+            if relayed.upgraded {
                 if let Some(buf) = leftover {
                     self.shard.buffers.give(buf);
                 }
-                if relay.started {
-                    set_reset_on_close(&client);
-                    return self.end(e);
+                let timeouts = tunnel::TunnelTimeouts {
+                    client: self.fe.timeouts.tunnel.or(self.fe.timeouts.client),
+                    server: be.timeouts.tunnel.or(be.timeouts.server),
+                };
+                let splice = crate::config::SpliceMode {
+                    request: self.fe.splice.request || be.splice.request,
+                    response: self.fe.splice.response || be.splice.response,
+                };
+                // The slot stays taken while the tunnel lasts: it is load on the server.
+                let end =
+                    Box::pin(tunnel::relay(self.shard, client, stream, timeouts, splice)).await;
+                drop(slot);
+                self.bytes_out += end.bytes_out;
+                if let Some(e) = end.error {
+                    self.termination = e.termination();
                 }
-                return self.fail(&mut client, None, e).await;
+                self.log();
+                return After::Close;
             }
-        };
-        if let (Some(sent), Some(head)) = (sent_at, relayed.head_at) {
-            self.timers.response = head.duration_since(sent).as_millis() as i64;
-        }
-        self.status = Some(relayed.status);
-        server_counters.status.record(relayed.status);
-        self.shard.counters.proxies[be.id]
-            .status
-            .record(relayed.status);
-        self.shard.counters.proxies[self.fe.id]
-            .status
-            .record(relayed.status);
-        if relayed.upgraded {
-            if let Some(buf) = leftover {
-                self.shard.buffers.give(buf);
+            let conn_mode = self.fe.http_conn_mode.max(be.http_conn_mode);
+            let upload_ok = upload_error.is_none() && upload_finished;
+            if relayed.server_reusable
+                && upload_ok
+                && conn_mode == HttpConnMode::KeepAlive
+                && req.minor == 1
+            {
+                self.shard.conns.put(addr, stream, deadline);
             }
-            let timeouts = tunnel::TunnelTimeouts {
-                client: self.fe.timeouts.tunnel.or(self.fe.timeouts.client),
-                server: be.timeouts.tunnel.or(be.timeouts.server),
-            };
-            let splice = crate::config::SpliceMode {
-                request: self.fe.splice.request || be.splice.request,
-                response: self.fe.splice.response || be.splice.response,
-            };
-            // The slot stays taken while the tunnel lasts: it is load on the server.
-            let end = Box::pin(tunnel::relay(self.shard, client, stream, timeouts, splice)).await;
             drop(slot);
-            self.bytes_out += end.bytes_out;
-            if let Some(e) = end.error {
+            if let Some(e) = &upload_error {
                 self.termination = e.termination();
             }
             self.log();
-            return After::Close;
-        }
-        let conn_mode = self.fe.http_conn_mode.max(be.http_conn_mode);
-        let upload_ok = upload_error.is_none() && upload_finished;
-        if relayed.server_reusable
-            && upload_ok
-            && conn_mode == HttpConnMode::KeepAlive
-            && req.minor == 1
-        {
-            self.shard.conns.put(addr, stream, deadline);
-        }
-        drop(slot);
-        if let Some(e) = &upload_error {
-            self.termination = e.termination();
-        }
-        self.log();
-        if !upload_ok || !relayed.client_keep_alive {
-            if let Some(buf) = leftover {
-                self.shard.buffers.give(buf);
+            if !upload_ok || !relayed.client_keep_alive {
+                if let Some(buf) = leftover {
+                    self.shard.buffers.give(buf);
+                }
+                return After::Close;
             }
-            return After::Close;
-        }
-        match leftover {
-            Some(buf) if !buf.buf().is_empty() => After::KeepAlive(client, Some(buf)),
-            Some(buf) => {
-                self.shard.buffers.give(buf);
-                After::KeepAlive(client, None)
+            match leftover {
+                Some(buf) if !buf.buf().is_empty() => After::KeepAlive(client, Some(buf)),
+                Some(buf) => {
+                    self.shard.buffers.give(buf);
+                    After::KeepAlive(client, None)
+                }
+                None => After::KeepAlive(client, None),
             }
-            None => After::KeepAlive(client, None),
         }
     }
 

@@ -2,6 +2,7 @@
 //! the body through the same buffer it was read into.
 
 use std::cell::Cell;
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use monoio::io::{AsyncReadRent, AsyncWriteRent};
@@ -65,112 +66,76 @@ pub struct RelayEnd {
 
 /// Relays the response to the request described by `plan`. `sbuf` may already hold the first
 /// bytes read from the server.
-pub async fn relay_response<R, W>(
-    server: &mut R,
-    client: &mut W,
+// A plain fn returning an async block: an async fn would keep a second copy of its
+// arguments in its state.
+#[allow(clippy::manual_async_fn)]
+pub fn relay_response<'s, R, W>(
+    server: &'s mut R,
+    client: &'s mut W,
     mut sbuf: Outgoing,
-    plan: &ResponsePlan<'_>,
-) -> RelayEnd
+    plan: &'s ResponsePlan<'s>,
+) -> impl Future<Output = RelayEnd> + use<'s, R, W>
 where
     R: AsyncReadRent,
     W: AsyncWriteRent,
 {
-    let mut end = RelayEnd {
-        result: Err(ProxyError::BadResponse),
-        started: false,
-        bytes_out: 0,
-        buf: None,
-    };
-    // Read heads until a final one (interim 1xx answers are forwarded or dropped).
-    let (head, head_at) = loop {
-        let head = match read_head(server, &mut sbuf, plan).await {
-            Ok(head) => head,
-            Err(e) => {
-                end.result = Err(e);
-                end.buf = Some(sbuf);
-                return end;
-            }
+    async move {
+        let mut end = RelayEnd {
+            result: Err(ProxyError::BadResponse),
+            started: false,
+            bytes_out: 0,
+            buf: None,
         };
-        if !head.is_interim() {
-            break (head, plan.timed.then(Instant::now));
-        }
-        // 100 Continue was already answered by the proxy; other 1xx go to 1.1 clients.
-        if head.status != 100 && plan.client_minor == 1 {
-            let no_drop = Spans::default();
-            sbuf.clear_extra();
-            sbuf.extra_mut().extend_from_slice(b"\r\n");
-            sbuf.plan_head(head.len, head.eol_len, &no_drop, 0..0);
-            match send(client, sbuf, plan, &mut end).await {
-                Some(back) => sbuf = back,
-                None => return end,
+        // Read heads until a final one (interim 1xx answers are forwarded or dropped).
+        let (head, head_at) = loop {
+            let head = match read_head(server, &mut sbuf, plan).await {
+                Ok(head) => head,
+                Err(e) => {
+                    end.result = Err(e);
+                    end.buf = Some(sbuf);
+                    return end;
+                }
+            };
+            if !head.is_interim() {
+                break (head, plan.timed.then(Instant::now));
             }
-        }
-        sbuf.buf_mut().drain(..head.len);
-    };
-    let upgraded = head.status == 101;
-    if upgraded && !plan.upgrade {
-        end.result = Err(ProxyError::BadResponse);
-        end.buf = Some(sbuf);
-        return end;
-    }
-    let mut body = BodyProgress::new(if upgraded { BodyKind::None } else { head.body });
-    let client_keep_alive = plan.client_keep_alive
-        && plan.request_done.get()
-        && !upgraded
-        && head.body != BodyKind::UntilClose;
-    sbuf.clear_extra();
-    if upgraded {
-        sbuf.extra_mut()
-            .extend_from_slice(b"Connection: upgrade\r\n");
-    } else if !client_keep_alive {
-        sbuf.extra_mut().extend_from_slice(b"Connection: close\r\n");
-    } else if plan.client_minor == 0 {
-        sbuf.extra_mut()
-            .extend_from_slice(b"Connection: keep-alive\r\n");
-    }
-    sbuf.extra_mut().extend_from_slice(b"\r\n");
-    let available = sbuf.buf().len() - head.len;
-    let used = match body.advance(&sbuf.buf()[head.len..]) {
-        Ok(used) => used,
-        Err(_) => {
-            end.result = Err(ProxyError::BadResponseBody);
+            // 100 Continue was already answered by the proxy; other 1xx go to 1.1 clients.
+            if head.status != 100 && plan.client_minor == 1 {
+                let no_drop = Spans::default();
+                sbuf.clear_extra();
+                sbuf.extra_mut().extend_from_slice(b"\r\n");
+                sbuf.plan_head(head.len, head.eol_len, &no_drop, 0..0);
+                match send(client, sbuf, plan, &mut end).await {
+                    Some(back) => sbuf = back,
+                    None => return end,
+                }
+            }
+            sbuf.buf_mut().drain(..head.len);
+        };
+        let upgraded = head.status == 101;
+        if upgraded && !plan.upgrade {
+            end.result = Err(ProxyError::BadResponse);
             end.buf = Some(sbuf);
             return end;
         }
-    };
-    // Bytes past the response's end: the server broke the protocol, do not reuse it.
-    let mut server_reusable = head.keep_alive && used == available;
-    let body_end = if upgraded {
-        head.len + available
-    } else {
-        head.len + used
-    };
-    sbuf.plan_head(head.len, head.eol_len, &head.facts.drop, head.len..body_end);
-    match send(client, sbuf, plan, &mut end).await {
-        Some(back) => sbuf = back,
-        None => return end,
-    }
-    // The body, one buffer at a time.
-    while !body.is_done() {
-        let mut buf = std::mem::take(sbuf.buf_mut());
-        buf.clear();
-        let (outcome, back) = read(server, buf, plan.server_deadline, plan.server_timeout).await;
-        *sbuf.buf_mut() = back;
-        let n = match outcome {
-            ReadOutcome::Data(0) if matches!(body, BodyProgress::UntilClose) => break,
-            ReadOutcome::Data(0) | ReadOutcome::Failed(_) => {
-                end.result = Err(ProxyError::ServerAborted(Phase::Data));
-                end.buf = Some(sbuf);
-                return end;
-            }
-            ReadOutcome::TimedOut => {
-                end.result = Err(ProxyError::ServerTimeout(Phase::Data));
-                end.buf = Some(sbuf);
-                return end;
-            }
-            ReadOutcome::Data(n) => n,
-        };
-        let used = match body.advance(&sbuf.buf()[..n]) {
+        let mut body = BodyProgress::new(if upgraded { BodyKind::None } else { head.body });
+        let client_keep_alive = plan.client_keep_alive
+            && plan.request_done.get()
+            && !upgraded
+            && head.body != BodyKind::UntilClose;
+        sbuf.clear_extra();
+        if upgraded {
+            sbuf.extra_mut()
+                .extend_from_slice(b"Connection: upgrade\r\n");
+        } else if !client_keep_alive {
+            sbuf.extra_mut().extend_from_slice(b"Connection: close\r\n");
+        } else if plan.client_minor == 0 {
+            sbuf.extra_mut()
+                .extend_from_slice(b"Connection: keep-alive\r\n");
+        }
+        sbuf.extra_mut().extend_from_slice(b"\r\n");
+        let available = sbuf.buf().len() - head.len;
+        let used = match body.advance(&sbuf.buf()[head.len..]) {
             Ok(used) => used,
             Err(_) => {
                 end.result = Err(ProxyError::BadResponseBody);
@@ -178,27 +143,69 @@ where
                 return end;
             }
         };
-        if used < n {
-            server_reusable = false;
-        }
-        sbuf.plan_body(0..used);
+        // Bytes past the response's end: the server broke the protocol, do not reuse it.
+        let mut server_reusable = head.keep_alive && used == available;
+        let body_end = if upgraded {
+            head.len + available
+        } else {
+            head.len + used
+        };
+        sbuf.plan_head(head.len, head.eol_len, &head.facts.drop, head.len..body_end);
         match send(client, sbuf, plan, &mut end).await {
             Some(back) => sbuf = back,
             None => return end,
         }
+        // The body, one buffer at a time.
+        while !body.is_done() {
+            let mut buf = std::mem::take(sbuf.buf_mut());
+            buf.clear();
+            let (outcome, back) =
+                read(server, buf, plan.server_deadline, plan.server_timeout).await;
+            *sbuf.buf_mut() = back;
+            let n = match outcome {
+                ReadOutcome::Data(0) if matches!(body, BodyProgress::UntilClose) => break,
+                ReadOutcome::Data(0) | ReadOutcome::Failed(_) => {
+                    end.result = Err(ProxyError::ServerAborted(Phase::Data));
+                    end.buf = Some(sbuf);
+                    return end;
+                }
+                ReadOutcome::TimedOut => {
+                    end.result = Err(ProxyError::ServerTimeout(Phase::Data));
+                    end.buf = Some(sbuf);
+                    return end;
+                }
+                ReadOutcome::Data(n) => n,
+            };
+            let used = match body.advance(&sbuf.buf()[..n]) {
+                Ok(used) => used,
+                Err(_) => {
+                    end.result = Err(ProxyError::BadResponseBody);
+                    end.buf = Some(sbuf);
+                    return end;
+                }
+            };
+            if used < n {
+                server_reusable = false;
+            }
+            sbuf.plan_body(0..used);
+            match send(client, sbuf, plan, &mut end).await {
+                Some(back) => sbuf = back,
+                None => return end,
+            }
+        }
+        if matches!(head.body, BodyKind::UntilClose) {
+            server_reusable = false;
+        }
+        end.result = Ok(Relayed {
+            status: head.status,
+            server_reusable: server_reusable && !upgraded,
+            client_keep_alive,
+            upgraded,
+            head_at,
+        });
+        end.buf = Some(sbuf);
+        end
     }
-    if matches!(head.body, BodyKind::UntilClose) {
-        server_reusable = false;
-    }
-    end.result = Ok(Relayed {
-        status: head.status,
-        server_reusable: server_reusable && !upgraded,
-        client_keep_alive,
-        upgraded,
-        head_at,
-    });
-    end.buf = Some(sbuf);
-    end
 }
 
 /// Reads until a complete response head is at the start of `sbuf`'s buffer.
