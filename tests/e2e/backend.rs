@@ -3,7 +3,7 @@
 //! Routes: `/` answers the server's name; `/echo` and `/echo-chunked` return the request body;
 //! `/big/N` and `/bigchunked/N` send N bytes; `/slow/MS` waits; `/headers` returns the request
 //! head as received; `/garbage`, `/truncate`, `/reset-mid-body`, `/close-delimited`,
-//! `/status/CODE`, `/early-413` break or bend the protocol.
+//! `/status/CODE`, `/early-413`, `/bighead` break or bend the protocol.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -194,6 +194,13 @@ fn respond(w: &mut TcpStream, req: &Request, name: &str) -> bool {
             simple(w, "200 OK", format!("{name}\n").as_bytes())
         }
         ["headers"] => simple(w, "200 OK", req.head.as_bytes()),
+        ["bighead"] => {
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nX-Big: {}\r\nContent-Length: 0\r\n\r\n",
+                "y".repeat(20_000)
+            );
+            w.write_all(head.as_bytes()).is_ok()
+        }
         ["garbage"] => {
             let _ = w.write_all(b"THIS IS NOT HTTP\r\n\r\n");
             false

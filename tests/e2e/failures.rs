@@ -156,6 +156,8 @@ fn a_malformed_response_gets_502() {
     let a = Backend::start("a");
     let (_lb, port) = proxy(&one(&a), "", "");
     assert_error_page(&raw(port, b"GET /garbage HTTP/1.1\r\nHost: x\r\n\r\n"), 502);
+    // A response head larger than tune.bufsize (16 KiB) is refused like a malformed one.
+    assert_error_page(&raw(port, b"GET /bighead HTTP/1.1\r\nHost: x\r\n\r\n"), 502);
     assert_eq!(get(port, "/").status, 200);
 }
 
