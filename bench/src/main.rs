@@ -3,6 +3,7 @@
 
 mod cases;
 mod chart;
+mod cursor;
 mod idle;
 mod measure;
 mod report;
@@ -59,6 +60,9 @@ struct Cli {
     /// Where results are written (default ROOT/bench/results).
     #[arg(long)]
     results: Option<PathBuf>,
+    /// Only measure what ringlb's shared round-robin cursor costs per request, and exit.
+    #[arg(long)]
+    cursor_cost: bool,
 }
 
 /// The resolved settings of a run.
@@ -98,6 +102,9 @@ fn main() {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    if cli.cursor_cost {
+        return cursor::report();
+    }
     let started = Instant::now();
     let root = match cli.root {
         Some(r) => r,
