@@ -25,11 +25,12 @@ fi
 
 scripts/install-deps.sh apache2 curl
 cargo build --release --bin ringlb
+ringlb="${CARGO_TARGET_DIR:-target}/release/ringlb"
 mkdir -p "$state"
 stop >/dev/null 2>&1 || true
 scripts/apache-backends.sh start "$state/backends" 8081 8082
-target/release/ringlb -c -f examples/lab.cfg 2>/dev/null
-nohup target/release/ringlb -f examples/lab.cfg >"$state/ringlb.log" 2>&1 &
+"$ringlb" -c -f examples/lab.cfg 2>/dev/null
+nohup "$ringlb" -f examples/lab.cfg >"$state/ringlb.log" 2>&1 &
 echo $! >"$state/ringlb.pid"
 for _ in $(seq 1 100); do
   grep -q " started: " "$state/ringlb.log" 2>/dev/null && break
