@@ -53,6 +53,12 @@ MinSpareThreads 64
 MaxSpareThreads 1024
 MaxRequestWorkers 1024
 MaxConnectionsPerChild 0
+# No .htaccess lookups up the path (they cost a stat per directory per request, and fail
+# under a private temporary directory).
+<Directory />
+  AllowOverride None
+  Require all denied
+</Directory>
 <Directory $dir/htdocs>
   Require all granted
 </Directory>
@@ -72,6 +78,8 @@ case "${1:-}" in
   start)
     [ $# -eq 4 ] || usage
     dir=$(mkdir -p "$2" && cd "$2" && pwd)
+    # apache's workers (www-data when started as root) must reach the document roots.
+    [ "$(id -u)" = 0 ] && chmod 755 "$dir"
     for i in 1 2; do
       port=$([ $i = 1 ] && echo "$3" || echo "$4")
       write_config "$dir/server$i" "server$i" "$port"
