@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook::iterator::Signals;
 
 /// A thread-per-core io_uring load balancer that reads HAProxy configuration files.
@@ -59,8 +59,8 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let config = Arc::new(loaded.config);
-    let mut signals =
-        Signals::new([SIGTERM, SIGINT, SIGUSR1]).context("cannot install signal handlers")?;
+    let mut signals = Signals::new([SIGTERM, SIGINT, SIGUSR1, SIGHUP, SIGUSR2])
+        .context("cannot install signal handlers")?;
     let running = ringlb::runtime::start(Arc::clone(&config))?;
     log::info!(
         "ringlb {} started: {} shard(s), maxconn {}",
@@ -70,8 +70,14 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     );
     // The control thread's work (health checks, VRRP, stats) will run here; for now it only
     // waits for a stop signal while the shards serve.
-    if let Some(signal) = signals.forever().next() {
+    for signal in signals.forever() {
+        if signal == SIGHUP || signal == SIGUSR2 {
+            // A reload signal must not stop the load balancer (SIGHUP's default action).
+            log::warn!("signal {signal} received: reloading is not implemented yet, the configuration is unchanged");
+            continue;
+        }
         log::info!("signal {signal} received, stopping");
+        break;
     }
     drop(running);
     Ok(ExitCode::SUCCESS)

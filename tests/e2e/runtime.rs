@@ -147,3 +147,28 @@ fn frontend_maxconn_holds_extra_clients_in_the_backlog() {
         "served once a slot frees"
     );
 }
+
+#[test]
+fn sighup_does_not_stop_it_and_sigterm_does() {
+    let (mut lb, port, _a) = start("");
+    let pid = lb.pid() as libc::pid_t;
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(pid, libc::SIGHUP) };
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        Conn::open(port).get("/").status,
+        200,
+        "still serving after SIGHUP"
+    );
+    assert!(
+        lb.stderr().contains("reloading is not implemented yet"),
+        "{}",
+        lb.stderr()
+    );
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let status = lb
+        .wait_exit(Duration::from_secs(5))
+        .expect("ringlb did not stop on SIGTERM");
+    assert_eq!(status.code(), Some(0));
+}
