@@ -38,3 +38,29 @@ impl Publisher {
         self.current = next;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shard_receives_each_published_snapshot() {
+        let config = crate::config::load_sources(&[(
+            "t".into(),
+            "backend b\n server a 127.0.0.1:1\n".into(),
+        )])
+        .unwrap()
+        .config;
+        let first = Arc::new(Snapshot::initial(Arc::new(config)));
+        let (senders, receivers): (Vec<_>, Vec<_>) =
+            (0..2).map(|_| crossbeam_channel::unbounded()).unzip();
+        let mut publisher = Publisher::new(Arc::clone(&first), senders);
+        let mut next = (*first).clone();
+        next.generation = 2;
+        publisher.publish(next);
+        assert_eq!(publisher.current().generation, 2);
+        for rx in &receivers {
+            assert_eq!(rx.try_recv().unwrap().generation, 2);
+        }
+    }
+}

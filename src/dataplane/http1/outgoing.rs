@@ -50,11 +50,6 @@ impl Outgoing {
         self.extra.clear();
     }
 
-    /// Takes both buffers back.
-    pub fn into_parts(self) -> (Vec<u8>, Vec<u8>) {
-        (self.buf, self.extra)
-    }
-
     /// Plans the head `buf[..head_len]` without the `drop` lines, followed by `extra` (which
     /// must end with the blank line), followed by `buf[body]`.
     pub fn plan_head(&mut self, head_len: usize, eol_len: usize, drop: &Spans, body: Range<usize>) {
