@@ -74,7 +74,7 @@ impl<'a> Transaction<'a> {
         (peer, local): (SocketAddr, SocketAddr),
     ) -> Self {
         let fe = &snap.config.proxies[frontend];
-        let logged = shard.logging() && !fe.log.is_empty() && fe.log_format != LogFormat::Default;
+        let logged = shard.logs(fe) && fe.log_format != LogFormat::Default;
         Self {
             shard,
             snap,
@@ -542,17 +542,8 @@ impl<'a> Transaction<'a> {
                 if let Some(buf) = leftover {
                     self.shard.buffers.give(buf);
                 }
-                let timeouts = tunnel::TunnelTimeouts {
-                    client: self.fe.timeouts.tunnel.or(self.fe.timeouts.client),
-                    server: be.timeouts.tunnel.or(be.timeouts.server),
-                };
-                let splice = crate::config::SpliceMode {
-                    request: self.fe.splice.request || be.splice.request,
-                    response: self.fe.splice.response || be.splice.response,
-                };
                 // The slot stays taken while the tunnel lasts: it is load on the server.
-                let end =
-                    Box::pin(tunnel::relay(self.shard, client, stream, timeouts, splice)).await;
+                let end = Box::pin(tunnel::relay(self.shard, client, stream, self.fe, be)).await;
                 drop(slot);
                 self.bytes_out += end.bytes_out;
                 if let Some(e) = end.error {

@@ -13,7 +13,7 @@ use crossbeam_utils::CachePadded;
 use futures_util::FutureExt;
 use monoio::net::{TcpListener, TcpStream};
 
-use crate::config::{Mode, ProxyId};
+use crate::config::{Mode, Proxy, ProxyId};
 use crate::state::{LogRecord, ShardCounters, Snapshot};
 
 use super::deadline::{Deadlines, SWEEP_INTERVAL};
@@ -101,9 +101,9 @@ impl Shard {
         }
     }
 
-    /// Whether any proxy logs (so records are worth building).
-    pub fn logging(&self) -> bool {
-        self.logs.is_some()
+    /// Whether connections of `frontend` are logged (so records are worth building).
+    pub fn logs(&self, frontend: &Proxy) -> bool {
+        self.logs.is_some() && !frontend.log.is_empty()
     }
 }
 

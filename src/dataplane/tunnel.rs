@@ -17,7 +17,7 @@ use monoio::io::splice::{SpliceDestination, SpliceSource};
 use monoio::io::{AsyncWriteRent, AsyncWriteRentExt, CancelableAsyncReadRent, Splitable};
 use monoio::net::TcpStream;
 
-use crate::config::{LogFormat, SpliceMode};
+use crate::config::{LogFormat, Proxy, SpliceMode};
 use crate::state::{LogEvent, LogRecord, Timers};
 
 use super::error::{Phase, ProxyError};
@@ -36,24 +36,22 @@ pub struct TunnelEnd {
     pub error: Option<ProxyError>,
 }
 
-/// `timeout client` / `timeout server` (or `timeout tunnel`) of a relay.
-#[derive(Debug, Clone, Copy)]
-pub struct TunnelTimeouts {
-    /// Client side.
-    pub client: Option<Duration>,
-    /// Server side.
-    pub server: Option<Duration>,
-}
-
 /// Relays bytes both ways until both sides are done, one fails, or both stay idle for
 /// longer than their timeouts.
 pub async fn relay(
     shard: &Shard,
     client: TcpStream,
     server: TcpStream,
-    timeouts: TunnelTimeouts,
-    splice: SpliceMode,
+    frontend: &Proxy,
+    backend: &Proxy,
 ) -> TunnelEnd {
+    // `timeout tunnel` overrides each side's own timeout; either side may ask for splice.
+    let client_timeout = frontend.timeouts.tunnel.or(frontend.timeouts.client);
+    let server_timeout = backend.timeouts.tunnel.or(backend.timeouts.server);
+    let splice = SpliceMode {
+        request: frontend.splice.request || backend.splice.request,
+        response: frontend.splice.response || backend.splice.response,
+    };
     let activity = Cell::new(Instant::now());
     let (mut client_r, mut client_w) = client.into_split();
     let (mut server_r, mut server_w) = server.into_split();
@@ -62,12 +60,12 @@ pub async fn relay(
     let mut down_out = shard.buffers.take_response();
     let (up_done, down_done) = {
         let up = Direction {
-            timeouts: (timeouts.client, timeouts.server),
+            timeouts: (client_timeout, server_timeout),
             reading: Side::Client,
             splice: splice.request,
         };
         let down = Direction {
-            timeouts: (timeouts.server, timeouts.client),
+            timeouts: (server_timeout, client_timeout),
             reading: Side::Server,
             splice: splice.response,
         };
@@ -338,7 +336,7 @@ pub async fn serve_tcp(conn: Connection, client: TcpStream) {
         request_line: String::new(),
         shard: shard.id,
     };
-    let logs = shard.logging() && !fe.log.is_empty();
+    let logs = shard.logs(fe);
     if logs && fe.log_format == LogFormat::Default {
         shard.log(LogRecord {
             event: LogEvent::Connect,
@@ -368,15 +366,7 @@ pub async fn serve_tcp(conn: Connection, client: TcpStream) {
     counters.sessions_total.incr();
     counters.sessions_current.add(1);
     shard.counters.proxies[be.id].sessions_total.incr();
-    let timeouts = TunnelTimeouts {
-        client: fe.timeouts.tunnel.or(fe.timeouts.client),
-        server: be.timeouts.tunnel.or(be.timeouts.server),
-    };
-    let splice = SpliceMode {
-        request: fe.splice.request || be.splice.request,
-        response: fe.splice.response || be.splice.response,
-    };
-    let end = relay(shard, client, upstream.stream, timeouts, splice).await;
+    let end = relay(shard, client, upstream.stream, fe, be).await;
     counters.sessions_current.add(-1);
     counters.bytes_in.add(end.bytes_in);
     counters.bytes_out.add(end.bytes_out);
