@@ -96,6 +96,14 @@ pub fn pick(
     Err(NoPick::Full)
 }
 
+/// A slot on `server` itself, if it is usable now and below its `maxconn`.
+pub fn acquire_server(proxy: &Proxy, view: &BackendView, server: ServerId) -> Option<Slot> {
+    if !view.candidates.iter().any(|&s| usize::from(s) == server) {
+        return None;
+    }
+    acquire(proxy, view, server)
+}
+
 /// In-flight requests relative to weight, HAProxy's leastconn measure.
 fn load(view: &BackendView, server: ServerId) -> u64 {
     let inflight = u64::from(view.shared.inflight[server].load(Ordering::Relaxed));

@@ -87,6 +87,8 @@ impl ProxyError {
     /// The status to answer with, if no response has started yet; `None` = just close.
     pub fn status(&self) -> Option<u16> {
         match self {
+            // RFC 9112 §6.1: a coding the recipient does not implement.
+            ProxyError::BadRequest(RequestError::UnsupportedCoding) => Some(501),
             ProxyError::BadRequest(_)
             | ProxyError::RequestTooLarge
             | ProxyError::BadRequestBody => Some(400),
@@ -160,5 +162,13 @@ mod tests {
         assert_eq!(&ProxyError::ConnectFailed.termination(), b"SC");
         assert_eq!(ProxyError::ClientAborted(Phase::Data).status(), None);
         assert_eq!(ProxyError::BadResponse.status(), Some(502));
+        assert_eq!(
+            ProxyError::BadRequest(RequestError::UnsupportedCoding).status(),
+            Some(501)
+        );
+        assert_eq!(
+            ProxyError::BadRequest(RequestError::BareLf).status(),
+            Some(400)
+        );
     }
 }

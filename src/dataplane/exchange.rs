@@ -5,6 +5,7 @@ use std::cell::Cell;
 use std::future::{poll_fn, Future};
 use std::net::{IpAddr, SocketAddr};
 use std::pin::pin;
+use std::rc::Rc;
 use std::task::Poll;
 use std::time::{Instant, SystemTime};
 
@@ -14,11 +15,16 @@ use monoio::net::TcpStream;
 use crate::config::{ForwardFor, HttpConnMode, LogFormat, Proxy, ProxyId, ServerId};
 use crate::state::{LogEvent, LogRecord, Snapshot, Timers};
 
+use super::balance::acquire_server;
 use super::body::{upload, BodyProgress};
 use super::deadline::{coarse_now, Deadline};
 use super::error::{Phase, ProxyError};
-use super::http1::{parse_request, Outgoing, RequestHead};
-use super::io::{lingering_close, read, set_reset_on_close, write_all, write_planned, ReadOutcome};
+use super::head::{read_head, HeadError};
+use super::http1::{BodyKind, Outgoing, RequestFramer, RequestHead};
+use super::io::{
+    check_idle, lingering_close, read, set_reset_on_close, write_all, write_planned, IdleCheck,
+    ReadOutcome, WriteError,
+};
 use super::response::{relay_response, RelayEnd, ResponsePlan};
 use super::shard::Shard;
 use super::tunnel;
@@ -26,10 +32,31 @@ use super::upstream::{Dispatch, Upstream};
 
 /// What the client connection does after a transaction.
 pub enum After {
-    /// Wait for the next request on the connection; `Some` holds bytes of it already read.
-    KeepAlive(TcpStream, Option<Outgoing>),
+    /// Wait for the next request on the connection.
+    KeepAlive(KeepAlive),
     /// Close the connection.
     Close,
+}
+
+/// A client connection between two requests.
+pub struct KeepAlive {
+    /// The client.
+    pub client: TcpStream,
+    /// Bytes of the next request already read.
+    pub pending: Option<Outgoing>,
+    /// A server connection that belongs to this client alone.
+    pub private: Option<PrivateConn>,
+}
+
+/// A server connection bound to one client connection: the server answered with
+/// `WWW-Authenticate: NTLM` or `Negotiate`, which authenticate the connection rather than the
+/// request, so it must never serve another client (HAProxy marks it private too).
+pub struct PrivateConn {
+    backend: ProxyId,
+    server: ServerId,
+    addr: SocketAddr,
+    stream: TcpStream,
+    deadline: Rc<Deadline>,
 }
 
 /// A relayed exchange on its way to being accounted for.
@@ -44,6 +71,10 @@ struct Done {
 
 /// The state of one request on its way through.
 pub struct Transaction<'a> {
+    /// The client's private server connection, until a request uses or discards it.
+    private: Option<PrivateConn>,
+    /// The server connection in use is private to this client.
+    private_in_use: bool,
     shard: &'a Shard,
     snap: &'a Snapshot,
     fe: &'a Proxy,
@@ -76,6 +107,8 @@ impl<'a> Transaction<'a> {
         let fe = &snap.config.proxies[frontend];
         let logged = shard.logs(fe) && fe.log_format != LogFormat::Default;
         Self {
+            private: None,
+            private_in_use: false,
             shard,
             snap,
             fe,
@@ -108,8 +141,15 @@ impl<'a> Transaction<'a> {
         let _ = self.fail(client, None, ProxyError::RequestTimeout).await;
     }
 
-    /// Runs the transaction whose first bytes are (or are about to be) in `cbuf`.
-    pub async fn run(mut self, mut client: TcpStream, mut cbuf: Outgoing) -> After {
+    /// Runs the transaction whose first bytes are (or are about to be) in `cbuf`; `private`
+    /// is the client's own server connection, if it has one.
+    pub async fn run(
+        mut self,
+        mut client: TcpStream,
+        mut cbuf: Outgoing,
+        private: Option<PrivateConn>,
+    ) -> After {
+        self.private = private;
         let req = match self.read_head(&mut client, &mut cbuf).await {
             Ok(Some(req)) => req,
             Ok(None) => {
@@ -130,8 +170,7 @@ impl<'a> Transaction<'a> {
             .requests_total
             .incr();
         if self.logged {
-            self.request_line =
-                Some(String::from_utf8_lossy(&cbuf.buf()[..req.line_len]).into_owned());
+            self.request_line = Some(String::from_utf8_lossy(req.line(cbuf.buf())).into_owned());
         }
         let Some(backend_id) = self.fe.default_backend else {
             return self
@@ -158,36 +197,25 @@ impl<'a> Transaction<'a> {
             .forwardfor()
             .filter(|ff| ff.if_none)
             .map(|ff| ff.header.clone());
-        loop {
-            if !cbuf.buf().is_empty() {
-                match parse_request(cbuf.buf(), named.as_deref()) {
-                    Ok(Some(req)) => return Ok(Some(req)),
-                    Ok(None) if cbuf.buf().len() == cbuf.buf().capacity() => {
-                        return Err(ProxyError::RequestTooLarge)
-                    }
-                    Ok(None) => {}
-                    Err(e) => return Err(ProxyError::BadRequest(e)),
-                }
+        let mut framer = RequestFramer::default();
+        let read = read_head(
+            client,
+            cbuf,
+            self.client_deadline,
+            usize::MAX,
+            || deadline.map(|d| d.saturating_duration_since(coarse_now())),
+            |buf| framer.frame(buf, named.as_deref()),
+        )
+        .await;
+        match read {
+            Ok(req) => Ok(Some(req)),
+            Err(HeadError::Invalid(e)) => Err(ProxyError::BadRequest(e)),
+            Err(HeadError::TooLarge) => Err(ProxyError::RequestTooLarge),
+            Err(HeadError::Closed { empty: true }) => Ok(None),
+            Err(HeadError::Closed { empty: false }) => {
+                Err(ProxyError::ClientAborted(Phase::Request))
             }
-            let buf = std::mem::take(cbuf.buf_mut());
-            let len = buf.len();
-            let limit = deadline.map(|d| d.saturating_duration_since(coarse_now()));
-            let (outcome, back) = read(
-                client,
-                monoio::buf::IoBufMut::slice_mut(buf, len..),
-                self.client_deadline,
-                limit,
-            )
-            .await;
-            *cbuf.buf_mut() = back.into_inner();
-            match outcome {
-                ReadOutcome::Data(n) if n > 0 => {}
-                ReadOutcome::Data(_) | ReadOutcome::Failed(_) if len == 0 => return Ok(None),
-                ReadOutcome::Data(_) | ReadOutcome::Failed(_) => {
-                    return Err(ProxyError::ClientAborted(Phase::Request))
-                }
-                ReadOutcome::TimedOut => return Err(ProxyError::RequestTimeout),
-            }
+            Err(HeadError::TimedOut) => Err(ProxyError::RequestTimeout),
         }
     }
 
@@ -224,6 +252,7 @@ impl<'a> Transaction<'a> {
             };
             let req_end = req.len + prefix;
             self.add_request_lines(&mut cbuf, req, conn_mode);
+            let response_started = Cell::new(false);
             if req.facts.expect_continue && !body.is_done() && prefix == 0 && req.minor == 1 {
                 // Answer 100 ourselves (the Expect line is not forwarded), as nginx does.
                 let continue_line = &b"HTTP/1.1 100 Continue\r\n\r\n"[..];
@@ -242,19 +271,26 @@ impl<'a> Transaction<'a> {
             let replayable = body.is_done() && req.method.idempotent();
             let mut sbuf = self.shard.buffers.take_response();
             let mut dispatch = Dispatch::default();
+            let mut private = self.take_private(be);
             // Connect, send the head (and the body bytes already here), and for complete requests
             // wait for the first response bytes: a reused connection that fails before answering
             // is retried on a new one.
             let upstream = loop {
-                let connected = dispatch
-                    .connect(
-                        self.shard,
-                        self.snap,
-                        be,
-                        self.local.port(),
-                        &mut self.timers,
-                    )
-                    .await;
+                self.private_in_use = private.is_some();
+                let connected = match private.take() {
+                    Some(up) => Ok(up),
+                    None => {
+                        dispatch
+                            .connect(
+                                self.shard,
+                                self.snap,
+                                be,
+                                self.local.port(),
+                                &mut self.timers,
+                            )
+                            .await
+                    }
+                };
                 self.retries = dispatch.retries;
                 let mut up = match connected {
                     Ok(up) => up,
@@ -264,7 +300,7 @@ impl<'a> Transaction<'a> {
                     }
                 };
                 self.server = Some(up.slot.server);
-                cbuf.plan_head(req.len, req.eol_len, &req.facts.drop, req.len..req_end);
+                cbuf.plan_head(req.start..req.len, &req.facts.drop, req.len..req_end);
                 let (sent, back) =
                     write_planned(&mut up.stream, cbuf, &up.deadline, be.timeouts.server).await;
                 cbuf = back;
@@ -337,6 +373,7 @@ impl<'a> Transaction<'a> {
                 client_minor: req.minor,
                 client_keep_alive: req.keep_alive && conn_mode != HttpConnMode::Close,
                 request_done: &request_done,
+                response_started: &response_started,
                 upgrade: req.facts.upgrade,
                 server_timeout: be.timeouts.server,
                 client_timeout: self.fe.timeouts.client,
@@ -465,11 +502,13 @@ impl<'a> Transaction<'a> {
                 (None, None)
             }
         };
+        // The relay was stopped by a failed upload: whether part of the response already
+        // went out decides between an error page and a reset.
         let relay = relay.unwrap_or(RelayEnd {
             result: Err(upload_error
                 .clone()
                 .unwrap_or(ProxyError::ClientAborted(Phase::Data))),
-            started: false,
+            started: plan.response_started.get(),
             bytes_out: 0,
             buf: None,
         });
@@ -539,8 +578,22 @@ impl<'a> Transaction<'a> {
                 .status
                 .record(relayed.status);
             if relayed.upgraded {
-                if let Some(buf) = leftover {
-                    self.shard.buffers.give(buf);
+                let mut stream = stream;
+                if let Some(mut buf) = leftover {
+                    // Bytes the client sent past the request (the first frames of the new
+                    // protocol) belong to the tunnel.
+                    let end = buf.buf().len();
+                    buf.plan_body(0..end);
+                    let (sent, back) =
+                        write_planned(&mut stream, buf, &deadline, be.timeouts.server).await;
+                    self.shard.buffers.give(back);
+                    if let Err(e) = sent {
+                        drop(slot);
+                        return self.end(match e {
+                            WriteError::TimedOut => ProxyError::ServerTimeout(Phase::Data),
+                            WriteError::Failed(_) => ProxyError::ServerAborted(Phase::Data),
+                        });
+                    }
                 }
                 // The slot stays taken while the tunnel lasts: it is load on the server.
                 let end = Box::pin(tunnel::relay(self.shard, client, stream, self.fe, be)).await;
@@ -554,11 +607,21 @@ impl<'a> Transaction<'a> {
             }
             let conn_mode = self.fe.http_conn_mode.max(be.http_conn_mode);
             let upload_ok = upload_error.is_none() && upload_finished;
-            if relayed.server_reusable
+            let keep_server = relayed.server_reusable
                 && upload_ok
                 && conn_mode == HttpConnMode::KeepAlive
-                && req.minor == 1
-            {
+                && req.minor == 1;
+            let private = relayed.connection_auth || self.private_in_use;
+            let mut kept_private = None;
+            if keep_server && private && relayed.client_keep_alive {
+                kept_private = Some(PrivateConn {
+                    backend: be.id,
+                    server,
+                    addr,
+                    stream,
+                    deadline,
+                });
+            } else if keep_server && !private {
                 self.shard.conns.put(addr, stream, deadline);
             }
             drop(slot);
@@ -570,16 +633,26 @@ impl<'a> Transaction<'a> {
                 if let Some(buf) = leftover {
                     self.shard.buffers.give(buf);
                 }
+                if upload_error.is_none() && !upload_finished {
+                    // The response ended before the upload (an early 413 or 401): drain what
+                    // the client is still sending so it reads the answer, not a reset.
+                    let _ = lingering_close(&mut client, Vec::with_capacity(4096)).await;
+                }
                 return After::Close;
             }
-            match leftover {
-                Some(buf) if !buf.buf().is_empty() => After::KeepAlive(client, Some(buf)),
+            let pending = match leftover {
+                Some(buf) if !buf.buf().is_empty() => Some(buf),
                 Some(buf) => {
                     self.shard.buffers.give(buf);
-                    After::KeepAlive(client, None)
+                    None
                 }
-                None => After::KeepAlive(client, None),
-            }
+                None => None,
+            };
+            After::KeepAlive(KeepAlive {
+                client,
+                pending,
+                private: kept_private,
+            })
         }
     }
 
@@ -587,6 +660,12 @@ impl<'a> Transaction<'a> {
     fn add_request_lines(&self, cbuf: &mut Outgoing, req: &RequestHead, conn_mode: HttpConnMode) {
         use std::io::Write;
         cbuf.clear_extra();
+        if let Some((start, end)) = req.authority {
+            // An absolute-form target's authority replaces Host (RFC 9112 §3.2.2).
+            cbuf.extra_mut().extend_from_slice(b"Host: ");
+            cbuf.extra_from_buf(start as usize..end as usize);
+            cbuf.extra_mut().extend_from_slice(b"\r\n");
+        }
         let extra = cbuf.extra_mut();
         if let Some(ff) = self.forwardfor() {
             let ip = client_ip(self.peer);
@@ -595,12 +674,34 @@ impl<'a> Transaction<'a> {
                 let _ = write!(extra, "{}: {}\r\n", ff.header, ip);
             }
         }
+        if req.body == BodyKind::Chunked {
+            // The one coding a request may carry, in one normalised line.
+            extra.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+        }
         if req.facts.upgrade {
             extra.extend_from_slice(b"Connection: upgrade\r\n");
         } else if conn_mode != HttpConnMode::KeepAlive && req.minor == 1 {
             extra.extend_from_slice(b"Connection: close\r\n");
         }
         extra.extend_from_slice(b"\r\n");
+    }
+
+    /// The client's private server connection as an upstream for `be`, if it can still
+    /// serve: same backend, server still usable, nothing unexpected waiting on it.
+    fn take_private(&mut self, be: &Proxy) -> Option<Upstream> {
+        let conn = self.private.take()?;
+        if conn.backend != be.id || check_idle(&conn.stream) != IdleCheck::Open {
+            return None;
+        }
+        let view = self.snap.backend(be.id)?;
+        let slot = acquire_server(be, view, conn.server)?;
+        Some(Upstream {
+            stream: conn.stream,
+            reused: true,
+            slot,
+            addr: conn.addr,
+            deadline: conn.deadline,
+        })
     }
 
     fn count_server_error(&self, up: &Upstream, response: bool) {

@@ -9,6 +9,7 @@ pub mod body;
 pub mod deadline;
 pub mod error;
 pub mod exchange;
+pub mod head;
 pub mod http1;
 pub mod io;
 pub mod listener;

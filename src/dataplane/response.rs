@@ -10,7 +10,11 @@ use monoio::io::{AsyncReadRent, AsyncWriteRent};
 use super::body::BodyProgress;
 use super::deadline::Deadline;
 use super::error::{Phase, ProxyError};
-use super::http1::{parse_response, BodyKind, Method, Outgoing, ResponseHead, Spans};
+use super::head::{self, HeadError};
+use super::http1::scan::{HeadEnd, HeadScanner};
+use super::http1::{
+    parse_response_head, BodyKind, ChunkError, Method, Outgoing, ResponseHead, Spans,
+};
 use super::io::{read, write_planned, ReadOutcome, WriteError};
 
 /// What the relay needs to know about the request and the client.
@@ -23,6 +27,9 @@ pub struct ResponsePlan<'a> {
     pub client_keep_alive: bool,
     /// Whether the request body has been fully sent (read when the head is written).
     pub request_done: &'a Cell<bool>,
+    /// Set once any byte of the response went to the client (then no error page may follow,
+    /// even when the relay is stopped from outside).
+    pub response_started: &'a Cell<bool>,
     /// The request asked to upgrade the connection.
     pub upgrade: bool,
     /// `timeout server`.
@@ -52,6 +59,8 @@ pub struct Relayed {
     pub upgraded: bool,
     /// When the response head arrived, if the plan asked.
     pub head_at: Option<Instant>,
+    /// The server authenticates the connection (NTLM, Negotiate): it must stay private.
+    pub connection_auth: bool,
 }
 
 /// The end of a relay.
@@ -106,7 +115,7 @@ where
                 let no_drop = Spans::default();
                 sbuf.clear_extra();
                 sbuf.extra_mut().extend_from_slice(b"\r\n");
-                sbuf.plan_head(head.len, head.eol_len, &no_drop, 0..0);
+                sbuf.plan_head(0..head.len, &no_drop, 0..0);
                 match send(client, sbuf, plan, &mut end).await {
                     Some(back) => sbuf = back,
                     None => return end,
@@ -121,9 +130,14 @@ where
             return end;
         }
         let mut body = BodyProgress::new(if upgraded { BodyKind::None } else { head.body });
+        // An HTTP/1.0 client knows no chunked coding (RFC 9112 §6.1): it gets the body
+        // de-chunked and close-delimited, and no Transfer-Encoding line.
+        let http10_client = plan.client_minor == 0;
+        let dechunk = http10_client && head.body == BodyKind::Chunked;
         let client_keep_alive = plan.client_keep_alive
             && plan.request_done.get()
             && !upgraded
+            && !dechunk
             && head.body != BodyKind::UntilClose;
         sbuf.clear_extra();
         if upgraded {
@@ -137,8 +151,8 @@ where
         }
         sbuf.extra_mut().extend_from_slice(b"\r\n");
         let available = sbuf.buf().len() - head.len;
-        let used = match body.advance(&sbuf.buf()[head.len..]) {
-            Ok(used) => used,
+        let (used, payload) = match advance(&mut body, &mut sbuf.buf_mut()[head.len..], dechunk) {
+            Ok(progress) => progress,
             Err(_) => {
                 end.result = Err(ProxyError::BadResponseBody);
                 end.buf = Some(sbuf);
@@ -150,9 +164,19 @@ where
         let body_end = if upgraded {
             head.len + available
         } else {
-            head.len + used
+            head.len + payload
         };
-        sbuf.plan_head(head.len, head.eol_len, &head.facts.drop, head.len..body_end);
+        let te_lines = if http10_client {
+            head.facts.te_lines.as_slice()
+        } else {
+            &[]
+        };
+        let Some(drop) = head.facts.drop.merged(te_lines) else {
+            end.result = Err(ProxyError::BadResponse);
+            end.buf = Some(sbuf);
+            return end;
+        };
+        sbuf.plan_head(0..head.len, &drop, head.len..body_end);
         match send(client, sbuf, plan, &mut end).await {
             Some(back) => sbuf = back,
             None => return end,
@@ -178,8 +202,8 @@ where
                 }
                 ReadOutcome::Data(n) => n,
             };
-            let used = match body.advance(&sbuf.buf()[..n]) {
-                Ok(used) => used,
+            let (used, payload) = match advance(&mut body, &mut sbuf.buf_mut()[..n], dechunk) {
+                Ok(progress) => progress,
                 Err(_) => {
                     end.result = Err(ProxyError::BadResponseBody);
                     end.buf = Some(sbuf);
@@ -189,7 +213,7 @@ where
             if used < n {
                 server_reusable = false;
             }
-            sbuf.plan_body(0..used);
+            sbuf.plan_body(0..payload);
             match send(client, sbuf, plan, &mut end).await {
                 Some(back) => sbuf = back,
                 None => return end,
@@ -204,9 +228,29 @@ where
             client_keep_alive,
             upgraded,
             head_at,
+            connection_auth: head.facts.connection_auth,
         });
         end.buf = Some(sbuf);
         end
+    }
+}
+
+/// Accounts for `data` in `body`; returns (bytes used, bytes to send from the start of
+/// `data`): the same unless the body is being de-chunked in place.
+fn advance(
+    body: &mut BodyProgress,
+    data: &mut [u8],
+    dechunk: bool,
+) -> Result<(usize, usize), ChunkError> {
+    match body {
+        BodyProgress::Chunked(tracker) if dechunk => {
+            let progress = tracker.decode(data)?;
+            if tracker.is_done() {
+                *body = BodyProgress::Done;
+            }
+            Ok(progress)
+        }
+        _ => body.advance(data).map(|used| (used, used)),
     }
 }
 
@@ -216,39 +260,28 @@ async fn read_head<R: AsyncReadRent>(
     sbuf: &mut Outgoing,
     plan: &ResponsePlan<'_>,
 ) -> Result<ResponseHead, ProxyError> {
-    loop {
-        if !sbuf.buf().is_empty() {
-            match parse_response(sbuf.buf(), plan.method) {
-                // The buffer is larger than tune.bufsize; the limit on heads is not.
-                Ok(Some(head)) if head.len > plan.head_limit => {
-                    return Err(ProxyError::BadResponse)
-                }
-                Ok(Some(head)) => return Ok(head),
-                Ok(None) => {}
-                Err(_) => return Err(ProxyError::BadResponse),
-            }
-        }
-        let buf = std::mem::take(sbuf.buf_mut());
-        let len = buf.len();
-        if len >= plan.head_limit.min(buf.capacity()) {
-            *sbuf.buf_mut() = buf;
-            return Err(ProxyError::BadResponse);
-        }
-        let (outcome, back) = read(
-            server,
-            monoio::buf::IoBufMut::slice_mut(buf, len..),
-            plan.server_deadline,
-            plan.server_timeout,
-        )
-        .await;
-        *sbuf.buf_mut() = back.into_inner();
-        match outcome {
-            ReadOutcome::Data(0) | ReadOutcome::Failed(_) => {
-                return Err(ProxyError::ServerAborted(Phase::Headers))
-            }
-            ReadOutcome::TimedOut => return Err(ProxyError::ServerTimeout(Phase::Headers)),
-            ReadOutcome::Data(_) => {}
-        }
+    let mut scanner = HeadScanner::default();
+    let read = head::read_head(
+        server,
+        sbuf,
+        plan.server_deadline,
+        plan.head_limit,
+        || plan.server_timeout,
+        |buf| match scanner.scan(buf) {
+            HeadEnd::Partial => Ok(None),
+            HeadEnd::Complete(len) if len > plan.head_limit => Err(()),
+            HeadEnd::Complete(len) => parse_response_head(&buf[..len], plan.method)
+                .map(Some)
+                .map_err(drop),
+            HeadEnd::Fault(_) => Err(()),
+        },
+    )
+    .await;
+    match read {
+        Ok(head) => Ok(head),
+        Err(HeadError::Invalid(()) | HeadError::TooLarge) => Err(ProxyError::BadResponse),
+        Err(HeadError::Closed { .. }) => Err(ProxyError::ServerAborted(Phase::Headers)),
+        Err(HeadError::TimedOut) => Err(ProxyError::ServerTimeout(Phase::Headers)),
     }
 }
 
@@ -260,9 +293,10 @@ async fn send<W: AsyncWriteRent>(
     end: &mut RelayEnd,
 ) -> Option<Outgoing> {
     let bytes = sbuf.remaining() as u64;
+    end.started = true;
+    plan.response_started.set(true);
     let (written, back) =
         write_planned(client, sbuf, plan.client_deadline, plan.client_timeout).await;
-    end.started = true;
     match written {
         Ok(()) => {
             end.bytes_out += bytes;

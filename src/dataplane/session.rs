@@ -7,7 +7,7 @@ use monoio::net::TcpStream;
 
 use crate::config::ProxyId;
 
-use super::exchange::{After, Transaction};
+use super::exchange::{After, KeepAlive, PrivateConn, Transaction};
 use super::http1::Outgoing;
 use super::shard::{Connection, Shard};
 
@@ -30,6 +30,8 @@ pub fn serve_http(
         let deadline = shard.deadlines.register(client.as_raw_fd());
         // Bytes of a pipelined request read along with the previous one.
         let mut pending: Option<Outgoing> = None;
+        // A server connection that only this client may use (NTLM, Negotiate).
+        let mut private: Option<PrivateConn> = None;
         let mut served: u64 = 0;
         loop {
             let buffer = match pending.take() {
@@ -60,10 +62,15 @@ pub fn serve_http(
             let txn = Transaction::new(shard, &snap, frontend, &deadline, (peer, local));
             // Boxed so an idle connection's task stays small; the transaction's state lives on
             // the heap only while a request is in flight.
-            match Box::pin(txn.run(client, buffer)).await {
-                After::KeepAlive(stream, next) => {
+            match Box::pin(txn.run(client, buffer, private.take())).await {
+                After::KeepAlive(KeepAlive {
+                    client: stream,
+                    pending: next,
+                    private: kept,
+                }) => {
                     client = stream;
                     pending = next;
+                    private = kept;
                 }
                 After::Close => return,
             }

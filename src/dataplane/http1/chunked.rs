@@ -14,8 +14,10 @@ pub struct ChunkError;
 enum State {
     /// Reading hex digits of a chunk size; `digits` seen so far.
     Size { digits: u8 },
-    /// Skipping a chunk extension up to CR.
-    Extension,
+    /// Whitespace after the size: only `;` (an extension) may follow.
+    SizeSpace,
+    /// Inside chunk extensions, up to CR; `len` bytes so far.
+    Extension { len: usize },
     /// Expecting LF after the size line's CR.
     SizeLf,
     /// Inside chunk data.
@@ -26,8 +28,10 @@ enum State {
     DataLf,
     /// At the start of a trailer line (or the final empty line).
     TrailerStart,
-    /// Inside a trailer field line.
-    Trailer { len: usize },
+    /// Inside a trailer field name.
+    TrailerName { len: usize },
+    /// Inside a trailer field value.
+    TrailerValue { len: usize },
     /// Expecting LF of a trailer line.
     TrailerLf,
     /// Expecting LF of the final empty line.
@@ -39,14 +43,60 @@ enum State {
 /// Longest trailer line accepted.
 const MAX_TRAILER_LINE: usize = 8192;
 
+/// Most trailer bytes accepted in one body.
+const MAX_TRAILERS: usize = 16384;
+
+/// Longest run of chunk extensions on one size line.
+pub const MAX_EXTENSION: usize = 4096;
+
+/// The bytes a body scan reads, and where their chunk data goes.
+trait Input {
+    /// Number of bytes.
+    fn len(&self) -> usize;
+    /// The byte at `i`.
+    fn at(&self, i: usize) -> u8;
+    /// `[start, start + len)` is chunk data.
+    fn data(&mut self, start: usize, len: usize);
+}
+
+/// Pass-through: payload positions are not needed.
+impl Input for &[u8] {
+    fn len(&self) -> usize {
+        <[u8]>::len(self)
+    }
+    fn at(&self, i: usize) -> u8 {
+        self[i]
+    }
+    fn data(&mut self, _: usize, _: usize) {}
+}
+
+/// De-chunking: chunk data moves to the front of the buffer, in order. It only ever moves
+/// backwards (behind the scan position), so no byte is overwritten before it is read.
+struct Compact<'a> {
+    buf: &'a mut [u8],
+    written: usize,
+}
+
+impl Input for Compact<'_> {
+    fn len(&self) -> usize {
+        self.buf.len()
+    }
+    fn at(&self, i: usize) -> u8 {
+        self.buf[i]
+    }
+    fn data(&mut self, start: usize, len: usize) {
+        self.buf.copy_within(start..start + len, self.written);
+        self.written += len;
+    }
+}
+
 /// Incremental scanner for one chunked body.
 #[derive(Debug, Clone)]
 pub struct ChunkedTracker {
     state: State,
     size: u64,
     remaining: u64,
-    /// Whether the current chunk is the terminating zero-size one.
-    last: bool,
+    trailer_bytes: usize,
 }
 
 impl Default for ChunkedTracker {
@@ -62,7 +112,7 @@ impl ChunkedTracker {
             state: State::Size { digits: 0 },
             size: 0,
             remaining: 0,
-            last: false,
+            trailer_bytes: 0,
         }
     }
 
@@ -73,10 +123,26 @@ impl ChunkedTracker {
 
     /// Scans `data`; returns how many bytes belong to this body (all of them unless it ends
     /// inside `data`).
-    pub fn feed(&mut self, data: &[u8]) -> Result<usize, ChunkError> {
+    pub fn feed(&mut self, mut data: &[u8]) -> Result<usize, ChunkError> {
+        self.run(&mut data)
+    }
+
+    /// Scans `data` like `feed` and also decodes it: the chunk data among the bytes that
+    /// belong to this body is moved to the front of `data`. Returns (bytes used, payload
+    /// bytes now at the front).
+    pub fn decode(&mut self, data: &mut [u8]) -> Result<(usize, usize), ChunkError> {
+        let mut input = Compact {
+            buf: data,
+            written: 0,
+        };
+        let used = self.run(&mut input)?;
+        Ok((used, input.written))
+    }
+
+    fn run(&mut self, data: &mut impl Input) -> Result<usize, ChunkError> {
         let mut i = 0;
         while i < data.len() {
-            let b = data[i];
+            let b = data.at(i);
             match self.state {
                 State::Done => return Ok(i),
                 State::Size { digits } => {
@@ -89,33 +155,39 @@ impl ChunkedTracker {
                     } else if digits == 0 {
                         return Err(ChunkError);
                     } else {
-                        match b {
-                            b'\r' => self.state = State::SizeLf,
-                            b';' | b' ' | b'\t' => self.state = State::Extension,
+                        self.state = match b {
+                            b'\r' => State::SizeLf,
+                            b';' => State::Extension { len: 0 },
+                            b' ' | b'\t' => State::SizeSpace,
                             _ => return Err(ChunkError),
-                        }
+                        };
                     }
                 }
-                State::Extension => match b {
+                State::SizeSpace => match b {
+                    b' ' | b'\t' => {}
+                    b';' => self.state = State::Extension { len: 0 },
+                    _ => return Err(ChunkError),
+                },
+                State::Extension { len } => match b {
                     b'\r' => self.state = State::SizeLf,
-                    b'\n' => return Err(ChunkError),
-                    _ => {}
+                    _ if len >= MAX_EXTENSION || is_forbidden(b) => return Err(ChunkError),
+                    _ => self.state = State::Extension { len: len + 1 },
                 },
                 State::SizeLf => {
                     if b != b'\n' {
                         return Err(ChunkError);
                     }
-                    self.last = self.size == 0;
                     self.remaining = self.size;
                     self.size = 0;
-                    self.state = if self.last {
+                    self.state = if self.remaining == 0 {
                         State::TrailerStart
                     } else {
                         State::Data
                     };
                 }
                 State::Data => {
-                    let take = (self.remaining).min((data.len() - i) as u64) as usize;
+                    let take = self.remaining.min((data.len() - i) as u64) as usize;
+                    data.data(i, take);
                     self.remaining -= take as u64;
                     i += take;
                     if self.remaining == 0 {
@@ -135,17 +207,34 @@ impl ChunkedTracker {
                     }
                     self.state = State::Size { digits: 0 };
                 }
-                State::TrailerStart => match b {
-                    b'\r' => self.state = State::EndLf,
-                    b'\n' => return Err(ChunkError),
-                    _ => self.state = State::Trailer { len: 1 },
-                },
-                State::Trailer { len } => match b {
-                    b'\r' => self.state = State::TrailerLf,
-                    b'\n' => return Err(ChunkError),
-                    _ if len >= MAX_TRAILER_LINE => return Err(ChunkError),
-                    _ => self.state = State::Trailer { len: len + 1 },
-                },
+                State::TrailerStart => {
+                    self.state = match b {
+                        b'\r' => State::EndLf,
+                        // A trailer is a header line: a name of token characters first (no
+                        // obs-fold continuation, no empty name).
+                        _ if is_tchar(b) => State::TrailerName { len: 1 },
+                        _ => return Err(ChunkError),
+                    };
+                    self.count_trailer_byte()?;
+                }
+                State::TrailerName { len } => {
+                    self.state = match b {
+                        b':' => State::TrailerValue { len: len + 1 },
+                        _ if is_tchar(b) && len < MAX_TRAILER_LINE => {
+                            State::TrailerName { len: len + 1 }
+                        }
+                        _ => return Err(ChunkError),
+                    };
+                    self.count_trailer_byte()?;
+                }
+                State::TrailerValue { len } => {
+                    self.state = match b {
+                        b'\r' => State::TrailerLf,
+                        _ if len >= MAX_TRAILER_LINE || is_forbidden(b) => return Err(ChunkError),
+                        _ => State::TrailerValue { len: len + 1 },
+                    };
+                    self.count_trailer_byte()?;
+                }
                 State::TrailerLf => {
                     if b != b'\n' {
                         return Err(ChunkError);
@@ -164,6 +253,26 @@ impl ChunkedTracker {
         }
         Ok(i)
     }
+
+    fn count_trailer_byte(&mut self) -> Result<(), ChunkError> {
+        self.trailer_bytes += 1;
+        if self.trailer_bytes > MAX_TRAILERS {
+            Err(ChunkError)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Control characters other than HTAB (NUL, a lone CR or LF, DEL …): never inside a field
+/// value or an extension.
+fn is_forbidden(b: u8) -> bool {
+    (b < 0x20 && b != b'\t') || b == 0x7f
+}
+
+/// RFC 9110 §5.6.2 token characters.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 fn hex_value(b: u8) -> Option<u8> {
@@ -233,6 +342,57 @@ mod tests {
             b"-1\r\n",
         ] {
             assert!(run(&[bad]).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn strict_size_lines_extensions_and_trailers() {
+        for good in [
+            &b"5;a=b\r\nhello\r\n0\r\n\r\n"[..],
+            b"5 ;a\r\nhello\r\n0\r\n\r\n",
+            b"5\r\nhello\r\n0\r\nX-Sum: 1\r\nY:\r\n\r\n",
+        ] {
+            assert_eq!(run(&[good]).unwrap(), (good.len(), true), "{good:?}");
+        }
+        let long_ext = format!("5;{}\r\nhello\r\n0\r\n\r\n", "e".repeat(MAX_EXTENSION + 1));
+        for bad in [
+            &b"5 x\r\nhello\r\n"[..],
+            b"5 \r\nhello\r\n",
+            b"5;a\x00\r\nhello\r\n",
+            b"5;a\rb\r\nhello\r\n",
+            b"0\r\n folded\r\n\r\n",
+            b"0\r\n: no-name\r\n\r\n",
+            b"0\r\nNo colon\r\n\r\n",
+            b"0\r\nX: a\x00b\r\n\r\n",
+            b"0\r\nX: a\rb\r\n\r\n",
+            b"0\r\nX: a\n\r\n",
+            long_ext.as_bytes(),
+        ] {
+            assert!(run(&[bad]).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        }
+        let many = format!("0\r\n{}\r\n", "X: 0123456789\r\n".repeat(2000));
+        assert!(run(&[many.as_bytes()]).is_err(), "trailers are bounded");
+    }
+
+    #[test]
+    fn decode_moves_payload_to_the_front() {
+        let body = b"3;x\r\nabc\r\na\r\n0123456789\r\n0\r\nT: v\r\n\r\nNEXT";
+        for split in 0..body.len() {
+            let mut t = ChunkedTracker::new();
+            let mut payload = Vec::new();
+            let mut used_total = 0;
+            for piece in [&body[..split], &body[split..]] {
+                let mut piece = piece.to_vec();
+                let (used, n) = t.decode(&mut piece).unwrap();
+                payload.extend_from_slice(&piece[..n]);
+                used_total += used;
+                if t.is_done() {
+                    break;
+                }
+            }
+            assert!(t.is_done());
+            assert_eq!(used_total, body.len() - 4, "split {split}");
+            assert_eq!(payload, b"abc0123456789", "split {split}");
         }
     }
 

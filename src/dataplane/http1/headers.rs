@@ -27,6 +27,21 @@ impl Spans {
         &self.items[..self.len]
     }
 
+    /// These ranges plus `more`, sorted; `None` when they do not fit.
+    pub fn merged(&self, more: &[(u32, u32)]) -> Option<Spans> {
+        let mut all = *self;
+        for &(s, e) in more {
+            if all.as_slice().contains(&(s, e)) {
+                continue;
+            }
+            if !all.push(s as usize, e as usize) {
+                return None;
+            }
+        }
+        all.sort();
+        Some(all)
+    }
+
     fn sort(&mut self) {
         self.items[..self.len].sort_unstable();
     }
@@ -43,10 +58,12 @@ pub struct HeaderFacts {
     pub content_length: Option<u64>,
     /// Transfer-Encoding was present.
     pub transfer_encoding: bool,
-    /// Its final coding is `chunked`.
-    pub chunked: bool,
-    /// Its codings are exactly `chunked` (what a request may carry).
-    pub only_chunked: bool,
+    /// What its codings say (over every Transfer-Encoding line).
+    pub codings: Codings,
+    /// The Transfer-Encoding lines (dropped where ringlb sends its own or de-chunks).
+    pub te_lines: Spans,
+    /// The first Host line, and its value, as byte ranges.
+    pub host: Option<HostSpans>,
     /// `Connection: close`.
     pub close: bool,
     /// `Connection: keep-alive`.
@@ -61,8 +78,35 @@ pub struct HeaderFacts {
     pub expect_other: bool,
     /// The header named by the caller (e.g. X-Forwarded-For) is present.
     pub has_named: bool,
+    /// `WWW-Authenticate: NTLM` or `Negotiate`: the server authenticates the connection, not
+    /// the request, so the connection must stay with this client.
+    pub connection_auth: bool,
     /// Header lines not to forward.
     pub drop: Spans,
+}
+
+/// The transfer codings of a message, as listed over all its Transfer-Encoding lines.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Codings {
+    /// Number of Transfer-Encoding lines.
+    pub lines: u32,
+    /// How many times `chunked` is listed.
+    pub chunked: u32,
+    /// The last coding listed is `chunked`.
+    pub last_chunked: bool,
+    /// A coding other than `chunked` is listed.
+    pub others: bool,
+    /// An element is empty or not a token (`,chunked`, `chunked;q=1`).
+    pub malformed: bool,
+}
+
+/// Where the Host header sits in a head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostSpans {
+    /// The whole line, name to LF.
+    pub line: (u32, u32),
+    /// The value, without surrounding whitespace.
+    pub value: (u32, u32),
 }
 
 /// Why a header block cannot be accepted.
@@ -103,7 +147,17 @@ pub fn scan(
             facts.has_named = true;
         }
         match name.len() {
-            4 if name.eq_ignore_ascii_case(b"host") => facts.hosts += 1,
+            4 if name.eq_ignore_ascii_case(b"host") => {
+                facts.hosts += 1;
+                if facts.host.is_none() {
+                    let value = trim(h.value);
+                    let start = value.as_ptr() as usize - base.as_ptr() as usize;
+                    facts.host = Some(HostSpans {
+                        line: (line.0 as u32, line.1 as u32),
+                        value: (start as u32, (start + value.len()) as u32),
+                    });
+                }
+            }
             6 if direction == Direction::Request && name.eq_ignore_ascii_case(b"expect") => {
                 if trim(h.value).eq_ignore_ascii_case(b"100-continue") {
                     facts.expect_continue = true;
@@ -152,21 +206,31 @@ pub fn scan(
             }
             16 if name.eq_ignore_ascii_case(b"proxy-connection") => push(&mut facts.drop, line)?,
             17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
-                let first = !facts.transfer_encoding;
                 facts.transfer_encoding = true;
-                let mut codings = h.value.split(|&b| b == b',').map(trim).peekable();
-                let mut all_chunked = true;
-                let mut last_chunked = false;
-                while let Some(coding) = codings.next() {
-                    let is_chunked = coding.eq_ignore_ascii_case(b"chunked");
-                    all_chunked &= is_chunked;
-                    last_chunked = is_chunked;
-                    if codings.peek().is_none() && coding.is_empty() {
-                        all_chunked = false;
+                push(&mut facts.te_lines, line)?;
+                let codings = &mut facts.codings;
+                codings.lines += 1;
+                for coding in h.value.split(|&b| b == b',').map(trim) {
+                    let chunked = coding.eq_ignore_ascii_case(b"chunked");
+                    if coding.is_empty() || !coding.iter().all(|&b| is_tchar(b)) {
+                        codings.malformed = true;
                     }
+                    codings.chunked += u32::from(chunked);
+                    codings.others |= !chunked;
+                    codings.last_chunked = chunked;
                 }
-                facts.chunked = last_chunked;
-                facts.only_chunked = all_chunked && first;
+            }
+            16 if direction == Direction::Response
+                && name.eq_ignore_ascii_case(b"www-authenticate") =>
+            {
+                let scheme = trim(h.value)
+                    .split(|&b| b == b' ' || b == b',')
+                    .next()
+                    .unwrap_or_default();
+                if scheme.eq_ignore_ascii_case(b"ntlm") || scheme.eq_ignore_ascii_case(b"negotiate")
+                {
+                    facts.connection_auth = true;
+                }
             }
             _ => {}
         }
@@ -196,6 +260,11 @@ pub fn scan(
     }
     facts.drop.sort();
     Ok(facts)
+}
+
+/// RFC 9110 §5.6.2 token characters.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// Headers a Connection header may not remove: they carry framing this proxy relies on.
@@ -303,30 +372,63 @@ mod tests {
 
     #[test]
     fn transfer_encoding_rules() {
+        let codings = |value: &str| {
+            let head = format!("POST / HTTP/1.1\r\nTransfer-Encoding: {value}\r\n\r\n");
+            facts(head.as_bytes(), Direction::Request).unwrap().codings
+        };
+        let c = codings("chunked");
+        assert_eq!(
+            (c.lines, c.chunked, c.last_chunked, c.others, c.malformed),
+            (1, 1, true, false, false)
+        );
+        let c = codings(" CHUNKED ");
+        assert_eq!((c.chunked, c.last_chunked, c.others), (1, true, false));
+        let c = codings("gzip, chunked");
+        assert!(c.last_chunked && c.others && !c.malformed);
+        assert!(!codings("chunked, gzip").last_chunked);
+        assert_eq!(codings("chunked, chunked").chunked, 2);
+        assert!(codings(",chunked").malformed);
+        assert!(codings("chunked;q=1").malformed);
         let f = facts(
-            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\ntransfer-encoding: chunked\r\n\r\n",
             Direction::Request,
         )
         .unwrap();
-        assert!(f.chunked && f.only_chunked);
-        let f = facts(
-            b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
-            Direction::Request,
-        )
-        .unwrap();
-        assert!(f.chunked && !f.only_chunked);
-        let f = facts(
-            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
-            Direction::Request,
-        )
-        .unwrap();
-        assert!(!f.chunked);
+        assert_eq!((f.codings.lines, f.codings.chunked), (2, 2));
+        assert_eq!(f.te_lines.as_slice().len(), 2);
         let head = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n";
         let mut headers = [httparse::EMPTY_HEADER; 8];
         let mut resp = httparse::Response::new(&mut headers);
         resp.parse(head).unwrap();
         let f = scan(head, resp.headers, Direction::Response, None).unwrap();
         assert_eq!(dropped(head, &f), vec!["Content-Length: 3\r\n"]);
+    }
+
+    #[test]
+    fn host_and_connection_auth() {
+        let head = b"GET / HTTP/1.1\r\nHost:  example.com \r\n\r\n";
+        let f = facts(head, Direction::Request).unwrap();
+        let host = f.host.unwrap();
+        assert_eq!(
+            &head[host.value.0 as usize..host.value.1 as usize],
+            b"example.com"
+        );
+        assert_eq!(
+            &head[host.line.0 as usize..host.line.1 as usize],
+            b"Host:  example.com \r\n"
+        );
+        for (value, private) in [
+            ("NTLM", true),
+            ("Negotiate abc==", true),
+            ("Basic realm=x", false),
+        ] {
+            let head = format!("HTTP/1.1 401 No\r\nWWW-Authenticate: {value}\r\n\r\n");
+            let mut headers = [httparse::EMPTY_HEADER; 8];
+            let mut resp = httparse::Response::new(&mut headers);
+            resp.parse(head.as_bytes()).unwrap();
+            let f = scan(head.as_bytes(), resp.headers, Direction::Response, None).unwrap();
+            assert_eq!(f.connection_auth, private, "{value}");
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Request and response heads: parsed with httparse, checked, and reduced to what the proxy
 //! needs (framing, connection intent, and the header lines it must not forward).
 
-use super::headers::{scan, Direction, HeaderError, HeaderFacts};
+use super::headers::{scan, Direction, HeaderError, HeaderFacts, Spans};
+use super::scan::{leading_empty_lines, HeadEnd, HeadFault, HeadScanner};
 
 /// Most header lines in one head (HAProxy's `tune.http.maxhdr` is 101).
 pub const MAX_HEADERS: usize = 101;
@@ -71,25 +72,35 @@ impl Method {
     }
 }
 
-/// Why a request head is refused (all answered 400).
+/// Why a request head is refused (answered 400, or 501 for an unsupported coding).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum RequestError {
     /// httparse rejected it.
     #[error("malformed request")]
     Malformed,
+    /// A line ends in a bare LF.
+    #[error("line ending without CR")]
+    BareLf,
     /// More than `MAX_HEADERS` headers.
     #[error("too many headers")]
     TooManyHeaders,
     /// Content-Length invalid or conflicting.
     #[error("invalid Content-Length")]
     BadContentLength,
-    /// Both Transfer-Encoding and Content-Length, or a coding other than chunked last,
-    /// or Transfer-Encoding in HTTP/1.0.
+    /// Transfer-Encoding that is not exactly one `chunked`, or with Content-Length, or in
+    /// HTTP/1.0.
     #[error("invalid message framing")]
     BadFraming,
-    /// HTTP/1.1 without exactly one Host header.
+    /// A transfer coding other than `chunked` (answered 501).
+    #[error("unsupported transfer coding")]
+    UnsupportedCoding,
+    /// Not exactly one Host header in HTTP/1.1, or more than one in HTTP/1.0.
     #[error("missing or repeated Host header")]
     BadHost,
+    /// A request target that is neither origin-form, `*` for OPTIONS, nor an http(s) URI
+    /// with an authority and no user info.
+    #[error("invalid request target")]
+    BadTarget,
     /// CONNECT is not proxied.
     #[error("CONNECT is not supported")]
     Connect,
@@ -101,12 +112,12 @@ pub enum RequestError {
 /// A parsed request head.
 #[derive(Debug, Clone)]
 pub struct RequestHead {
-    /// Length of the head, final empty line included.
+    /// Empty lines before the request line (skipped, never forwarded).
+    pub start: usize,
+    /// End of the head, final empty line included, from the start of the buffer.
     pub len: usize,
-    /// Length of the request line without its line ending.
+    /// Length of the request line without its CRLF.
     pub line_len: usize,
-    /// Length of the final empty line (2 for CRLF, 1 for a bare LF).
-    pub eol_len: usize,
     /// The method.
     pub method: Method,
     /// 0 for HTTP/1.0, 1 for HTTP/1.1.
@@ -115,36 +126,98 @@ pub struct RequestHead {
     pub body: BodyKind,
     /// Whether the client asked to keep the connection open.
     pub keep_alive: bool,
-    /// Header facts (hop-by-hop lines, Expect, Upgrade, …).
+    /// The authority of an absolute-form target: it replaces the Host header upstream.
+    pub authority: Option<(u32, u32)>,
+    /// Header facts (hop-by-hop lines, Expect, Upgrade, …); `facts.drop` also holds the
+    /// lines ringlb replaces (Transfer-Encoding, and Host under an absolute-form target).
     pub facts: HeaderFacts,
+}
+
+impl RequestHead {
+    /// The request line, without its CRLF.
+    pub fn line<'b>(&self, buf: &'b [u8]) -> &'b [u8] {
+        &buf[self.start..self.start + self.line_len]
+    }
+}
+
+/// Finds a request head as its bytes arrive: skips leading empty lines, then scans for the
+/// end of the head where the previous call stopped.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestFramer {
+    skip: usize,
+    started: bool,
+    scanner: HeadScanner,
+}
+
+impl RequestFramer {
+    /// Looks at every byte read so far; `Ok(Some(head))` once a whole head is there.
+    pub fn frame(
+        &mut self,
+        buf: &[u8],
+        named: Option<&str>,
+    ) -> Result<Option<RequestHead>, RequestError> {
+        if !self.started {
+            self.skip += leading_empty_lines(&buf[self.skip..]);
+            let rest = &buf[self.skip..];
+            if rest.is_empty() || rest == b"\r" {
+                return Ok(None);
+            }
+            self.started = true;
+        }
+        match self.scanner.scan(&buf[self.skip..]) {
+            HeadEnd::Partial => Ok(None),
+            HeadEnd::Fault(HeadFault::BareLf) => Err(RequestError::BareLf),
+            HeadEnd::Fault(HeadFault::EmptyFirstLine) => Err(RequestError::Malformed),
+            HeadEnd::Complete(len) => {
+                parse_request_head(&buf[..self.skip + len], self.skip, named).map(Some)
+            }
+        }
+    }
 }
 
 /// Parses a request head from the start of `buf`; `Ok(None)` when more bytes are needed.
 /// `named` is a header whose presence is reported (for `option forwardfor if-none`).
 pub fn parse_request(buf: &[u8], named: Option<&str>) -> Result<Option<RequestHead>, RequestError> {
+    RequestFramer::default().frame(buf, named)
+}
+
+/// Parses the complete head `buf[start..]` (its CRLF line endings already checked).
+fn parse_request_head(
+    buf: &[u8],
+    start: usize,
+    named: Option<&str>,
+) -> Result<RequestHead, RequestError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
-    let len = match req.parse(buf) {
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) => return Ok(None),
+    match req.parse(&buf[start..]) {
+        Ok(httparse::Status::Complete(len)) if start + len == buf.len() => {}
         Err(httparse::Error::TooManyHeaders) => return Err(RequestError::TooManyHeaders),
-        Err(_) => return Err(RequestError::Malformed),
-    };
+        _ => return Err(RequestError::Malformed),
+    }
     let method = Method::from_name(req.method.unwrap_or(""));
     let minor = req.version.unwrap_or(1);
     if method == Method::Connect {
         return Err(RequestError::Connect);
     }
-    let facts = scan(buf, req.headers, Direction::Request, named).map_err(|e| match e {
+    let mut facts = scan(buf, req.headers, Direction::Request, named).map_err(|e| match e {
         HeaderError::BadContentLength => RequestError::BadContentLength,
         HeaderError::TooManyHopHeaders => RequestError::TooManyHopHeaders,
     })?;
-    if minor == 1 && facts.hosts != 1 {
+    if (minor == 1 && facts.hosts != 1) || facts.hosts > 1 {
         return Err(RequestError::BadHost);
     }
+    let target = req.path.unwrap_or("");
+    let authority = authority(buf, target, method)?;
     let body = if facts.transfer_encoding {
-        if minor == 0 || !facts.chunked || facts.content_length.is_some() {
+        let c = facts.codings;
+        if minor == 0 || facts.content_length.is_some() {
             return Err(RequestError::BadFraming);
+        }
+        if c.lines != 1 || c.malformed || c.chunked != 1 || !c.last_chunked {
+            return Err(RequestError::BadFraming);
+        }
+        if c.others {
+            return Err(RequestError::UnsupportedCoding);
         }
         BodyKind::Chunked
     } else {
@@ -153,27 +226,82 @@ pub fn parse_request(buf: &[u8], named: Option<&str>) -> Result<Option<RequestHe
             Some(n) => BodyKind::Length(n),
         }
     };
+    // ringlb sends its own Transfer-Encoding line, and its own Host for an absolute target
+    // whose authority differs from Host (RFC 9112 §3.2.2: the authority wins).
+    let mut replaced = Spans::default();
+    for &span in facts.te_lines.as_slice() {
+        replaced.push(span.0 as usize, span.1 as usize);
+    }
+    let authority = authority.filter(|&(a, b)| {
+        facts.host.is_none_or(|h| {
+            !buf[a as usize..b as usize]
+                .eq_ignore_ascii_case(&buf[h.value.0 as usize..h.value.1 as usize])
+        })
+    });
+    if let (Some(_), Some(host)) = (authority, facts.host) {
+        replaced.push(host.line.0 as usize, host.line.1 as usize);
+    }
+    facts.drop = facts
+        .drop
+        .merged(replaced.as_slice())
+        .ok_or(RequestError::TooManyHopHeaders)?;
     let keep_alive = if minor == 0 {
         facts.keep_alive && !facts.close
     } else {
         !facts.close
     };
-    Ok(Some(RequestHead {
-        len,
-        line_len: first_line_len(buf),
-        eol_len: eol_len(buf, len),
+    Ok(RequestHead {
+        start,
+        len: buf.len(),
+        line_len: first_line_len(&buf[start..]),
         method,
         minor,
         body,
         keep_alive,
+        authority,
         facts,
-    }))
+    })
+}
+
+/// The authority of an absolute-form `target` as a range of `buf`; `None` for origin-form.
+fn authority(buf: &[u8], target: &str, method: Method) -> Result<Option<(u32, u32)>, RequestError> {
+    if target.starts_with('/') {
+        return Ok(None);
+    }
+    if target == "*" {
+        return if method == Method::Options {
+            Ok(None)
+        } else {
+            Err(RequestError::BadTarget)
+        };
+    }
+    let bytes = target.as_bytes();
+    let after_scheme = ["http://", "https://"]
+        .iter()
+        .find(|scheme| {
+            bytes.len() >= scheme.len()
+                && bytes[..scheme.len()].eq_ignore_ascii_case(scheme.as_bytes())
+        })
+        .map(|scheme| scheme.len())
+        .ok_or(RequestError::BadTarget)?;
+    let rest = &bytes[after_scheme..];
+    let end = rest
+        .iter()
+        .position(|&b| matches!(b, b'/' | b'?' | b'#'))
+        .unwrap_or(rest.len());
+    let auth = &rest[..end];
+    if auth.is_empty() || auth.contains(&b'@') {
+        return Err(RequestError::BadTarget);
+    }
+    let offset = auth.as_ptr() as usize - buf.as_ptr() as usize;
+    Ok(Some((offset as u32, (offset + auth.len()) as u32)))
 }
 
 /// Why a response head is refused (answered 502).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ResponseError {
-    /// httparse rejected it, or it has too many headers.
+    /// httparse rejected it, it has too many headers, a bare LF, or a malformed or
+    /// repeated chunked coding.
     #[error("malformed response")]
     Malformed,
     /// Content-Length invalid or conflicting.
@@ -186,15 +314,13 @@ pub enum ResponseError {
 pub struct ResponseHead {
     /// Length of the head, final empty line included.
     pub len: usize,
-    /// Length of the final empty line.
-    pub eol_len: usize,
     /// Status code.
     pub status: u16,
     /// 0 for HTTP/1.0, 1 for HTTP/1.1.
     pub minor: u8,
     /// How the body is delimited.
     pub body: BodyKind,
-    /// Whether the server keeps the connection open after this response.
+    /// Whether the server connection can carry another request after this response.
     pub keep_alive: bool,
     /// Header facts.
     pub facts: HeaderFacts,
@@ -209,25 +335,37 @@ impl ResponseHead {
 
 /// Parses a response head to a `method` request; `Ok(None)` when more bytes are needed.
 pub fn parse_response(buf: &[u8], method: Method) -> Result<Option<ResponseHead>, ResponseError> {
+    match HeadScanner::default().scan(buf) {
+        HeadEnd::Partial => Ok(None),
+        HeadEnd::Fault(_) => Err(ResponseError::Malformed),
+        HeadEnd::Complete(len) => parse_response_head(&buf[..len], method).map(Some),
+    }
+}
+
+/// Parses the complete response head `buf` (its CRLF line endings already checked).
+pub fn parse_response_head(buf: &[u8], method: Method) -> Result<ResponseHead, ResponseError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut headers);
-    let len = match resp.parse(buf) {
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(_) => return Err(ResponseError::Malformed),
-    };
+    match resp.parse(buf) {
+        Ok(httparse::Status::Complete(len)) if len == buf.len() => {}
+        _ => return Err(ResponseError::Malformed),
+    }
     let status = resp.code.unwrap_or(0);
     let minor = resp.version.unwrap_or(1);
     let facts = scan(buf, resp.headers, Direction::Response, None).map_err(|e| match e {
         HeaderError::BadContentLength => ResponseError::BadContentLength,
         HeaderError::TooManyHopHeaders => ResponseError::Malformed,
     })?;
+    let codings = facts.codings;
+    if facts.transfer_encoding && (codings.malformed || codings.chunked > 1) {
+        return Err(ResponseError::Malformed);
+    }
     let bodiless =
         method == Method::Head || (100..200).contains(&status) || status == 204 || status == 304;
     let body = if bodiless {
         BodyKind::None
     } else if facts.transfer_encoding {
-        if facts.chunked {
+        if codings.last_chunked {
             BodyKind::Chunked
         } else {
             BodyKind::UntilClose
@@ -239,38 +377,30 @@ pub fn parse_response(buf: &[u8], method: Method) -> Result<Option<ResponseHead>
             None => BodyKind::UntilClose,
         }
     };
+    // RFC 9112 §6.1 and §6.3: Transfer-Encoding in HTTP/1.0, or with Content-Length, is
+    // faulty framing; the message is used, the connection is not.
+    let faulty = facts.transfer_encoding && (minor == 0 || facts.content_length.is_some());
     let keep_alive = body != BodyKind::UntilClose
+        && !faulty
         && if minor == 0 {
             facts.keep_alive && !facts.close
         } else {
             !facts.close
         };
-    Ok(Some(ResponseHead {
-        len,
-        eol_len: eol_len(buf, len),
+    Ok(ResponseHead {
+        len: buf.len(),
         status,
         minor,
         body,
         keep_alive,
         facts,
-    }))
+    })
 }
 
 fn first_line_len(buf: &[u8]) -> usize {
-    let end = buf.iter().position(|&b| b == b'\n').unwrap_or(buf.len());
-    if end > 0 && buf[end - 1] == b'\r' {
-        end - 1
-    } else {
-        end
-    }
-}
-
-fn eol_len(buf: &[u8], len: usize) -> usize {
-    if len >= 2 && &buf[len - 2..len] == b"\r\n" {
-        2
-    } else {
-        1
-    }
+    buf.iter()
+        .position(|&b| b == b'\r' || b == b'\n')
+        .unwrap_or(buf.len())
 }
 
 #[cfg(test)]
@@ -286,7 +416,7 @@ mod tests {
         let r = req("GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET")
             .unwrap()
             .unwrap();
-        assert_eq!((r.len, r.line_len, r.eol_len), (28, 15, 2));
+        assert_eq!((r.start, r.len, r.line_len), (0, 28, 15));
         assert_eq!(r.method, Method::Get);
         assert_eq!(r.body, BodyKind::None);
         assert!(r.keep_alive);
@@ -358,6 +488,111 @@ mod tests {
     }
 
     #[test]
+    fn transfer_encoding_is_exactly_one_chunked() {
+        let te = |lines: &str| req(&format!("POST / HTTP/1.1\r\nHost: a\r\n{lines}\r\n"));
+        for ok in [
+            "Transfer-Encoding: chunked\r\n",
+            "Transfer-Encoding: CHUNKED\r\n",
+            "Transfer-Encoding:  chunked \r\n",
+        ] {
+            let r = te(ok).unwrap().unwrap();
+            assert_eq!(r.body, BodyKind::Chunked, "{ok:?}");
+            assert_eq!(r.facts.drop.as_slice().len(), 1, "the line is replaced");
+        }
+        for bad in [
+            "Transfer-Encoding: chunked, chunked\r\n",
+            "Transfer-Encoding: ,chunked\r\n",
+            "Transfer-Encoding: chunked,\r\n",
+            "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+            "Transfer-Encoding: chunked, gzip\r\n",
+            "Transfer-Encoding: gzip\r\n",
+            "Transfer-Encoding: \r\n",
+            "Transfer-Encoding: chunked;x\r\n",
+        ] {
+            assert_eq!(te(bad).unwrap_err(), RequestError::BadFraming, "{bad:?}");
+        }
+        for unsupported in [
+            "Transfer-Encoding: gzip, chunked\r\n",
+            "Transfer-Encoding: identity, chunked\r\n",
+        ] {
+            assert_eq!(
+                te(unsupported).unwrap_err(),
+                RequestError::UnsupportedCoding,
+                "{unsupported:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn bare_lf_is_refused_and_leading_empty_lines_skipped() {
+        for bad in [
+            "GET / HTTP/1.1\nHost: a\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\n\n",
+            "GET / HTTP/1.1\r\nHost: a\r\n\n",
+            "\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+        ] {
+            assert_eq!(req(bad).unwrap_err(), RequestError::BareLf, "{bad:?}");
+        }
+        let r = req("\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!((r.start, r.len, r.line_len), (4, 31, 14));
+        assert!(req("\r\n\r").unwrap().is_none());
+        assert!(
+            parse_response(b"HTTP/1.1 200 OK\nContent-Length: 0\r\n\r\n", Method::Get).is_err()
+        );
+        assert!(
+            parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\n", Method::Get).is_err()
+        );
+    }
+
+    #[test]
+    fn hosts_and_targets() {
+        assert_eq!(
+            req("GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n").unwrap_err(),
+            RequestError::BadHost
+        );
+        assert!(req("GET / HTTP/1.0\r\n\r\n").unwrap().is_some());
+        let head = "GET http://Real.example:81/p?q HTTP/1.1\r\nHost: other\r\n\r\n";
+        let r = req(head).unwrap().unwrap();
+        let (a, b) = r.authority.unwrap();
+        assert_eq!(&head[a as usize..b as usize], "Real.example:81");
+        assert_eq!(r.facts.drop.as_slice().len(), 1, "Host is replaced");
+        let same = req("GET http://a/ HTTP/1.1\r\nHost: A\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(same.authority.is_none(), "a matching Host stays as it is");
+        let r = req("GET HTTP://a/x HTTP/1.0\r\n\r\n").unwrap().unwrap();
+        assert!(r.authority.is_some(), "HTTP/1.0 without Host gets one");
+        for bad in [
+            "GET http://user@a/ HTTP/1.1\r\nHost: a\r\n\r\n",
+            "GET http:/// HTTP/1.1\r\nHost: a\r\n\r\n",
+            "GET ftp://a/ HTTP/1.1\r\nHost: a\r\n\r\n",
+            "GET * HTTP/1.1\r\nHost: a\r\n\r\n",
+            "GET a/b HTTP/1.1\r\nHost: a\r\n\r\n",
+        ] {
+            assert_eq!(req(bad).unwrap_err(), RequestError::BadTarget, "{bad:?}");
+        }
+        assert!(req("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n")
+            .unwrap()
+            .is_some());
+    }
+
+    #[test]
+    fn the_framer_resumes_where_it_stopped() {
+        let head = b"\r\nPOST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc";
+        let mut framer = RequestFramer::default();
+        for end in 0..head.len() - 3 {
+            assert!(
+                framer.frame(&head[..end], None).unwrap().is_none(),
+                "at {end}"
+            );
+        }
+        let r = framer.frame(head, None).unwrap().unwrap();
+        assert_eq!((r.start, r.len), (2, head.len() - 3));
+    }
+
+    #[test]
     fn request_bodies() {
         let r = req("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n")
             .unwrap()
@@ -422,6 +657,29 @@ mod tests {
                 Method::Get
             )
             .keep_alive
+        );
+    }
+
+    #[test]
+    fn faulty_response_framing_closes_the_server_connection() {
+        let r = resp(
+            "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n",
+            Method::Get,
+        );
+        assert_eq!(r.body, BodyKind::Chunked);
+        assert!(!r.keep_alive, "HTTP/1.0 with Transfer-Encoding");
+        let r = resp(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+            Method::Get,
+        );
+        assert!(!r.keep_alive, "Transfer-Encoding with Content-Length");
+        assert_eq!(
+            parse_response(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
+                Method::Get
+            )
+            .unwrap_err(),
+            ResponseError::Malformed
         );
     }
 

@@ -4,12 +4,13 @@ pub mod chunked;
 pub mod headers;
 pub mod message;
 pub mod outgoing;
+pub mod scan;
 
 pub use chunked::{ChunkError, ChunkedTracker};
 pub use headers::Spans;
 pub use message::{
-    parse_request, parse_response, BodyKind, Method, RequestError, RequestHead, ResponseError,
-    ResponseHead,
+    parse_request, parse_response, parse_response_head, BodyKind, Method, RequestError,
+    RequestFramer, RequestHead, ResponseError, ResponseHead,
 };
 pub use outgoing::Outgoing;
 

@@ -9,8 +9,9 @@ use super::headers::Spans;
 
 /// A read buffer and the pieces of it to send, ready for `writev`.
 ///
-/// The iovecs point into `buf` and `extra`, whose heap storage does not move while this value
-/// is owned by the runtime (moving the struct moves only the `Vec` headers).
+/// The iovecs point into `buf` and `extra`. Their heap storage does not move while this value
+/// is owned by the runtime (moving the struct moves only the `Vec` headers), and every method
+/// that could move or change it forgets the plan first, so a planned iovec never dangles.
 pub struct Outgoing {
     buf: Vec<u8>,
     extra: Vec<u8>,
@@ -35,32 +36,48 @@ impl Outgoing {
         &self.buf
     }
 
-    /// The read buffer, to read more into it (never while a write is pending).
+    /// The read buffer, to read more into it. Forgets any planned write: the iovecs could
+    /// point into storage this access moves or frees.
     pub fn buf_mut(&mut self) -> &mut Vec<u8> {
+        self.unplan();
         &mut self.buf
     }
 
-    /// The buffer for added header lines (cleared by `clear_extra`).
+    /// The buffer for added header lines. Forgets any planned write, as `buf_mut` does.
     pub fn extra_mut(&mut self) -> &mut Vec<u8> {
+        self.unplan();
         &mut self.extra
     }
 
-    /// Empties the added-lines buffer.
+    /// Empties the added-lines buffer (and forgets any planned write).
     pub fn clear_extra(&mut self) {
+        self.unplan();
         self.extra.clear();
     }
 
-    /// Plans the head `buf[..head_len]` without the `drop` lines, followed by `extra` (which
-    /// must end with the blank line), followed by `buf[body]`.
-    pub fn plan_head(&mut self, head_len: usize, eol_len: usize, drop: &Spans, body: Range<usize>) {
+    /// Appends `buf[range]` to the added lines (a value taken from the head itself).
+    pub fn extra_from_buf(&mut self, range: Range<usize>) {
+        self.unplan();
+        if range.start <= range.end && range.end <= self.buf.len() {
+            self.extra.extend_from_slice(&self.buf[range]);
+        }
+    }
+
+    fn unplan(&mut self) {
         self.iov.clear();
         self.next = 0;
-        let fields_end = head_len - eol_len;
-        let mut cursor = 0;
+    }
+
+    /// Plans the head `buf[head]` (its lines end in CRLF) without the `drop` lines, followed
+    /// by `extra` (which must end with the blank line), followed by `buf[body]`.
+    pub fn plan_head(&mut self, head: Range<usize>, drop: &Spans, body: Range<usize>) {
+        self.unplan();
+        let fields_end = head.end.saturating_sub(2).max(head.start);
+        let mut cursor = head.start;
         for &(start, end) in drop.as_slice() {
             let (start, end) = (start as usize, end as usize);
             self.push_buf(cursor..start);
-            cursor = end;
+            cursor = cursor.max(end);
         }
         self.push_buf(cursor..fields_end);
         let extra = (self.extra.as_ptr(), self.extra.len());
@@ -70,8 +87,7 @@ impl Outgoing {
 
     /// Plans `buf[range]` alone.
     pub fn plan_body(&mut self, range: Range<usize>) {
-        self.iov.clear();
-        self.next = 0;
+        self.unplan();
         self.push_buf(range);
     }
 
@@ -153,7 +169,7 @@ mod tests {
         drop.push(start, end);
         let mut out = Outgoing::new(raw, b"X-Forwarded-For: 1.2.3.4\r\n\r\n".to_vec());
         let head_len = out.buf().len() - 4;
-        out.plan_head(head_len, 2, &drop, head_len..head_len + 4);
+        out.plan_head(0..head_len, &drop, head_len..head_len + 4);
         assert_eq!(
             String::from_utf8(out.planned_bytes()).unwrap(),
             "GET / HTTP/1.1\r\nHost: a\r\nAccept: x\r\nX-Forwarded-For: 1.2.3.4\r\n\r\nBODY"
@@ -165,5 +181,32 @@ mod tests {
         out.advance(total - 3);
         assert_eq!(out.remaining(), 0);
         assert_eq!(out.read_iovec_len(), 0);
+    }
+
+    #[test]
+    fn mutable_access_forgets_the_plan() {
+        let mut out = Outgoing::new(b"GET / HTTP/1.1\r\n\r\n".to_vec(), b"\r\n".to_vec());
+        let len = out.buf().len();
+        for touch in [
+            (|o: &mut Outgoing| o.buf_mut().reserve(1 << 20)) as fn(&mut Outgoing),
+            |o| o.extra_mut().reserve(1 << 20),
+            |o| o.clear_extra(),
+            |o| o.extra_from_buf(0..3),
+        ] {
+            out.plan_head(0..len, &Spans::default(), len..len);
+            assert!(out.remaining() > 0);
+            touch(&mut out);
+            assert_eq!(out.remaining(), 0, "a stale plan survived");
+            assert!(out.planned_bytes().is_empty());
+            assert_eq!(out.read_iovec_len(), 0);
+        }
+    }
+
+    #[test]
+    fn leading_bytes_before_the_head_are_skipped() {
+        let mut out = Outgoing::new(b"\r\nGET / HTTP/1.1\r\n\r\n".to_vec(), b"\r\n".to_vec());
+        let len = out.buf().len();
+        out.plan_head(2..len, &Spans::default(), len..len);
+        assert_eq!(out.planned_bytes(), b"GET / HTTP/1.1\r\n\r\n");
     }
 }
