@@ -31,6 +31,9 @@ use super::tunnel;
 use super::upstream::{Dispatch, Upstream};
 
 /// What the client connection does after a transaction.
+// Returned once per request and destructured at once, never stored: boxing it would only
+// add an allocation per request.
+#[allow(clippy::large_enum_variant)]
 pub enum After {
     /// Wait for the next request on the connection.
     KeepAlive(KeepAlive),
@@ -44,8 +47,9 @@ pub struct KeepAlive {
     pub client: TcpStream,
     /// Bytes of the next request already read.
     pub pending: Option<Outgoing>,
-    /// A server connection that belongs to this client alone.
-    pub private: Option<PrivateConn>,
+    /// A server connection that belongs to this client alone (boxed: it is rare, and it
+    /// would otherwise enlarge every idle connection's task).
+    pub private: Option<Box<PrivateConn>>,
 }
 
 /// A server connection bound to one client connection: the server answered with
@@ -72,7 +76,7 @@ struct Done {
 /// The state of one request on its way through.
 pub struct Transaction<'a> {
     /// The client's private server connection, until a request uses or discards it.
-    private: Option<PrivateConn>,
+    private: Option<Box<PrivateConn>>,
     /// The server connection in use is private to this client.
     private_in_use: bool,
     shard: &'a Shard,
@@ -147,7 +151,7 @@ impl<'a> Transaction<'a> {
         mut self,
         mut client: TcpStream,
         mut cbuf: Outgoing,
-        private: Option<PrivateConn>,
+        private: Option<Box<PrivateConn>>,
     ) -> After {
         self.private = private;
         let req = match self.read_head(&mut client, &mut cbuf).await {
@@ -614,13 +618,13 @@ impl<'a> Transaction<'a> {
             let private = relayed.connection_auth || self.private_in_use;
             let mut kept_private = None;
             if keep_server && private && relayed.client_keep_alive {
-                kept_private = Some(PrivateConn {
+                kept_private = Some(Box::new(PrivateConn {
                     backend: be.id,
                     server,
                     addr,
                     stream,
                     deadline,
-                });
+                }));
             } else if keep_server && !private {
                 self.shard.conns.put(addr, stream, deadline);
             }
@@ -689,7 +693,7 @@ impl<'a> Transaction<'a> {
     /// The client's private server connection as an upstream for `be`, if it can still
     /// serve: same backend, server still usable, nothing unexpected waiting on it.
     fn take_private(&mut self, be: &Proxy) -> Option<Upstream> {
-        let conn = self.private.take()?;
+        let conn = *self.private.take()?;
         if conn.backend != be.id || check_idle(&conn.stream) != IdleCheck::Open {
             return None;
         }

@@ -260,24 +260,34 @@ pub fn shutdown_write<S: AsRawFd>(stream: &S) {
     }
 }
 
-/// After an error response: send FIN, then discard what the client still sends for a moment,
-/// so that closing with unread bytes does not reset the connection before the client has
-/// read the response (nginx's lingering close).
+/// How long a lingering close may last in all.
+const LINGER_TOTAL: Duration = Duration::from_secs(5);
+
+/// A lingering close ends once the client has been quiet this long.
+const LINGER_QUIET: Duration = Duration::from_secs(1);
+
+/// Most bytes a lingering close discards.
+const LINGER_BUDGET: usize = 64 << 20;
+
+/// After a response that leaves request bytes unread (an error page, an early 413): send
+/// FIN, then discard what the client still sends until it goes quiet (bounded in time and
+/// bytes), so that closing with unread bytes does not reset the connection before the
+/// client has read the response (nginx's lingering close).
 pub async fn lingering_close<R>(reader: &mut R, scratch: Vec<u8>) -> Vec<u8>
 where
     R: CancelableAsyncReadRent + AsRawFd,
 {
     shutdown_write(reader);
     let mut buf = scratch;
-    let deadline = std::time::Instant::now() + Duration::from_secs(2);
-    let mut budget: usize = 1 << 20;
+    let deadline = std::time::Instant::now() + LINGER_TOTAL;
+    let mut budget = LINGER_BUDGET;
     loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         if left.is_zero() {
             break;
         }
         buf.clear();
-        let (outcome, back) = read_with_timeout(reader, buf, Some(left)).await;
+        let (outcome, back) = read_with_timeout(reader, buf, Some(left.min(LINGER_QUIET))).await;
         buf = back;
         match outcome {
             ReadOutcome::Data(n) if n > 0 && n < budget => budget -= n,

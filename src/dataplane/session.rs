@@ -31,7 +31,7 @@ pub fn serve_http(
         // Bytes of a pipelined request read along with the previous one.
         let mut pending: Option<Outgoing> = None;
         // A server connection that only this client may use (NTLM, Negotiate).
-        let mut private: Option<PrivateConn> = None;
+        let mut private: Option<Box<PrivateConn>> = None;
         let mut served: u64 = 0;
         loop {
             let buffer = match pending.take() {

@@ -7,9 +7,13 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// The binary under test.
+/// The binary under test: this build's, or `RINGLB_BIN` (to show a new test fails on an
+/// older build).
 pub fn ringlb_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_ringlb")
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("RINGLB_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_ringlb").to_string())
+    })
 }
 
 /// The repository root (fixtures are relative to it).

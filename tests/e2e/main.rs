@@ -5,10 +5,12 @@
 mod backend;
 mod client;
 mod harness;
+mod raw;
 
 mod balancing;
 mod cli;
 mod failures;
+mod hardening;
 mod http;
 mod logging;
 mod runtime;
