@@ -16,7 +16,8 @@ use monoio::net::{TcpListener, TcpStream};
 use crate::config::{Mode, Proxy, ProxyId};
 use crate::state::{LogRecord, ShardCounters, Snapshot};
 
-use super::deadline::{Deadlines, SWEEP_INTERVAL};
+use super::balance::Queues;
+use super::deadline::{coarse_now, Deadlines, SWEEP_INTERVAL};
 use super::pool::{BufferPool, ConnPool};
 use super::{session, tunnel};
 
@@ -57,6 +58,8 @@ pub struct Shard {
     pub deadlines: Deadlines,
     /// Randomness for `balance random`.
     pub rng: RefCell<fastrand::Rng>,
+    /// Requests waiting for a server slot, per backend.
+    pub queues: Queues,
     logs: Option<Sender<LogRecord>>,
     /// Client connections open on this shard.
     pub open_conns: Cell<usize>,
@@ -77,6 +80,7 @@ impl Shard {
             buffers: BufferPool::new(bufsize, 1024),
             deadlines: Deadlines::default(),
             rng: RefCell::new(fastrand::Rng::new()),
+            queues: Queues::default(),
             logs: setup.logs,
             open_conns: Cell::new(0),
             max_conns: setup.max_conns.max(1),
@@ -219,6 +223,8 @@ pub async fn housekeeping(shard: Rc<Shard>) {
         loop {
             monoio::time::sleep(SWEEP_INTERVAL).await;
             sweeper.deadlines.sweep();
+            // The same tick expires queued requests and lets them see slots freed elsewhere.
+            sweeper.queues.tick(coarse_now());
         }
     });
     loop {

@@ -11,5 +11,6 @@ mod cli;
 mod failures;
 mod http;
 mod logging;
+mod resources;
 mod runtime;
 mod tcp;
