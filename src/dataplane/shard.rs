@@ -35,6 +35,10 @@ pub struct ShardSetup {
     pub logs: Option<Sender<LogRecord>>,
     /// Client connections this shard may hold at once.
     pub max_conns: usize,
+    /// Descriptors this shard's connections and idle server connections may use together.
+    pub fd_budget: usize,
+    /// Descriptors one client connection may hold at once.
+    pub fds_per_conn: usize,
     /// How many shards share the listeners (limits are split between them).
     pub shards: usize,
 }
@@ -64,6 +68,8 @@ pub struct Shard {
     /// Client connections open on this shard.
     pub open_conns: Cell<usize>,
     max_conns: usize,
+    fd_budget: usize,
+    fds_per_conn: usize,
     shards: usize,
 }
 
@@ -71,7 +77,7 @@ impl Shard {
     /// Builds the shard state.
     pub fn new(setup: ShardSetup) -> Rc<Self> {
         let bufsize = setup.snapshot.config.global.bufsize;
-        Rc::new(Self {
+        let shard = Rc::new(Self {
             id: setup.id,
             snapshot: RefCell::new(Rc::new(setup.snapshot)),
             updates: setup.updates,
@@ -84,8 +90,22 @@ impl Shard {
             logs: setup.logs,
             open_conns: Cell::new(0),
             max_conns: setup.max_conns.max(1),
+            fd_budget: setup.fd_budget,
+            fds_per_conn: setup.fds_per_conn.max(1),
             shards: setup.shards.max(1),
-        })
+        });
+        shard.fit_pool();
+        shard
+    }
+
+    /// Keeps the idle server pool within the descriptors that the open client connections
+    /// leave over, each counted with everything it may hold at once. At `maxconn` only the
+    /// spare part of the budget remains for idle connections, so accepting one more client
+    /// can never run the process out of descriptors.
+    fn fit_pool(&self) {
+        let promised = self.open_conns.get() * self.fds_per_conn;
+        self.conns
+            .set_limit(self.fd_budget.saturating_sub(promised));
     }
 
     /// The newest snapshot (picks up any the control thread published).
@@ -167,6 +187,7 @@ impl Connection {
         counters.conn_total.incr();
         counters.conn_current.add(1);
         shard.open_conns.set(shard.open_conns.get() + 1);
+        shard.fit_pool();
         Self {
             shard,
             frontend,
@@ -179,6 +200,7 @@ impl Connection {
 impl Drop for Connection {
     fn drop(&mut self) {
         self.shard.open_conns.set(self.shard.open_conns.get() - 1);
+        self.shard.fit_pool();
         self.shard.counters.proxies[self.frontend]
             .conn_current
             .add(-1);

@@ -199,3 +199,119 @@ fn tcp_sessions_never_take_pooled_http_connections() {
     let _ = s.shutdown(Shutdown::Both);
     let _ = s.read(&mut [0u8; 1]);
 }
+
+/// An echo server that greets each connection with `E:`, on a thread per connection.
+fn greeting_echo_server() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            std::thread::spawn(move || {
+                let _ = conn.write_all(b"E:");
+                let mut buf = [0u8; 4096];
+                while let Ok(n @ 1..) = conn.read(&mut buf) {
+                    if conn.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
+
+/// Whether ringlb relays for this client yet: its greeting arrived (`Some(true)`), nothing
+/// yet (`Some(false)`: still in the backlog), or the connection ended (`None`).
+fn greeted(s: &mut std::net::TcpStream) -> Option<bool> {
+    s.set_nonblocking(true).unwrap();
+    let mut greeting = [0u8; 2];
+    let got = match s.read(&mut greeting) {
+        Ok(2) => Some(&greeting == b"E:"),
+        Ok(1) => {
+            s.set_nonblocking(false).unwrap();
+            s.read_exact(&mut greeting[1..]).ok()?;
+            Some(&greeting == b"E:")
+        }
+        Ok(_) => None,
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Some(false),
+        Err(_) => None,
+    };
+    s.set_nonblocking(false).unwrap();
+    got
+}
+
+fn echoes(s: &mut std::net::TcpStream) -> bool {
+    let mut back = [0u8; 5];
+    s.write_all(b"ping\n").is_ok() && s.read_exact(&mut back).is_ok() && &back == b"ping\n"
+}
+
+#[test]
+fn maxconn_is_reached_before_descriptors_run_out() {
+    let echo = greeting_echo_server();
+    let port = free_port();
+    // Spliced relays hold a pipe per direction: six descriptors per client.
+    let config = format!(
+        "global\n nbthread 2\ndefaults\n mode tcp\n timeout connect 2s\n timeout client 20s\n timeout server 20s\n\
+         listen relay\n bind 127.0.0.1:{port}\n option splice-auto\n server e 127.0.0.1:{echo}\n"
+    );
+    let fd_limit = 512;
+    let lb = Ringlb::start_with_fd_limit(&config, fd_limit);
+    let stderr = lb.stderr();
+    let maxconn: usize = stderr
+        .split("maxconn ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no maxconn in: {stderr}"));
+    assert_eq!(maxconn, (512 - 256 - 2) / 6, "{stderr}");
+    let mut clients: Vec<std::net::TcpStream> = (0..100).map(|_| connect(port)).collect();
+    std::thread::sleep(Duration::from_millis(1000));
+    let mut served = Vec::new();
+    let mut waiting = Vec::new();
+    for (i, c) in clients.iter_mut().enumerate() {
+        match greeted(c) {
+            Some(true) => served.push(i),
+            Some(false) => waiting.push(i),
+            None => panic!("client {i} was cut off:\n{}", lb.stderr()),
+        }
+    }
+    assert!(
+        served.len() <= maxconn && served.len() >= maxconn * 3 / 4,
+        "{} served of maxconn {maxconn}",
+        served.len()
+    );
+    assert!(
+        open_fds(lb.pid()) < fd_limit as usize,
+        "descriptors stay below the limit"
+    );
+    for &i in &served {
+        assert!(echoes(&mut clients[i]), "session {i} keeps working");
+    }
+    // Clients that leave make room for those in the backlog, and nothing else.
+    for &i in &served[..10] {
+        clients[i].shutdown(Shutdown::Both).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(1000));
+    let admitted: Vec<usize> = waiting
+        .iter()
+        .copied()
+        .filter(|&i| greeted(&mut clients[i]).unwrap_or_else(|| panic!("client {i} was cut off")))
+        .collect();
+    assert_eq!(admitted.len(), 10, "one in for each one out");
+    for &i in admitted.iter().chain(&served[10..]) {
+        assert!(echoes(&mut clients[i]), "session {i} works");
+    }
+    assert!(open_fds(lb.pid()) < fd_limit as usize);
+    let stderr = lb.stderr();
+    assert!(
+        !stderr.contains("accept failed") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+}
