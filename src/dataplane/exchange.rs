@@ -640,11 +640,11 @@ impl<'a> Transaction<'a> {
                 .incr();
         }
         if let Some(code) = error.status() {
-            let pages = match self.backend {
-                Some(be) if !error.is_request_error() => &be.errorpages,
-                _ => &self.fe.errorpages,
+            let owner = match self.backend {
+                Some(be) if !error.is_request_error() => be.id,
+                _ => self.fe.id,
             };
-            let page = pages.get(code);
+            let page = self.shard.error_page(owner, code);
             let len = page.len() as u64;
             self.status = Some(code);
             self.shard.counters.proxies[self.fe.id].status.record(code);

@@ -13,7 +13,10 @@ use crossbeam_utils::CachePadded;
 use futures_util::FutureExt;
 use monoio::net::{TcpListener, TcpStream};
 
-use crate::config::{Mode, Proxy, ProxyId};
+use bytes::Bytes;
+
+use crate::config::errorpage::ERROR_CODES;
+use crate::config::{Config, Mode, Proxy, ProxyId};
 use crate::state::{LogRecord, ShardCounters, Snapshot};
 
 use super::balance::Queues;
@@ -65,6 +68,7 @@ pub struct Shard {
     /// Requests waiting for a server slot, per backend.
     pub queues: Queues,
     logs: Option<Sender<LogRecord>>,
+    pages: RefCell<ErrorPages>,
     /// Client connections open on this shard.
     pub open_conns: Cell<usize>,
     max_conns: usize,
@@ -77,6 +81,7 @@ impl Shard {
     /// Builds the shard state.
     pub fn new(setup: ShardSetup) -> Rc<Self> {
         let bufsize = setup.snapshot.config.global.bufsize;
+        let pages = RefCell::new(ErrorPages::copy(&setup.snapshot.config));
         let shard = Rc::new(Self {
             id: setup.id,
             snapshot: RefCell::new(Rc::new(setup.snapshot)),
@@ -87,6 +92,7 @@ impl Shard {
             deadlines: Deadlines::default(),
             rng: RefCell::new(fastrand::Rng::new()),
             queues: Queues::default(),
+            pages,
             logs: setup.logs,
             open_conns: Cell::new(0),
             max_conns: setup.max_conns.max(1),
@@ -111,9 +117,28 @@ impl Shard {
     /// The newest snapshot (picks up any the control thread published).
     pub fn snapshot(&self) -> Rc<Arc<Snapshot>> {
         if let Some(newest) = self.updates.try_iter().last() {
+            if !Arc::ptr_eq(&newest.config, &self.pages.borrow().config) {
+                *self.pages.borrow_mut() = ErrorPages::copy(&newest.config);
+            }
             *self.snapshot.borrow_mut() = Rc::new(newest);
         }
         Rc::clone(&self.snapshot.borrow())
+    }
+
+    /// The error response `code` of `proxy`, from this shard's own copy: the reference count
+    /// it bumps is on a line no other shard writes, where the configuration's shared page
+    /// would be bumped by every shard on every error.
+    pub fn error_page(&self, proxy: ProxyId, code: u16) -> Bytes {
+        if let Some(page) = self.pages.borrow().get(proxy, code) {
+            return page;
+        }
+        // A code without a page of its own, or a proxy of a configuration newer than the
+        // copy: the shared page, rarely.
+        let snapshot = self.snapshot.borrow();
+        match snapshot.config.proxies.get(proxy) {
+            Some(p) => p.errorpages.get(code),
+            None => crate::config::errorpage::ErrorPages::default().get(code),
+        }
     }
 
     /// Hands a record to the logger; dropped (never blocks) if the logger is behind.
@@ -128,6 +153,41 @@ impl Shard {
     /// Whether connections of `frontend` are logged (so records are worth building).
     pub fn logs(&self, frontend: &Proxy) -> bool {
         self.logs.is_some() && !frontend.log.is_empty()
+    }
+}
+
+/// A shard's deep copy of every proxy's error pages, for one configuration.
+struct ErrorPages {
+    /// The configuration copied (identity only).
+    config: Arc<Config>,
+    /// By `ProxyId`: (code, response) for every code `errorfile` accepts.
+    pages: Vec<Vec<(u16, Bytes)>>,
+}
+
+impl ErrorPages {
+    fn copy(config: &Arc<Config>) -> Self {
+        let pages = config
+            .proxies
+            .iter()
+            .map(|p| {
+                ERROR_CODES
+                    .iter()
+                    .map(|&code| (code, Bytes::copy_from_slice(&p.errorpages.get(code))))
+                    .collect()
+            })
+            .collect();
+        Self {
+            config: Arc::clone(config),
+            pages,
+        }
+    }
+
+    fn get(&self, proxy: ProxyId, code: u16) -> Option<Bytes> {
+        let pages = self.pages.get(proxy)?;
+        pages
+            .iter()
+            .find(|(c, _)| *c == code)
+            .map(|(_, page)| page.clone())
     }
 }
 
@@ -253,5 +313,66 @@ pub async fn housekeeping(shard: Rc<Shard>) {
         monoio::time::sleep(Duration::from_millis(500)).await;
         let _ = shard.snapshot();
         shard.conns.purge();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load_sources;
+
+    fn config(errorfile: &str) -> Arc<Config> {
+        let text = format!(
+            "defaults\n mode http\nbackend b\n{errorfile} server a 127.0.0.1:1\nfrontend f\n bind 127.0.0.1:1\n default_backend b\n"
+        );
+        Arc::new(load_sources(&[("t".into(), text)]).unwrap().config)
+    }
+
+    #[test]
+    fn error_pages_are_the_shards_own_copies_and_follow_new_configs() {
+        let first = config("");
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let shard = Shard::new(ShardSetup {
+            id: 0,
+            snapshot: Arc::new(Snapshot::initial(Arc::clone(&first))),
+            updates: rx,
+            counters: Arc::new(CachePadded::new(ShardCounters::new(&first))),
+            logs: None,
+            max_conns: 1,
+            fd_budget: 2,
+            fds_per_conn: 2,
+            shards: 1,
+        });
+        let shared = first.proxies[0].errorpages.get(503);
+        let own = shard.error_page(0, 503);
+        assert_eq!(own, shared);
+        assert_ne!(
+            own.as_ptr(),
+            shared.as_ptr(),
+            "a copy, not the shared bytes"
+        );
+        assert_eq!(
+            own.as_ptr(),
+            shard.error_page(0, 503).as_ptr(),
+            "copied once"
+        );
+        // Codes without an errorfile slot still get a page.
+        assert!(shard.error_page(0, 418).starts_with(b"HTTP/1.1 418"));
+
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/errors/503.http"
+        );
+        let second = config(&format!(" errorfile 503 {path}\n"));
+        tx.send(Arc::new(Snapshot::initial(Arc::clone(&second))))
+            .unwrap();
+        let _ = shard.snapshot();
+        let page = shard.error_page(0, 503);
+        assert_eq!(page, second.proxies[0].errorpages.get(503));
+        assert_ne!(page, shared, "rebuilt for the new configuration");
+        assert_ne!(
+            page.as_ptr(),
+            second.proxies[0].errorpages.get(503).as_ptr()
+        );
     }
 }
