@@ -130,8 +130,7 @@ impl<'a> Transaction<'a> {
             .requests_total
             .incr();
         if self.logged {
-            self.request_line =
-                Some(String::from_utf8_lossy(&cbuf.buf()[..req.line_len]).into_owned());
+            self.request_line = Some(crate::state::log::request_line(&cbuf.buf()[..req.line_len]));
         }
         let Some(backend_id) = self.fe.default_backend else {
             return self

@@ -79,7 +79,7 @@ pub fn start(config: Arc<Config>) -> Result<Running, StartError> {
     }
     let counters = CounterSet::new(&config, shards);
     let logs = if config.frontends().any(|p| !p.log.is_empty()) {
-        let (tx, rx) = crossbeam_channel::bounded(65536);
+        let (tx, rx) = crossbeam_channel::bounded(logger::queue_capacity(logger::QUEUE_BYTES));
         logger::spawn(Arc::clone(&config), counters.clone(), rx)?;
         Some(tx)
     } else {

@@ -315,3 +315,24 @@ fn maxconn_is_reached_before_descriptors_run_out() {
         "{stderr}"
     );
 }
+
+#[test]
+fn logged_request_lines_are_capped_at_1024_bytes() {
+    let a = Backend::start("a");
+    let port = free_port();
+    // A line length above the request line cap, so only the cap can shorten it.
+    let config = format!(
+        "global\n log stdout len 4096 format raw local0\ndefaults\n log global\n mode http\n option httplog\n{TIMEOUTS}\
+         frontend web\n bind 127.0.0.1:{port}\n default_backend app\nbackend app\n server s1 127.0.0.1:{}\n",
+        a.port
+    );
+    let lb = Ringlb::start(&config);
+    let uri = format!("/{}", "u".repeat(10_000));
+    assert_eq!(get(port, &uri).status, 200);
+    let out = lb.wait_stdout_lines(1);
+    let line = out.lines().next().unwrap_or_else(|| panic!("no log line"));
+    let quoted = &line[line.find('"').unwrap()..];
+    assert!(quoted.ends_with('"'), "{quoted}");
+    assert_eq!(quoted.len(), 1024 + 2, "{quoted}");
+    assert!(quoted.starts_with("\"GET /uuuu"), "{quoted}");
+}
