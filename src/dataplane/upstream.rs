@@ -190,8 +190,15 @@ impl Dispatch {
     ) -> Result<Slot, ProxyError> {
         let since = Instant::now();
         let place = queue.join(since + queue_limit(backend));
-        let try_pick = |avoid| {
-            let picked = pick(backend, view, &mut shard.rng.borrow_mut(), avoid);
+        // Once queued, a server to avoid (after a redispatch) is only a preference: waiting
+        // for the others while it is free would hold up everyone queued behind.
+        let avoid = self.avoid;
+        let try_pick = || {
+            let mut rng = shard.rng.borrow_mut();
+            let picked = match pick(backend, view, &mut rng, avoid) {
+                Err(NoPick::Full) if avoid.is_some() => pick(backend, view, &mut rng, None),
+                picked => picked,
+            };
             picked.map(|mut slot| {
                 slot.hand_over_to(&queue);
                 slot
@@ -199,20 +206,20 @@ impl Dispatch {
         };
         let outcome = loop {
             match place.turn().await {
-                // A queued request takes whichever server frees first, even one it would
-                // otherwise avoid; the slot stays usable only if the server still is.
+                // A queued request takes whichever server frees first; the slot is kept only
+                // if the server is still one to balance over.
                 Turn::Granted(slot) => {
                     if view.candidates.contains(&(slot.server as u16)) {
                         break Ok(slot);
                     }
                     slot.release();
-                    match try_pick(self.avoid) {
+                    match try_pick() {
                         Ok(slot) => break Ok(slot),
                         Err(NoPick::NoServer) => break Err(ProxyError::NoServer),
                         Err(NoPick::Full) => place.rejoin_first(),
                     }
                 }
-                Turn::Retry => match try_pick(self.avoid) {
+                Turn::Retry => match try_pick() {
                     Ok(slot) => {
                         drop(place);
                         // Several slots may have freed on other shards: the next one tries too.
