@@ -8,12 +8,11 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use crossbeam_utils::CachePadded;
 use futures_util::FutureExt;
 use monoio::net::{TcpListener, TcpStream};
-
-use bytes::Bytes;
 
 use crate::config::errorpage::ERROR_CODES;
 use crate::config::{Config, Mode, Proxy, ProxyId};
