@@ -174,7 +174,7 @@ impl<'a> Transaction<'a> {
             .requests_total
             .incr();
         if self.logged {
-            self.request_line = Some(String::from_utf8_lossy(req.line(cbuf.buf())).into_owned());
+            self.request_line = Some(crate::state::log::request_line(req.line(cbuf.buf())));
         }
         let Some(backend_id) = self.fe.default_backend else {
             return self
@@ -745,11 +745,11 @@ impl<'a> Transaction<'a> {
                 .incr();
         }
         if let Some(code) = error.status() {
-            let pages = match self.backend {
-                Some(be) if !error.is_request_error() => &be.errorpages,
-                _ => &self.fe.errorpages,
+            let owner = match self.backend {
+                Some(be) if !error.is_request_error() => be.id,
+                _ => self.fe.id,
             };
-            let page = pages.get(code);
+            let page = self.shard.error_page(owner, code);
             let len = page.len() as u64;
             self.status = Some(code);
             self.shard.counters.proxies[self.fe.id].status.record(code);

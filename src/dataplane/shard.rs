@@ -8,15 +8,18 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use crossbeam_utils::CachePadded;
 use futures_util::FutureExt;
 use monoio::net::{TcpListener, TcpStream};
 
-use crate::config::{Mode, Proxy, ProxyId};
+use crate::config::errorpage::ERROR_CODES;
+use crate::config::{Config, Mode, Proxy, ProxyId};
 use crate::state::{LogRecord, ShardCounters, Snapshot};
 
-use super::deadline::{Deadlines, SWEEP_INTERVAL};
+use super::balance::Queues;
+use super::deadline::{coarse_now, Deadlines, SWEEP_INTERVAL};
 use super::pool::{BufferPool, ConnPool};
 use super::{session, tunnel};
 
@@ -34,6 +37,10 @@ pub struct ShardSetup {
     pub logs: Option<Sender<LogRecord>>,
     /// Client connections this shard may hold at once.
     pub max_conns: usize,
+    /// Descriptors this shard's connections and idle server connections may use together.
+    pub fd_budget: usize,
+    /// Descriptors one client connection may hold at once.
+    pub fds_per_conn: usize,
     /// How many shards share the listeners (limits are split between them).
     pub shards: usize,
 }
@@ -57,10 +64,15 @@ pub struct Shard {
     pub deadlines: Deadlines,
     /// Randomness for `balance random`.
     pub rng: RefCell<fastrand::Rng>,
+    /// Requests waiting for a server slot, per backend.
+    pub queues: Queues,
     logs: Option<Sender<LogRecord>>,
+    pages: RefCell<ErrorPages>,
     /// Client connections open on this shard.
     pub open_conns: Cell<usize>,
     max_conns: usize,
+    fd_budget: usize,
+    fds_per_conn: usize,
     shards: usize,
 }
 
@@ -68,7 +80,8 @@ impl Shard {
     /// Builds the shard state.
     pub fn new(setup: ShardSetup) -> Rc<Self> {
         let bufsize = setup.snapshot.config.global.bufsize;
-        Rc::new(Self {
+        let pages = RefCell::new(ErrorPages::copy(&setup.snapshot.config));
+        let shard = Rc::new(Self {
             id: setup.id,
             snapshot: RefCell::new(Rc::new(setup.snapshot)),
             updates: setup.updates,
@@ -77,19 +90,54 @@ impl Shard {
             buffers: BufferPool::new(bufsize, 1024),
             deadlines: Deadlines::default(),
             rng: RefCell::new(fastrand::Rng::new()),
+            queues: Queues::default(),
+            pages,
             logs: setup.logs,
             open_conns: Cell::new(0),
             max_conns: setup.max_conns.max(1),
+            fd_budget: setup.fd_budget,
+            fds_per_conn: setup.fds_per_conn.max(1),
             shards: setup.shards.max(1),
-        })
+        });
+        shard.fit_pool();
+        shard
+    }
+
+    /// Keeps the idle server pool within the descriptors that the open client connections
+    /// leave over, each counted with everything it may hold at once. At `maxconn` only the
+    /// spare part of the budget remains for idle connections, so accepting one more client
+    /// can never run the process out of descriptors.
+    fn fit_pool(&self) {
+        let promised = self.open_conns.get() * self.fds_per_conn;
+        self.conns
+            .set_limit(self.fd_budget.saturating_sub(promised));
     }
 
     /// The newest snapshot (picks up any the control thread published).
     pub fn snapshot(&self) -> Rc<Arc<Snapshot>> {
         if let Some(newest) = self.updates.try_iter().last() {
+            if !Arc::ptr_eq(&newest.config, &self.pages.borrow().config) {
+                *self.pages.borrow_mut() = ErrorPages::copy(&newest.config);
+            }
             *self.snapshot.borrow_mut() = Rc::new(newest);
         }
         Rc::clone(&self.snapshot.borrow())
+    }
+
+    /// The error response `code` of `proxy`, from this shard's own copy: the reference count
+    /// it bumps is on a line no other shard writes, where the configuration's shared page
+    /// would be bumped by every shard on every error.
+    pub fn error_page(&self, proxy: ProxyId, code: u16) -> Bytes {
+        if let Some(page) = self.pages.borrow().get(proxy, code) {
+            return page;
+        }
+        // A code without a page of its own, or a proxy of a configuration newer than the
+        // copy: the shared page, rarely.
+        let snapshot = self.snapshot.borrow();
+        match snapshot.config.proxies.get(proxy) {
+            Some(p) => p.errorpages.get(code),
+            None => crate::config::errorpage::ErrorPages::default().get(code),
+        }
     }
 
     /// Hands a record to the logger; dropped (never blocks) if the logger is behind.
@@ -104,6 +152,41 @@ impl Shard {
     /// Whether connections of `frontend` are logged (so records are worth building).
     pub fn logs(&self, frontend: &Proxy) -> bool {
         self.logs.is_some() && !frontend.log.is_empty()
+    }
+}
+
+/// A shard's deep copy of every proxy's error pages, for one configuration.
+struct ErrorPages {
+    /// The configuration copied (identity only).
+    config: Arc<Config>,
+    /// By `ProxyId`: (code, response) for every code `errorfile` accepts.
+    pages: Vec<Vec<(u16, Bytes)>>,
+}
+
+impl ErrorPages {
+    fn copy(config: &Arc<Config>) -> Self {
+        let pages = config
+            .proxies
+            .iter()
+            .map(|p| {
+                ERROR_CODES
+                    .iter()
+                    .map(|&code| (code, Bytes::copy_from_slice(&p.errorpages.get(code))))
+                    .collect()
+            })
+            .collect();
+        Self {
+            config: Arc::clone(config),
+            pages,
+        }
+    }
+
+    fn get(&self, proxy: ProxyId, code: u16) -> Option<Bytes> {
+        let pages = self.pages.get(proxy)?;
+        pages
+            .iter()
+            .find(|(c, _)| *c == code)
+            .map(|(_, page)| page.clone())
     }
 }
 
@@ -163,6 +246,7 @@ impl Connection {
         counters.conn_total.incr();
         counters.conn_current.add(1);
         shard.open_conns.set(shard.open_conns.get() + 1);
+        shard.fit_pool();
         Self {
             shard,
             frontend,
@@ -175,6 +259,7 @@ impl Connection {
 impl Drop for Connection {
     fn drop(&mut self) {
         self.shard.open_conns.set(self.shard.open_conns.get() - 1);
+        self.shard.fit_pool();
         self.shard.counters.proxies[self.frontend]
             .conn_current
             .add(-1);
@@ -219,11 +304,74 @@ pub async fn housekeeping(shard: Rc<Shard>) {
         loop {
             monoio::time::sleep(SWEEP_INTERVAL).await;
             sweeper.deadlines.sweep();
+            // The same tick expires queued requests and lets them see slots freed elsewhere.
+            sweeper.queues.tick(coarse_now());
         }
     });
     loop {
         monoio::time::sleep(Duration::from_millis(500)).await;
         let _ = shard.snapshot();
         shard.conns.purge();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load_sources;
+
+    fn config(errorfile: &str) -> Arc<Config> {
+        let text = format!(
+            "defaults\n mode http\nbackend b\n{errorfile} server a 127.0.0.1:1\nfrontend f\n bind 127.0.0.1:1\n default_backend b\n"
+        );
+        Arc::new(load_sources(&[("t".into(), text)]).unwrap().config)
+    }
+
+    #[test]
+    fn error_pages_are_the_shards_own_copies_and_follow_new_configs() {
+        let first = config("");
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let shard = Shard::new(ShardSetup {
+            id: 0,
+            snapshot: Arc::new(Snapshot::initial(Arc::clone(&first))),
+            updates: rx,
+            counters: Arc::new(CachePadded::new(ShardCounters::new(&first))),
+            logs: None,
+            max_conns: 1,
+            fd_budget: 2,
+            fds_per_conn: 2,
+            shards: 1,
+        });
+        let shared = first.proxies[0].errorpages.get(503);
+        let own = shard.error_page(0, 503);
+        assert_eq!(own, shared);
+        assert_ne!(
+            own.as_ptr(),
+            shared.as_ptr(),
+            "a copy, not the shared bytes"
+        );
+        assert_eq!(
+            own.as_ptr(),
+            shard.error_page(0, 503).as_ptr(),
+            "copied once"
+        );
+        // Codes without an errorfile slot still get a page.
+        assert!(shard.error_page(0, 418).starts_with(b"HTTP/1.1 418"));
+
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/errors/503.http"
+        );
+        let second = config(&format!(" errorfile 503 {path}\n"));
+        tx.send(Arc::new(Snapshot::initial(Arc::clone(&second))))
+            .unwrap();
+        let _ = shard.snapshot();
+        let page = shard.error_page(0, 503);
+        assert_eq!(page, second.proxies[0].errorpages.get(503));
+        assert_ne!(page, shared, "rebuilt for the new configuration");
+        assert_ne!(
+            page.as_ptr(),
+            second.proxies[0].errorpages.get(503).as_ptr()
+        );
     }
 }

@@ -348,7 +348,8 @@ pub async fn serve_tcp(conn: Connection, client: TcpStream) {
         finish(shard, fe.log_format, logs, record, started);
         return;
     };
-    let mut dispatch = Dispatch::default();
+    // Its connection is never pooled either: only HTTP exchanges put connections back.
+    let mut dispatch = Dispatch::fresh();
     let upstream = dispatch
         .connect(shard, &snap, be, local.port(), &mut record.timers)
         .await;

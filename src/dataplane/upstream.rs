@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use monoio::net::TcpStream;
 
 use crate::config::{Proxy, ServerId};
-use crate::state::{Snapshot, Timers};
+use crate::state::{BackendView, Snapshot, Timers};
 
-use super::balance::{pick, NoPick, Slot};
+use super::balance::{pick, BackendQueue, NoPick, Slot, Turn};
 use super::deadline::Deadline;
 use super::error::ProxyError;
 use super::io::within;
@@ -31,9 +31,6 @@ pub struct Upstream {
     pub deadline: Rc<Deadline>,
 }
 
-/// How often the queue re-tries to find a free server slot.
-const QUEUE_POLL: Duration = Duration::from_millis(1);
-
 /// The state of one request's attempts to reach a server.
 #[derive(Default)]
 pub struct Dispatch {
@@ -50,6 +47,15 @@ pub struct Dispatch {
 }
 
 impl Dispatch {
+    /// For `mode tcp`: new connections only. An idle pooled connection was opened for HTTP
+    /// and may carry a server's late bytes; a byte relay must start on a clean one.
+    pub fn fresh() -> Self {
+        Self {
+            fresh_only: true,
+            ..Self::default()
+        }
+    }
+
     /// After a reused connection failed before any response: next try on a new connection to
     /// the same server (not counted as a retry, as HAProxy does for idle connections).
     pub fn retry_fresh(&mut self, slot: Slot) {
@@ -146,6 +152,8 @@ impl Dispatch {
         }
     }
 
+    /// A slot on a server of `backend`: at once if one is free and nobody on this shard
+    /// waits before us, else after a wait in the shard's queue for the backend.
     async fn pick(
         &mut self,
         shard: &Shard,
@@ -156,33 +164,109 @@ impl Dispatch {
         let Some(view) = snap.backend(backend.id) else {
             return Err(ProxyError::NoServer);
         };
-        let mut queued_since: Option<Instant> = None;
-        loop {
-            let picked = pick(backend, view, &mut shard.rng.borrow_mut(), self.avoid);
-            match picked {
-                Ok(slot) => {
-                    if !self.queued {
-                        self.queued = true;
-                        timers.queue = queued_since.map_or(0, |t| t.elapsed().as_millis() as i64);
-                    }
+        let queue = shard.queues.of(backend.id);
+        if queue.is_empty() {
+            match pick(backend, view, &mut shard.rng.borrow_mut(), self.avoid) {
+                Ok(mut slot) => {
+                    slot.hand_over_to(&queue);
+                    self.measure_queue(timers, None);
                     return Ok(slot);
                 }
                 Err(NoPick::NoServer) => return Err(ProxyError::NoServer),
-                Err(NoPick::Full) => {
-                    let since = *queued_since.get_or_insert_with(Instant::now);
-                    if backend
-                        .timeouts
-                        .queue_wait()
-                        .is_some_and(|limit| since.elapsed() >= limit)
-                    {
-                        timers.queue = since.elapsed().as_millis() as i64;
-                        return Err(ProxyError::QueueTimeout);
-                    }
-                    Box::pin(monoio::time::sleep(QUEUE_POLL)).await;
-                }
+                Err(NoPick::Full) => {}
             }
         }
+        // Boxed: queueing is the slow path, and its state should not weigh on every request.
+        Box::pin(self.wait_in_queue(shard, view, backend, queue, timers)).await
     }
+
+    async fn wait_in_queue(
+        &mut self,
+        shard: &Shard,
+        view: &BackendView,
+        backend: &Proxy,
+        queue: Rc<BackendQueue>,
+        timers: &mut Timers,
+    ) -> Result<Slot, ProxyError> {
+        let since = Instant::now();
+        let place = queue.join(since + queue_limit(backend));
+        // Once queued, a server to avoid (after a redispatch) is only a preference: waiting
+        // for the others while it is free would hold up everyone queued behind.
+        let avoid = self.avoid;
+        let try_pick = || {
+            let mut rng = shard.rng.borrow_mut();
+            let picked = match pick(backend, view, &mut rng, avoid) {
+                Err(NoPick::Full) if avoid.is_some() => pick(backend, view, &mut rng, None),
+                picked => picked,
+            };
+            picked.map(|mut slot| {
+                slot.hand_over_to(&queue);
+                slot
+            })
+        };
+        let outcome = loop {
+            match place.turn().await {
+                // A queued request takes whichever server frees first; the slot is kept only
+                // if the server is still one to balance over.
+                Turn::Granted(slot) => {
+                    if view.candidates.contains(&(slot.server as u16)) {
+                        break Ok(slot);
+                    }
+                    slot.release();
+                    match try_pick() {
+                        Ok(slot) => break Ok(slot),
+                        Err(NoPick::NoServer) => break Err(ProxyError::NoServer),
+                        Err(NoPick::Full) => place.rejoin_first(),
+                    }
+                }
+                Turn::Retry => match try_pick() {
+                    Ok(slot) => {
+                        drop(place);
+                        // Several slots may have freed on other shards: the next one tries too.
+                        queue.nudge_oldest();
+                        self.measure_queue(timers, Some(since));
+                        return Ok(slot);
+                    }
+                    Err(NoPick::NoServer) => {
+                        drop(place);
+                        queue.nudge_oldest();
+                        return Err(ProxyError::NoServer);
+                    }
+                    Err(NoPick::Full) => {}
+                },
+                Turn::Expired => {
+                    timers.queue = since.elapsed().as_millis() as i64;
+                    return Err(ProxyError::QueueTimeout);
+                }
+            }
+        };
+        drop(place);
+        if outcome.is_ok() {
+            self.measure_queue(timers, Some(since));
+        }
+        outcome
+    }
+
+    /// Records the first wait for a slot (`%Tw`); later picks (retries) do not count.
+    fn measure_queue(&mut self, timers: &mut Timers, since: Option<Instant>) {
+        if !self.queued {
+            self.queued = true;
+            timers.queue = since.map_or(0, |t| t.elapsed().as_millis() as i64);
+        }
+    }
+}
+
+/// How long a request may wait for a server slot when neither `timeout queue` nor
+/// `timeout connect` is set. HAProxy would wait forever; ringlb bounds it (our choice) so a
+/// stuck server cannot pile up requests without end.
+pub const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// HAProxy's rule: `timeout queue`, else `timeout connect`; else `DEFAULT_QUEUE_TIMEOUT`.
+fn queue_limit(backend: &Proxy) -> Duration {
+    backend
+        .timeouts
+        .queue_wait()
+        .unwrap_or(DEFAULT_QUEUE_TIMEOUT)
 }
 
 /// `option redispatch [interval]`: whether retry number `retry` (1-based) goes elsewhere.

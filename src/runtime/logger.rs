@@ -13,7 +13,18 @@ use crossbeam_channel::Receiver;
 use crate::config::log::LogSink;
 use crate::config::Config;
 use crate::observe::httplog::{frame, message, Occupancy};
+use crate::state::log::MAX_LOGGED_LINE;
 use crate::state::{CounterSet, LogRecord};
+
+/// Bytes the records waiting for the logger may hold at most, so that a slow log target
+/// (a stalled syslog socket, a blocked terminal) can never pin more memory than this.
+pub const QUEUE_BYTES: usize = 4 << 20;
+
+/// How many records fit in `budget` bytes, each counted at its largest: the record itself
+/// (a slot of the channel) and a request line at its cap.
+pub fn queue_capacity(budget: usize) -> usize {
+    (budget / (std::mem::size_of::<LogRecord>() + MAX_LOGGED_LINE)).max(1)
+}
 
 enum Writer {
     Unix(UnixDatagram, String),
@@ -132,5 +143,23 @@ fn occupancy(config: &Config, counters: &CounterSet, record: &LogRecord) -> Occu
         frontend: gauge(frontend),
         backend: gauge(backend),
         server: gauge(server),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_queue_fits_its_byte_budget() {
+        let record = std::mem::size_of::<LogRecord>();
+        let capacity = queue_capacity(QUEUE_BYTES);
+        assert_eq!(capacity, QUEUE_BYTES / (record + MAX_LOGGED_LINE));
+        assert!(capacity * (record + MAX_LOGGED_LINE) <= QUEUE_BYTES);
+        assert!(
+            capacity >= 2048,
+            "bursts still fit: {capacity} records of {record} bytes"
+        );
+        assert_eq!(queue_capacity(0), 1, "a channel needs a slot");
     }
 }

@@ -61,8 +61,14 @@ pub struct Running {
 pub fn start(config: Arc<Config>) -> Result<Running, StartError> {
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let shards = config.global.nbthread.unwrap_or(cores.len()).max(1);
-    let maxconn = limits::prepare(config.global.maxconn);
     let binds = listen_addresses(&config);
+    // Every shard binds every address itself.
+    let listeners = (binds.len() * shards) as u64;
+    let budget = limits::prepare(
+        config.global.maxconn,
+        limits::fds_per_conn(&config),
+        listeners,
+    );
     // SO_REUSEPORT would let a stale process share our ports silently: refuse instead.
     for &(frontend, addr, _) in &binds {
         ensure_free(addr).map_err(|source| StartError::Bind {
@@ -73,7 +79,7 @@ pub fn start(config: Arc<Config>) -> Result<Running, StartError> {
     }
     let counters = CounterSet::new(&config, shards);
     let logs = if config.frontends().any(|p| !p.log.is_empty()) {
-        let (tx, rx) = crossbeam_channel::bounded(65536);
+        let (tx, rx) = crossbeam_channel::bounded(logger::queue_capacity(logger::QUEUE_BYTES));
         logger::spawn(Arc::clone(&config), counters.clone(), rx)?;
         Some(tx)
     } else {
@@ -82,10 +88,10 @@ pub fn start(config: Arc<Config>) -> Result<Running, StartError> {
     let initial = Arc::new(Snapshot::initial(Arc::clone(&config)));
     let (ready_tx, ready_rx) = crossbeam_channel::unbounded::<Ready>();
     let mut senders = Vec::with_capacity(shards);
-    let per_shard = maxconn.div_ceil(shards as u64) as usize;
     for id in 0..shards {
         let (tx, rx) = crossbeam_channel::unbounded();
         senders.push(tx);
+        let share = budget.share(id, shards);
         let thread = ShardThread {
             setup: ShardSetup {
                 id,
@@ -93,7 +99,9 @@ pub fn start(config: Arc<Config>) -> Result<Running, StartError> {
                 updates: rx,
                 counters: Arc::clone(&counters.shards[id]),
                 logs: logs.clone(),
-                max_conns: per_shard,
+                max_conns: share.max_conns,
+                fd_budget: share.fds,
+                fds_per_conn: budget.fds_per_conn as usize,
                 shards,
             },
             core: (!cores.is_empty()).then(|| cores[id % cores.len()]),
@@ -124,7 +132,7 @@ pub fn start(config: Arc<Config>) -> Result<Running, StartError> {
         publisher: Publisher::new(initial, senders),
         counters,
         shards,
-        maxconn,
+        maxconn: budget.maxconn,
     })
 }
 

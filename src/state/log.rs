@@ -8,6 +8,26 @@ use std::time::SystemTime;
 
 use crate::config::{ProxyId, ServerId};
 
+/// The most bytes of a request line that are logged, as HAProxy (`tune.http.logurilen`):
+/// a record, and the logger's queue, stay small however long the URI.
+pub const MAX_LOGGED_LINE: usize = 1024;
+
+/// The request line as logged: lossy UTF-8 of at most `MAX_LOGGED_LINE` bytes.
+pub fn request_line(bytes: &[u8]) -> String {
+    let head = &bytes[..bytes.len().min(MAX_LOGGED_LINE)];
+    let mut line = String::from_utf8_lossy(head).into_owned();
+    if line.len() > MAX_LOGGED_LINE {
+        // Replacement characters are longer than the bytes they stand for.
+        let mut cut = MAX_LOGGED_LINE;
+        while !line.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        line.truncate(cut);
+        line.shrink_to_fit();
+    }
+    line
+}
+
 /// Milliseconds, or -1 when the step never happened (HAProxy's convention).
 pub type Millis = i64;
 
@@ -80,4 +100,25 @@ pub struct LogRecord {
     pub request_line: String,
     /// The shard that served it.
     pub shard: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_lines_are_capped() {
+        assert_eq!(request_line(b"GET / HTTP/1.1"), "GET / HTTP/1.1");
+        let long = format!("GET /{} HTTP/1.1", "a".repeat(10_000));
+        let logged = request_line(long.as_bytes());
+        assert_eq!(logged.len(), MAX_LOGGED_LINE);
+        assert!(long.starts_with(&logged));
+        // Invalid bytes become U+FFFD (three bytes each): still within the cap.
+        let logged = request_line(&[0xff; 2000]);
+        assert!(logged.len() <= MAX_LOGGED_LINE && logged.capacity() <= MAX_LOGGED_LINE);
+        assert!(logged.chars().all(|c| c == char::REPLACEMENT_CHARACTER));
+        // A multi-byte character cut at the cap is not split.
+        let accented = "é".repeat(1000);
+        assert!(request_line(accented.as_bytes()).len() <= MAX_LOGGED_LINE);
+    }
 }

@@ -60,21 +60,50 @@ pub struct Ringlb {
 impl Ringlb {
     /// Starts ringlb with `config` and waits until every shard is accepting.
     pub fn start(config: &str) -> Ringlb {
+        Self::start_with(config, |_| {})
+    }
+
+    /// Starts ringlb limited to `fds` open files, a limit it cannot raise (even as root).
+    pub fn start_with_fd_limit(config: &str, fds: u64) -> Ringlb {
+        use std::os::unix::process::CommandExt;
+        Self::start_with(config, |command| {
+            // SAFETY: only async-signal-safe calls (prctl, setrlimit) between fork and exec.
+            unsafe {
+                command.pre_exec(move || {
+                    // Without CAP_SYS_RESOURCE root cannot raise a hard limit again. Failing
+                    // (not root) is fine: the hard limit then binds anyway.
+                    const CAP_SYS_RESOURCE: libc::c_ulong = 24;
+                    libc::prctl(libc::PR_CAPBSET_DROP, CAP_SYS_RESOURCE, 0, 0, 0);
+                    let limit = libc::rlimit {
+                        rlim_cur: fds,
+                        rlim_max: fds,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        })
+    }
+
+    fn start_with(config: &str, configure: impl FnOnce(&mut Command)) -> Ringlb {
         let dir = temp_dir("lb");
         let cfg = dir.join("ringlb.cfg");
         std::fs::write(&cfg, config).expect("write config");
         let stdout = std::fs::File::create(dir.join("stdout")).expect("stdout file");
         let stderr = std::fs::File::create(dir.join("stderr")).expect("stderr file");
-        let child = Command::new(ringlb_bin())
+        let mut command = Command::new(ringlb_bin());
+        command
             .arg("-d")
             .arg("-f")
             .arg(&cfg)
             .current_dir(repo())
             .stdin(Stdio::null())
             .stdout(stdout)
-            .stderr(stderr)
-            .spawn()
-            .expect("spawn ringlb");
+            .stderr(stderr);
+        configure(&mut command);
+        let child = command.spawn().expect("spawn ringlb");
         let mut lb = Ringlb { child, dir };
         // Wait for the start notice rather than probing the ports: a probe connection would
         // be balanced like any other and shift round-robin sequences in `mode tcp`.

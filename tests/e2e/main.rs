@@ -13,5 +13,6 @@ mod failures;
 mod hardening;
 mod http;
 mod logging;
+mod resources;
 mod runtime;
 mod tcp;
