@@ -17,7 +17,7 @@ enum State {
     /// Whitespace after the size: only `;` (an extension) may follow.
     SizeSpace,
     /// Inside chunk extensions, up to CR; `len` bytes so far.
-    Extension { len: usize },
+    Extension { part: Ext, len: usize },
     /// Expecting LF after the size line's CR.
     SizeLf,
     /// Inside chunk data.
@@ -39,6 +39,64 @@ enum State {
     /// The body is complete.
     Done,
 }
+
+/// Where a chunk extension scan is (RFC 9112 §7.1.1: `*( BWS ";" BWS name [ BWS "=" BWS
+/// value ] )`, name a token, value a token or a quoted string).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ext {
+    /// After `;`: whitespace, then the first name character.
+    BeforeName,
+    /// Inside the name.
+    Name,
+    /// Whitespace after the name: `=`, `;` or the end may follow.
+    AfterName,
+    /// After `=`: whitespace, then a token or a quoted string.
+    BeforeValue,
+    /// Inside a token value.
+    Token,
+    /// Inside a quoted string.
+    Quoted,
+    /// After a backslash in a quoted string.
+    Escaped,
+    /// After a value: whitespace, then `;` or the end.
+    AfterValue,
+}
+
+impl Ext {
+    /// The next part after byte `b`; `None` if `b` cannot come here. CR is handled by the
+    /// caller (it ends the extensions where the part allows).
+    fn next(self, b: u8) -> Option<Ext> {
+        let space = b == b' ' || b == b'\t';
+        Some(match self {
+            Ext::BeforeName if space => Ext::BeforeName,
+            Ext::BeforeName | Ext::Name if is_tchar(b) => Ext::Name,
+            Ext::Name | Ext::AfterName if space => Ext::AfterName,
+            Ext::Name | Ext::AfterName | Ext::Token | Ext::AfterValue if b == b';' => {
+                Ext::BeforeName
+            }
+            Ext::Name | Ext::AfterName if b == b'=' => Ext::BeforeValue,
+            Ext::BeforeValue if space => Ext::BeforeValue,
+            Ext::BeforeValue if b == b'"' => Ext::Quoted,
+            Ext::BeforeValue | Ext::Token if is_tchar(b) => Ext::Token,
+            Ext::Token | Ext::AfterValue if space => Ext::AfterValue,
+            Ext::Quoted if b == b'"' => Ext::AfterValue,
+            Ext::Quoted if b == b'\\' => Ext::Escaped,
+            Ext::Quoted | Ext::Escaped if !is_forbidden(b) => Ext::Quoted,
+            _ => return None,
+        })
+    }
+
+    /// Whether the extensions may end (CR) here.
+    fn may_end(self) -> bool {
+        matches!(
+            self,
+            Ext::Name | Ext::AfterName | Ext::Token | Ext::AfterValue
+        )
+    }
+}
+
+/// Fields a trailer may not carry (lower-case).
+const FORBIDDEN_TRAILERS: [&[u8]; 3] = [b"transfer-encoding", b"content-length", b"host"];
 
 /// Longest trailer line accepted.
 const MAX_TRAILER_LINE: usize = 8192;
@@ -97,6 +155,9 @@ pub struct ChunkedTracker {
     size: u64,
     remaining: u64,
     trailer_bytes: usize,
+    /// The start of the current trailer's name, lower-cased (long enough to recognise the
+    /// fields a trailer may not carry).
+    trailer_name: [u8; 17],
 }
 
 impl Default for ChunkedTracker {
@@ -113,6 +174,7 @@ impl ChunkedTracker {
             size: 0,
             remaining: 0,
             trailer_bytes: 0,
+            trailer_name: [0; 17],
         }
     }
 
@@ -157,7 +219,10 @@ impl ChunkedTracker {
                     } else {
                         self.state = match b {
                             b'\r' => State::SizeLf,
-                            b';' => State::Extension { len: 0 },
+                            b';' => State::Extension {
+                                part: Ext::BeforeName,
+                                len: 0,
+                            },
                             b' ' | b'\t' => State::SizeSpace,
                             _ => return Err(ChunkError),
                         };
@@ -165,14 +230,24 @@ impl ChunkedTracker {
                 }
                 State::SizeSpace => match b {
                     b' ' | b'\t' => {}
-                    b';' => self.state = State::Extension { len: 0 },
+                    b';' => {
+                        self.state = State::Extension {
+                            part: Ext::BeforeName,
+                            len: 0,
+                        }
+                    }
                     _ => return Err(ChunkError),
                 },
-                State::Extension { len } => match b {
-                    b'\r' => self.state = State::SizeLf,
-                    _ if len >= MAX_EXTENSION || is_forbidden(b) => return Err(ChunkError),
-                    _ => self.state = State::Extension { len: len + 1 },
-                },
+                State::Extension { part, len } => {
+                    self.state = match b {
+                        b'\r' if part.may_end() => State::SizeLf,
+                        _ if len >= MAX_EXTENSION => return Err(ChunkError),
+                        _ => State::Extension {
+                            part: part.next(b).ok_or(ChunkError)?,
+                            len: len + 1,
+                        },
+                    };
+                }
                 State::SizeLf => {
                     if b != b'\n' {
                         return Err(ChunkError);
@@ -212,15 +287,28 @@ impl ChunkedTracker {
                         b'\r' => State::EndLf,
                         // A trailer is a header line: a name of token characters first (no
                         // obs-fold continuation, no empty name).
-                        _ if is_tchar(b) => State::TrailerName { len: 1 },
+                        _ if is_tchar(b) => {
+                            self.trailer_name[0] = b.to_ascii_lowercase();
+                            State::TrailerName { len: 1 }
+                        }
                         _ => return Err(ChunkError),
                     };
                     self.count_trailer_byte()?;
                 }
                 State::TrailerName { len } => {
                     self.state = match b {
+                        // RFC 9110 §6.5.1: framing and routing fields never come as trailers
+                        // (a recipient that merged them would re-frame the message).
+                        b':' if len <= 17
+                            && FORBIDDEN_TRAILERS.contains(&&self.trailer_name[..len]) =>
+                        {
+                            return Err(ChunkError)
+                        }
                         b':' => State::TrailerValue { len: len + 1 },
                         _ if is_tchar(b) && len < MAX_TRAILER_LINE => {
+                            if let Some(slot) = self.trailer_name.get_mut(len) {
+                                *slot = b.to_ascii_lowercase();
+                            }
                             State::TrailerName { len: len + 1 }
                         }
                         _ => return Err(ChunkError),
@@ -350,6 +438,7 @@ mod tests {
         for good in [
             &b"5;a=b\r\nhello\r\n0\r\n\r\n"[..],
             b"5 ;a\r\nhello\r\n0\r\n\r\n",
+            b"5;a=\"x y;\\\"z\";b ; c = d\r\nhello\r\n0\r\n\r\n",
             b"5\r\nhello\r\n0\r\nX-Sum: 1\r\nY:\r\n\r\n",
         ] {
             assert_eq!(run(&[good]).unwrap(), (good.len(), true), "{good:?}");
@@ -360,10 +449,19 @@ mod tests {
             b"5 \r\nhello\r\n",
             b"5;a\x00\r\nhello\r\n",
             b"5;a\rb\r\nhello\r\n",
+            b"6;name=value x-For: 1\r\nhello!\r\n",
+            b"5;a=b:c\r\nhello\r\n",
+            b"5;\r\nhello\r\n",
+            b"5;a=\r\nhello\r\n",
+            b"5;a=\"open\r\nhello\r\n",
+            b"5;=b\r\nhello\r\n",
             b"0\r\n folded\r\n\r\n",
             b"0\r\n: no-name\r\n\r\n",
             b"0\r\nNo colon\r\n\r\n",
             b"0\r\nX: a\x00b\r\n\r\n",
+            b"0\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"0\r\ncontent-length: 5\r\n\r\n",
+            b"0\r\nHOST: a\r\n\r\n",
             b"0\r\nX: a\rb\r\n\r\n",
             b"0\r\nX: a\n\r\n",
             long_ext.as_bytes(),
