@@ -41,15 +41,15 @@ enum State {
 }
 
 /// Where a chunk extension scan is (RFC 9112 §7.1.1: `*( BWS ";" BWS name [ BWS "=" BWS
-/// value ] )`, name a token, value a token or a quoted string).
+/// value ] )`, name a token, value a token or a quoted string). Whitespace is accepted only
+/// after a value, before the next `;`: strict parsers (llhttp) refuse it around names and
+/// `=`, and a proxy must never accept framing that a strict backend would refuse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ext {
     /// After `;`: whitespace, then the first name character.
     BeforeName,
     /// Inside the name.
     Name,
-    /// Whitespace after the name: `=`, `;` or the end may follow.
-    AfterName,
     /// After `=`: whitespace, then a token or a quoted string.
     BeforeValue,
     /// Inside a token value.
@@ -68,14 +68,9 @@ impl Ext {
     fn next(self, b: u8) -> Option<Ext> {
         let space = b == b' ' || b == b'\t';
         Some(match self {
-            Ext::BeforeName if space => Ext::BeforeName,
             Ext::BeforeName | Ext::Name if is_tchar(b) => Ext::Name,
-            Ext::Name | Ext::AfterName if space => Ext::AfterName,
-            Ext::Name | Ext::AfterName | Ext::Token | Ext::AfterValue if b == b';' => {
-                Ext::BeforeName
-            }
-            Ext::Name | Ext::AfterName if b == b'=' => Ext::BeforeValue,
-            Ext::BeforeValue if space => Ext::BeforeValue,
+            Ext::Name | Ext::Token | Ext::AfterValue if b == b';' => Ext::BeforeName,
+            Ext::Name if b == b'=' => Ext::BeforeValue,
             Ext::BeforeValue if b == b'"' => Ext::Quoted,
             Ext::BeforeValue | Ext::Token if is_tchar(b) => Ext::Token,
             Ext::Token | Ext::AfterValue if space => Ext::AfterValue,
@@ -88,10 +83,7 @@ impl Ext {
 
     /// Whether the extensions may end (CR) here.
     fn may_end(self) -> bool {
-        matches!(
-            self,
-            Ext::Name | Ext::AfterName | Ext::Token | Ext::AfterValue
-        )
+        matches!(self, Ext::Name | Ext::Token | Ext::AfterValue)
     }
 }
 
@@ -438,7 +430,7 @@ mod tests {
         for good in [
             &b"5;a=b\r\nhello\r\n0\r\n\r\n"[..],
             b"5 ;a\r\nhello\r\n0\r\n\r\n",
-            b"5;a=\"x y;\\\"z\";b ; c = d\r\nhello\r\n0\r\n\r\n",
+            b"5;a=\"x y;\\\"z\";b;c=d\r\nhello\r\n0\r\n\r\n",
             b"5\r\nhello\r\n0\r\nX-Sum: 1\r\nY:\r\n\r\n",
         ] {
             assert_eq!(run(&[good]).unwrap(), (good.len(), true), "{good:?}");
@@ -455,6 +447,9 @@ mod tests {
             b"5;a=\r\nhello\r\n",
             b"5;a=\"open\r\nhello\r\n",
             b"5;=b\r\nhello\r\n",
+            b"6;name =value\r\nhello!\r\n",
+            b"6;name= value\r\nhello!\r\n",
+            b"6; name\r\nhello!\r\n",
             b"0\r\n folded\r\n\r\n",
             b"0\r\n: no-name\r\n\r\n",
             b"0\r\nNo colon\r\n\r\n",
