@@ -14,8 +14,6 @@ pub struct ChunkError;
 enum State {
     /// Reading hex digits of a chunk size; `digits` seen so far.
     Size { digits: u8 },
-    /// Whitespace after the size: only `;` (an extension) may follow.
-    SizeSpace,
     /// Inside chunk extensions, up to CR; `len` bytes so far.
     Extension { part: Ext, len: usize },
     /// Expecting LF after the size line's CR.
@@ -215,21 +213,11 @@ impl ChunkedTracker {
                                 part: Ext::BeforeName,
                                 len: 0,
                             },
-                            b' ' | b'\t' => State::SizeSpace,
+
                             _ => return Err(ChunkError),
                         };
                     }
                 }
-                State::SizeSpace => match b {
-                    b' ' | b'\t' => {}
-                    b';' => {
-                        self.state = State::Extension {
-                            part: Ext::BeforeName,
-                            len: 0,
-                        }
-                    }
-                    _ => return Err(ChunkError),
-                },
                 State::Extension { part, len } => {
                     self.state = match b {
                         b'\r' if part.may_end() => State::SizeLf,
@@ -429,7 +417,6 @@ mod tests {
     fn strict_size_lines_extensions_and_trailers() {
         for good in [
             &b"5;a=b\r\nhello\r\n0\r\n\r\n"[..],
-            b"5 ;a\r\nhello\r\n0\r\n\r\n",
             b"5;a=\"x y;\\\"z\";b;c=d\r\nhello\r\n0\r\n\r\n",
             b"5\r\nhello\r\n0\r\nX-Sum: 1\r\nY:\r\n\r\n",
         ] {
@@ -439,6 +426,7 @@ mod tests {
         for bad in [
             &b"5 x\r\nhello\r\n"[..],
             b"5 \r\nhello\r\n",
+            b"1 ;a=b\r\nx\r\n",
             b"5;a\x00\r\nhello\r\n",
             b"5;a\rb\r\nhello\r\n",
             b"6;name=value x-For: 1\r\nhello!\r\n",

@@ -351,6 +351,10 @@ pub fn parse_response_head(buf: &[u8], method: Method) -> Result<ResponseHead, R
         _ => return Err(ResponseError::Malformed),
     }
     let status = resp.code.unwrap_or(0);
+    // RFC 9110 §15: only 100–599 are status codes (httparse reads `020` as 20).
+    if !(100..=599).contains(&status) {
+        return Err(ResponseError::Malformed);
+    }
     let minor = resp.version.unwrap_or(1);
     let facts = scan(buf, resp.headers, Direction::Response, None).map_err(|e| match e {
         HeaderError::BadContentLength => ResponseError::BadContentLength,
@@ -681,6 +685,17 @@ mod tests {
             .unwrap_err(),
             ResponseError::Malformed
         );
+    }
+
+    #[test]
+    fn status_codes_are_100_to_599() {
+        for bad in [
+            &b"HTTP/1.1 020 OK\r\n\r\n"[..],
+            b"HTTP/1.1 004 X\r\n\r\n",
+            b"HTTP/1.1 600 X\r\n\r\n",
+        ] {
+            assert!(parse_response(bad, Method::Get).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
