@@ -1,9 +1,11 @@
 //! Tracks where a chunked body ends while its bytes pass through unchanged.
 //!
-//! The proxy forwards chunked bodies as they are (no de-chunking, no copies); it only needs
-//! to know where the message ends, so the next message on the connection starts in the
-//! right place. Framing is strict (CRLF everywhere, bounded sizes): a lenient reading is how
+//! The proxy forwards chunked bodies as they are (no copies); it only needs to know where
+//! the message ends, so the next message on the connection starts in the right place. Only
+//! for an HTTP/1.0 client, which knows no chunked coding, is a body decoded (in place). Framing is strict (CRLF everywhere, bounded sizes): a lenient reading is how
 //! request smuggling starts.
+
+use super::headers::is_tchar;
 
 /// Why a chunked body is malformed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -336,11 +338,6 @@ impl ChunkedTracker {
 /// value or an extension.
 fn is_forbidden(b: u8) -> bool {
     (b < 0x20 && b != b'\t') || b == 0x7f
-}
-
-/// RFC 9110 §5.6.2 token characters.
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 fn hex_value(b: u8) -> Option<u8> {

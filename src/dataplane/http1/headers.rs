@@ -263,7 +263,7 @@ pub fn scan(
 }
 
 /// RFC 9110 §5.6.2 token characters.
-fn is_tchar(b: u8) -> bool {
+pub(super) fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
