@@ -29,20 +29,14 @@
 //! 2. Duplicate Content-Length lines with one value: RFC 9110 §8.6 lets a recipient accept
 //!    them; ringlb does, and forwards a single one (the duplicates are in `facts.drop`).
 //!    llhttp refuses any duplicate (HPE_UNEXPECTED_CONTENT_LENGTH). The head as ringlb forwards
-//!    it (the `facts.drop` lines removed) is re-parsed and must then frame the same.
+//!    it (the `facts.drop` lines removed, its own Host and Transfer-Encoding lines added) is
+//!    re-parsed and must then frame the same: that is what a backend sees.
 //! 3. Request-target syntax: llhttp only takes the RFC 9112 §3.2 forms (origin-form `/…`,
 //!    absolute-form `scheme://…`, `*`) and refuses e.g. `GET ./a` or `GET a/b`
 //!    (HPE_INVALID_URL); httparse takes any run of URI characters. Both end the target at the
 //!    same SP, so it does not move any message boundary: re-parsed with the target replaced by
-//!    `/`. (ringlb forwarding such targets unchanged is noted in fuzz/findings/README.md as a
-//!    leniency outside framing.)
-//!
-//! While the bare-LF finding (fuzz/findings/) is open, nearly every mutation reproduces it first.
-//! `RINGLB_FUZZ_SKIP_BARE_LF=1` skips inputs whose head has a line ending in a bare LF, so a run
-//! can look for the other kinds of disagreement.
+//!    `/`. (ringlb forwards such targets unchanged: a leniency outside framing.)
 #![no_main]
-
-use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use ringlb::dataplane::http1::{parse_request, BodyKind, ChunkedTracker, Method, RequestHead};
@@ -114,23 +108,33 @@ fn simplify_request_line(data: &[u8], method: bool, target: bool) -> (Vec<u8>, i
     (out, shift)
 }
 
-/// The head as ringlb forwards it, minus the lines it adds (difference 2), followed by the
-/// rest of the input; and the offset shift.
+/// The head as ringlb forwards it (difference 2): its dropped lines removed and the lines it
+/// writes itself for framing and Host added; then the rest of the input. And the offset shift.
 fn as_forwarded(data: &[u8], head: &RequestHead) -> (Vec<u8>, isize) {
-    let mut out = Vec::with_capacity(data.len());
+    let mut out = Vec::with_capacity(data.len() + 64);
     let mut cursor = 0;
     for &(start, end) in head.facts.drop.as_slice() {
         out.extend_from_slice(&data[cursor..start as usize]);
         cursor = end as usize;
     }
-    out.extend_from_slice(&data[cursor..]);
-    let removed = data.len() - out.len();
-    (out, removed as isize)
+    // Everything up to the head's final empty line, then ringlb's own lines before it.
+    out.extend_from_slice(&data[cursor..head.len - 2]);
+    if let Some((start, end)) = head.authority {
+        out.extend_from_slice(b"Host: ");
+        out.extend_from_slice(&data[start as usize..end as usize]);
+        out.extend_from_slice(b"\r\n");
+    }
+    if head.body == BodyKind::Chunked {
+        out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+    }
+    out.extend_from_slice(&data[head.len - 2..]);
+    let shift = data.len() as isize - out.len() as isize;
+    (out, shift)
 }
 
 /// The input as llhttp gets it, with the tolerated differences rewritten away.
 fn rewrite(data: &[u8], head: &RequestHead, tolerate: Tolerate) -> (Vec<u8>, isize) {
-    let (mut bytes, mut shift) = if tolerate.duplicate_length {
+    let (mut bytes, mut shift) = if tolerate.forwarded {
         as_forwarded(data, head)
     } else {
         (data.to_vec(), 0)
@@ -148,7 +152,7 @@ fn rewrite(data: &[u8], head: &RequestHead, tolerate: Tolerate) -> (Vec<u8>, isi
 #[derive(Debug, Default, Clone, Copy)]
 struct Tolerate {
     method: bool,
-    duplicate_length: bool,
+    forwarded: bool,
     target: bool,
 }
 
@@ -163,24 +167,10 @@ fn fail(data: &[u8], head: &RequestHead, what: String) -> ! {
     );
 }
 
-fn skip_bare_lf() -> bool {
-    static SKIP: OnceLock<bool> = OnceLock::new();
-    *SKIP.get_or_init(|| std::env::var_os("RINGLB_FUZZ_SKIP_BARE_LF").is_some_and(|v| v != "0"))
-}
-
-fn has_bare_lf(head: &[u8]) -> bool {
-    head.iter()
-        .enumerate()
-        .any(|(i, &b)| b == b'\n' && (i == 0 || head[i - 1] != b'\r'))
-}
-
 fuzz_target!(|data: &[u8]| {
     let Ok(Some(head)) = parse_request(data, Some("x-forwarded-for")) else {
         return;
     };
-    if skip_bare_lf() && has_bare_lf(&data[..head.len]) {
-        return;
-    }
     let mut tolerate = Tolerate::default();
     let view = loop {
         let (bytes, shift) = rewrite(data, &head, tolerate);
@@ -205,9 +195,9 @@ fuzz_target!(|data: &[u8]| {
                 if errno == llhttp::HPE_UNEXPECTED_CONTENT_LENGTH
                     && head.facts.content_length.is_some()
                     && !head.facts.drop.as_slice().is_empty()
-                    && !tolerate.duplicate_length =>
+                    && !tolerate.forwarded =>
             {
-                tolerate.duplicate_length = true;
+                tolerate.forwarded = true;
             }
             Err(Stop::Error { errno, .. })
                 if errno == llhttp::HPE_INVALID_URL && !tolerate.target =>
@@ -221,7 +211,7 @@ fuzz_target!(|data: &[u8]| {
                 &head,
                 format!(
                     "llhttp refuses a head ringlb accepts: {name} ({reason}) at byte {at}{}",
-                    if tolerate.method || tolerate.target || tolerate.duplicate_length {
+                    if tolerate.method || tolerate.target || tolerate.forwarded {
                         format!(" of the rewritten input ({tolerate:?})")
                     } else {
                         String::new()

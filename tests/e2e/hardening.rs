@@ -100,6 +100,32 @@ fn transfer_encoding_is_exactly_one_chunked_and_forwarded_normalised() {
 }
 
 #[test]
+fn tabs_around_framing_values_are_refused() {
+    let be = RawBackend::start(echo_id);
+    let (config, port) = proxy_config(be.port, "");
+    let _lb = Ringlb::start(&config);
+    for framing in [
+        "Content-Length:\t5\r\n",
+        "Content-Length: 5\t\r\n",
+        // llhttp (Node.js) reads this as no body at all: the chunks would be a second request.
+        "Transfer-Encoding:\tchunked\r\n",
+        "Transfer-Encoding: chunked\t\r\n",
+    ] {
+        let body = if framing.starts_with("Content") {
+            "hello"
+        } else {
+            "5\r\nhello\r\n0\r\n\r\n"
+        };
+        let answer = exchange(
+            port,
+            format!("POST / HTTP/1.1\r\nHost: a\r\n{framing}\r\n{body}").as_bytes(),
+        );
+        assert_eq!(status_of(&answer), "400", "{framing:?} got {answer:?}");
+    }
+    assert_eq!(be.connections(), 0, "{}", be.all_received());
+}
+
+#[test]
 fn bare_lf_heads_are_refused_at_once() {
     let be = RawBackend::start(echo_id);
     let (config, port) = proxy_config(be.port, " timeout http-request 5s\n");

@@ -192,6 +192,9 @@ pub fn scan(
                 push(&mut facts.drop, line)?
             }
             14 if name.eq_ignore_ascii_case(b"content-length") => {
+                if has_tab(base, line) {
+                    return Err(HeaderError::BadContentLength);
+                }
                 let value = parse_length(h.value).ok_or(HeaderError::BadContentLength)?;
                 if facts.content_length.is_some_and(|v| v != value) {
                     return Err(HeaderError::BadContentLength);
@@ -210,6 +213,7 @@ pub fn scan(
                 push(&mut facts.te_lines, line)?;
                 let codings = &mut facts.codings;
                 codings.lines += 1;
+                codings.malformed |= has_tab(base, line);
                 for coding in h.value.split(|&b| b == b',').map(trim) {
                     let chunked = coding.eq_ignore_ascii_case(b"chunked");
                     if coding.is_empty() || !coding.iter().all(|&b| is_tchar(b)) {
@@ -260,6 +264,14 @@ pub fn scan(
     }
     facts.drop.sort();
     Ok(facts)
+}
+
+/// A tab in a framing header line. RFC 9110 allows it as whitespace around the value, but
+/// parsers disagree on it: llhttp (Node.js) reads `Transfer-Encoding:<TAB>chunked` as no
+/// body at all and refuses `Content-Length: 5<TAB>`, HAProxy reads both, nginx refuses the
+/// first. A proxy must not accept framing its neighbours would read another way.
+fn has_tab(base: &[u8], (start, end): (usize, usize)) -> bool {
+    base[start..end].contains(&b'\t')
 }
 
 /// RFC 9110 §5.6.2 token characters.
@@ -361,6 +373,8 @@ mod tests {
             &b"POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n"[..],
             b"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
             b"POST / HTTP/1.1\r\nContent-Length: 5, 5\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length:\t5\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: 5\t\r\n\r\n",
             b"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
         ] {
             assert_eq!(
@@ -389,6 +403,8 @@ mod tests {
         assert_eq!(codings("chunked, chunked").chunked, 2);
         assert!(codings(",chunked").malformed);
         assert!(codings("chunked;q=1").malformed);
+        assert!(codings("\tchunked").malformed);
+        assert!(codings("chunked\t").malformed);
         let f = facts(
             b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\ntransfer-encoding: chunked\r\n\r\n",
             Direction::Request,
