@@ -709,6 +709,19 @@ mod tests {
                 .unwrap_err(),
             ResponseError::BadContentLength
         );
+        assert_eq!(
+            parse_response(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 1\t\r\n\r\n",
+                Method::Get
+            )
+            .unwrap_err(),
+            ResponseError::BadContentLength
+        );
+        assert!(parse_response(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding:\tchunked\r\n\r\n",
+            Method::Get
+        )
+        .is_err());
         assert!(parse_response(b"HTTP/1.1 200 OK\r\n", Method::Get)
             .unwrap()
             .is_none());
