@@ -59,7 +59,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let config = Arc::new(loaded.config);
-    let mut signals = Signals::new([SIGTERM, SIGINT, SIGUSR1, SIGHUP, SIGUSR2])
+    let signals = Signals::new([SIGTERM, SIGINT, SIGUSR1, SIGHUP, SIGUSR2])
         .context("cannot install signal handlers")?;
     let running = ringlb::runtime::start(Arc::clone(&config))?;
     log::info!(
@@ -68,18 +68,11 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         running.shards,
         running.maxconn
     );
-    // The control thread's work (health checks, VRRP, stats) will run here; for now it only
-    // waits for a stop signal while the shards serve.
-    for signal in signals.forever() {
-        if signal == SIGHUP || signal == SIGUSR2 {
-            // A reload signal must not stop the load balancer (SIGHUP's default action).
-            log::warn!("signal {signal} received: reloading is not implemented yet, the configuration is unchanged");
-            continue;
-        }
-        log::info!("signal {signal} received, stopping");
-        break;
+    let plane = ringlb::control::plane::ControlPlane::new(running.publisher, running.counters);
+    // This thread becomes the control thread: health checks and signals, until a stop.
+    match ringlb::control::run::run(plane, signals).context("control thread")? {
+        ringlb::control::run::Exit::Drained | ringlb::control::run::Exit::Cut { .. } => {}
     }
-    drop(running);
     Ok(ExitCode::SUCCESS)
 }
 

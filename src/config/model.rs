@@ -65,6 +65,8 @@ pub struct Global {
     pub stats_sockets: Vec<StatsSocket>,
     /// `pidfile`: where to write the process id at start.
     pub pidfile: Option<String>,
+    /// TEMP
+    pub hard_stop_after: Option<Duration>,
 }
 
 impl Default for Global {
@@ -76,6 +78,7 @@ impl Default for Global {
             bufsize: DEFAULT_BUFSIZE,
             stats_sockets: Vec::new(),
             pidfile: None,
+            hard_stop_after: None,
         }
     }
 }
@@ -332,6 +335,8 @@ pub struct HttpCheck {
     pub uri: String,
     /// Request version (default `HTTP/1.0`).
     pub version: String,
+    /// TEMP
+    pub headers: Vec<(String, String)>,
     /// What a healthy answer looks like.
     pub expect: Option<CheckExpect>,
 }
@@ -363,14 +368,18 @@ pub struct CheckSettings {
     pub enabled: bool,
     /// `inter`: interval between probes while stable.
     pub inter: Duration,
-    /// `fastinter`: interval while changing state.
-    pub fastinter: Duration,
-    /// `downinter`: interval while down.
-    pub downinter: Duration,
+    /// `fastinter`: interval while changing state (`inter` when unset).
+    pub fastinter: Option<Duration>,
+    /// `downinter`: interval while down (`inter` when unset).
+    pub downinter: Option<Duration>,
     /// `rise`: consecutive successes to go up.
     pub rise: u32,
     /// `fall`: consecutive failures to go down.
     pub fall: u32,
+    /// TEMP
+    pub addr: Option<std::net::IpAddr>,
+    /// TEMP
+    pub port: Option<u16>,
 }
 
 impl Default for CheckSettings {
@@ -378,8 +387,10 @@ impl Default for CheckSettings {
         Self {
             enabled: false,
             inter: Duration::from_secs(2),
-            fastinter: Duration::from_secs(2),
-            downinter: Duration::from_secs(2),
+            fastinter: None,
+            downinter: None,
+            addr: None,
+            port: None,
             rise: 2,
             fall: 3,
         }

@@ -142,6 +142,7 @@ pub fn parse_option(
                 }
             };
             p.httpchk = Some(HttpCheck {
+                headers: Vec::new(),
                 method: method.to_string(),
                 uri: uri.to_string(),
                 version: version.to_string(),
@@ -268,6 +269,7 @@ pub fn parse_http_check(draft: &mut ProxyDraft, line: &Line, diag: &mut Diagnost
         Some(check) => check.expect = expect,
         None => {
             draft.proxy.httpchk = Some(HttpCheck {
+                headers: Vec::new(),
                 method: "OPTIONS".into(),
                 uri: "/".into(),
                 version: "HTTP/1.0".into(),

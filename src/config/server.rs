@@ -108,8 +108,8 @@ fn apply_options(settings: &mut ServerDefaults, mut words: &[String]) -> Result<
                 }
                 match option.as_str() {
                     "inter" => settings.check.inter = t,
-                    "fastinter" => settings.check.fastinter = t,
-                    _ => settings.check.downinter = t,
+                    "fastinter" => settings.check.fastinter = Some(t),
+                    _ => settings.check.downinter = Some(t),
                 }
             }
             other => return Err(unknown(other)),

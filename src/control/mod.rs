@@ -2,6 +2,10 @@
 //! `Snapshot` to each shard. Health checks, VRRP, the stats page and the admin socket grow
 //! here; the shards never see this module, only the snapshots it sends.
 
+pub mod health;
+pub mod plane;
+pub mod run;
+
 use std::sync::Arc;
 
 use crossbeam_channel::Sender;

@@ -40,6 +40,8 @@ pub struct Deadline {
     read_by: Cell<Option<Instant>>,
     write_by: Cell<Option<Instant>>,
     fired: Cell<bool>,
+    /// Waiting for a client's next request: a soft stop may cut the wait short.
+    idle: Cell<bool>,
 }
 
 impl Deadline {
@@ -63,6 +65,13 @@ impl Deadline {
         }
     }
 
+    /// Limits the wait for a client's next request to `limit`, like `reading`; a soft stop
+    /// ends the wait early (`Deadlines::wake_idle`).
+    pub fn idling(&self, limit: Option<Duration>) -> Armed<'_> {
+        self.idle.set(true);
+        self.reading(limit)
+    }
+
     /// Whether a deadline passed: the socket is shut down and must not be reused.
     pub fn fired(&self) -> bool {
         self.fired.get()
@@ -84,6 +93,7 @@ impl Drop for Armed<'_> {
             self.deadline.write_by.set(None);
         } else {
             self.deadline.read_by.set(None);
+            self.deadline.idle.set(false);
         }
     }
 }
@@ -103,6 +113,7 @@ impl Deadlines {
             read_by: Cell::new(None),
             write_by: Cell::new(None),
             fired: Cell::new(false),
+            idle: Cell::new(false),
         });
         self.all.borrow_mut().push(Rc::downgrade(&deadline));
         deadline
@@ -135,6 +146,19 @@ impl Deadlines {
             }
             true
         });
+    }
+
+    /// Ends every wait for a next request (a soft stop): the receive side is shut down, so the
+    /// wait completes; bytes already received can still be read.
+    pub fn wake_idle(&self) {
+        for d in self.all.borrow().iter().filter_map(Weak::upgrade) {
+            if d.idle.replace(false) {
+                // SAFETY: `d` is alive, so its socket is too (see `sweep`).
+                unsafe {
+                    libc::shutdown(d.fd, libc::SHUT_RD);
+                }
+            }
+        }
     }
 
     /// Number of sockets watched.

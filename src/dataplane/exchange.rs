@@ -375,7 +375,9 @@ impl<'a> Transaction<'a> {
             let plan = ResponsePlan {
                 method: req.method,
                 client_minor: req.minor,
-                client_keep_alive: req.keep_alive && conn_mode != HttpConnMode::Close,
+                client_keep_alive: req.keep_alive
+                    && conn_mode != HttpConnMode::Close
+                    && !self.shard.stopping(),
                 request_done: &request_done,
                 response_started: &response_started,
                 upgrade: req.facts.upgrade,

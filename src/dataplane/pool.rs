@@ -134,6 +134,14 @@ impl ConnPool {
         self.count.set(idle.values().map(VecDeque::len).sum());
     }
 
+    /// Closes every idle connection to an address `keep` refuses (a server that went down or
+    /// left the configuration): it must not be handed out, and it holds a descriptor.
+    pub fn retain_addrs(&self, keep: impl Fn(SocketAddr) -> bool) {
+        let mut idle = self.idle.borrow_mut();
+        idle.retain(|&addr, _| keep(addr));
+        self.count.set(idle.values().map(VecDeque::len).sum());
+    }
+
     /// Number of idle connections (all servers).
     pub fn len(&self) -> usize {
         self.count.get()

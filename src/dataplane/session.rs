@@ -9,6 +9,7 @@ use crate::config::ProxyId;
 
 use super::exchange::{After, KeepAlive, PrivateConn, Transaction};
 use super::http1::Outgoing;
+use super::io::{check_idle, IdleCheck};
 use super::shard::{Connection, Shard};
 
 /// Serves HTTP requests on one client connection until it closes.
@@ -39,10 +40,15 @@ pub fn serve_http(
                 None => {
                     // Wait for readability first: an idle connection holds no buffer, and its
                     // deadline is swept by the shard rather than held in a timer of its own.
-                    let armed = deadline.reading(idle_limit(shard, frontend, served));
+                    let armed = deadline.idling(idle_limit(shard, frontend, served));
                     let ready = client.readable(false).await;
                     drop(armed);
                     if ready.is_err() {
+                        return;
+                    }
+                    if shard.stopping() && check_idle(&client) == IdleCheck::Open {
+                        // A soft stop closes idle connections; one whose request already
+                        // arrived is served (with `Connection: close`).
                         return;
                     }
                     if deadline.fired() {

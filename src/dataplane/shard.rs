@@ -3,6 +3,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
 use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -70,6 +71,10 @@ pub struct Shard {
     pages: RefCell<ErrorPages>,
     /// Client connections open on this shard.
     pub open_conns: Cell<usize>,
+    /// A soft stop is under way.
+    stopping: Cell<bool>,
+    /// The listening sockets, to close at a soft stop.
+    listeners: RefCell<Vec<RawFd>>,
     max_conns: usize,
     fd_budget: usize,
     fds_per_conn: usize,
@@ -94,6 +99,8 @@ impl Shard {
             pages,
             logs: setup.logs,
             open_conns: Cell::new(0),
+            stopping: Cell::new(false),
+            listeners: RefCell::new(Vec::new()),
             max_conns: setup.max_conns.max(1),
             fd_budget: setup.fd_budget,
             fds_per_conn: setup.fds_per_conn.max(1),
@@ -119,9 +126,33 @@ impl Shard {
             if !Arc::ptr_eq(&newest.config, &self.pages.borrow().config) {
                 *self.pages.borrow_mut() = ErrorPages::copy(&newest.config);
             }
+            self.conns
+                .retain_addrs(|addr| usable_address(&newest, addr));
+            if newest.stopping && !self.stopping.replace(true) {
+                self.begin_stop();
+            }
             *self.snapshot.borrow_mut() = Rc::new(newest);
         }
         Rc::clone(&self.snapshot.borrow())
+    }
+
+    /// Whether a soft stop is under way.
+    pub fn stopping(&self) -> bool {
+        self.stopping.get()
+    }
+
+    /// A soft stop: no new connections (each accept loop ends and closes its listener),
+    /// idle clients closed, requests in flight finished with `Connection: close`.
+    fn begin_stop(&self) {
+        for &fd in self.listeners.borrow().iter() {
+            // SAFETY: the accept loop that owns `fd` is still running (it removes the fd
+            // before it drops the listener); shutting a listener down ends its pending accept.
+            unsafe {
+                libc::shutdown(fd, libc::SHUT_RD);
+            }
+        }
+        self.deadlines.wake_idle();
+        self.conns.retain_addrs(|_| false);
     }
 
     /// The error response `code` of `proxy`, from this shard's own copy: the reference count
@@ -153,6 +184,23 @@ impl Shard {
     pub fn logs(&self, frontend: &Proxy) -> bool {
         self.logs.is_some() && !frontend.log.is_empty()
     }
+}
+
+/// Whether some server that `snapshot` lets the balancer pick lives at `addr` (a server
+/// without a port of its own matches any port of its address).
+fn usable_address(snapshot: &Snapshot, addr: SocketAddr) -> bool {
+    snapshot.config.proxies.iter().any(|p| {
+        snapshot.backend(p.id).is_some_and(|view| {
+            p.servers.iter().zip(&view.servers).any(|(s, status)| {
+                status.usable()
+                    && if s.addr.port_from_client {
+                        s.addr.addr.ip() == addr.ip()
+                    } else {
+                        s.addr.addr == addr
+                    }
+            })
+        })
+    })
 }
 
 /// A shard's deep copy of every proxy's error pages, for one configuration.
@@ -193,11 +241,23 @@ impl ErrorPages {
 /// Accepts clients of `frontend` on `listener` forever.
 pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, frontend: ProxyId) {
     let local = listener.local_addr().ok();
+    let fd = listener.as_raw_fd();
+    shard.listeners.borrow_mut().push(fd);
+    accept_until_stop(&shard, &listener, frontend, local).await;
+    shard.listeners.borrow_mut().retain(|&l| l != fd);
+}
+
+async fn accept_until_stop(
+    shard: &Rc<Shard>,
+    listener: &TcpListener,
+    frontend: ProxyId,
+    local: Option<SocketAddr>,
+) {
     // A frontend's `maxconn` is shared evenly by the shards, as each accepts on its own.
     let frontend_limit = shard.snapshot().config.proxies[frontend]
         .maxconn
         .map(|m| (m as usize).div_ceil(shard.shards) as i64);
-    loop {
+    while !shard.stopping() {
         let frontend_full = frontend_limit
             .is_some_and(|limit| shard.counters.proxies[frontend].conn_current.get() >= limit);
         if shard.open_conns.get() >= shard.max_conns || frontend_full {
@@ -210,10 +270,11 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, frontend: Prox
                 let local = stream.local_addr().ok().or(local);
                 let Some(local) = local else { continue };
                 serve(
-                    Connection::open(Rc::clone(&shard), frontend, peer, local),
+                    Connection::open(Rc::clone(shard), frontend, peer, local),
                     stream,
                 );
             }
+            Err(_) if shard.stopping() => return,
             Err(e) => {
                 let pause = match e.raw_os_error() {
                     // Out of descriptors or memory: back off instead of spinning.
@@ -304,13 +365,14 @@ pub async fn housekeeping(shard: Rc<Shard>) {
         loop {
             monoio::time::sleep(SWEEP_INTERVAL).await;
             sweeper.deadlines.sweep();
+            // An idle shard learns of a new snapshot here (a busy one at its next request).
+            let _ = sweeper.snapshot();
             // The same tick expires queued requests and lets them see slots freed elsewhere.
             sweeper.queues.tick(coarse_now());
         }
     });
     loop {
         monoio::time::sleep(Duration::from_millis(500)).await;
-        let _ = shard.snapshot();
         shard.conns.purge();
     }
 }

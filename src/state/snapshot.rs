@@ -98,6 +98,9 @@ pub struct Snapshot {
     pub config: Arc<Config>,
     /// Indexed by `ProxyId`; `Some` for proxies that hold servers.
     pub backends: Vec<Option<BackendView>>,
+    /// A soft stop is under way: close the listeners and idle connections, answer requests
+    /// in flight with `Connection: close`.
+    pub stopping: bool,
 }
 
 impl Snapshot {
@@ -178,6 +181,7 @@ impl Snapshot {
             generation,
             config,
             backends,
+            stopping: false,
         }
     }
 

@@ -1,0 +1,176 @@
+//! Health checks: what one probe does (`probe`), what its result means (`status`), and each
+//! checked server's running record (`ServerCheck`), with HAProxy's timing rules.
+
+pub mod probe;
+pub mod status;
+
+use std::time::Duration;
+
+use crate::config::{CheckSettings, Config, ProxyId, ServerId};
+
+pub use probe::ProbeSpec;
+pub use status::{Change, CheckResult, CheckStatus, Health};
+
+/// One checked server's health counter, last result and timing.
+#[derive(Debug, Clone)]
+pub struct ServerCheck {
+    /// The health counter.
+    pub health: Health,
+    /// The last completed check (`Init` before the first).
+    pub last: CheckResult,
+    /// The server's check settings.
+    pub settings: CheckSettings,
+    /// Checks that failed, in all.
+    pub failures: u64,
+}
+
+impl ServerCheck {
+    /// A server about to be checked for the first time: up until its first failure.
+    pub fn new(settings: CheckSettings) -> Self {
+        Self {
+            health: Health::starting(settings.rise, settings.fall),
+            last: CheckResult {
+                status: CheckStatus::Init,
+                code: None,
+                info: None,
+                duration: Duration::ZERO,
+            },
+            settings,
+            failures: 0,
+        }
+    }
+
+    /// Applies a result.
+    pub fn record(&mut self, result: CheckResult) -> Change {
+        let passed = result.status.passed();
+        if !passed {
+            self.failures += 1;
+        }
+        self.last = result;
+        self.health.record(passed)
+    }
+
+    /// How long until the next check (HAProxy's `srv_getinter`): `inter` while fully up,
+    /// `downinter` while fully down, `fastinter` while changing state, each falling back to
+    /// `inter` when unset.
+    pub fn interval(&self) -> Duration {
+        let s = &self.settings;
+        if self.health.is_up() && self.health.is_settled() {
+            s.inter
+        } else if self.health.value == 0 {
+            s.downinter.unwrap_or(s.inter)
+        } else {
+            s.fastinter.unwrap_or(s.inter)
+        }
+    }
+}
+
+/// Every server of `config` that has checks enabled, as (proxy, server).
+pub fn checked_servers(config: &Config) -> Vec<(ProxyId, ServerId)> {
+    config
+        .proxies
+        .iter()
+        .flat_map(|p| {
+            p.servers
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.check.enabled && !s.disabled)
+                .map(move |(i, _)| (p.id, i))
+        })
+        .collect()
+}
+
+/// The probe for `server` of `proxy`: its check address and port, the backend's HTTP check
+/// and timeouts.
+pub fn probe_spec(config: &Config, proxy: ProxyId, server: ServerId) -> Option<ProbeSpec> {
+    let p = config.proxies.get(proxy)?;
+    let s = p.servers.get(server)?;
+    let mut target = s.addr.addr;
+    if let Some(ip) = s.check.addr {
+        target.set_ip(ip);
+    }
+    if let Some(port) = s.check.port {
+        target.set_port(port);
+    }
+    if target.port() == 0 {
+        // A server that takes the client's port has nothing to check without `port`.
+        return None;
+    }
+    Some(ProbeSpec::new(
+        target,
+        p.httpchk.as_ref(),
+        s.check.inter,
+        p.timeouts.connect,
+        p.timeouts.check,
+    ))
+}
+
+/// When the check of the `index`-th of `count` checked servers first runs: spread evenly
+/// over the first interval, as HAProxy does, so checks do not all start together.
+pub fn first_offset(inter: Duration, index: usize, count: usize) -> Duration {
+    if count == 0 {
+        return Duration::ZERO;
+    }
+    inter.mul_f64(index as f64 / count as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> CheckSettings {
+        CheckSettings {
+            enabled: true,
+            inter: Duration::from_millis(1000),
+            fastinter: Some(Duration::from_millis(100)),
+            downinter: Some(Duration::from_millis(5000)),
+            rise: 2,
+            fall: 2,
+            ..CheckSettings::default()
+        }
+    }
+
+    fn failed() -> CheckResult {
+        CheckResult {
+            status: CheckStatus::L4Con,
+            code: None,
+            info: None,
+            duration: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn intervals_follow_the_state() {
+        let mut c = ServerCheck::new(settings());
+        assert_eq!(
+            c.interval(),
+            Duration::from_millis(100),
+            "starting: not settled"
+        );
+        c.health = Health::up(2, 2);
+        assert_eq!(c.interval(), Duration::from_millis(1000));
+        c.record(failed());
+        assert_eq!(c.interval(), Duration::from_millis(100), "going down");
+        assert_eq!(c.record(failed()), Change::WentDown);
+        assert_eq!(c.interval(), Duration::from_millis(5000), "down");
+        assert_eq!(c.failures, 2);
+        let mut plain = ServerCheck::new(CheckSettings {
+            fastinter: None,
+            downinter: None,
+            ..settings()
+        });
+        plain.record(failed());
+        assert_eq!(
+            plain.interval(),
+            Duration::from_millis(1000),
+            "inter by default"
+        );
+    }
+
+    #[test]
+    fn first_checks_are_spread() {
+        let inter = Duration::from_secs(2);
+        assert_eq!(first_offset(inter, 0, 4), Duration::ZERO);
+        assert_eq!(first_offset(inter, 2, 4), Duration::from_secs(1));
+    }
+}

@@ -1,0 +1,296 @@
+//! The control plane's record of every server (health, last check, admin state) and the
+//! one place that turns a change into a new `Snapshot` for the shards.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::{Config, ProxyId, ServerId};
+use crate::state::{CounterSet, ServerState, ServerStatus, Snapshot};
+
+use super::health::{Change, CheckResult, ServerCheck};
+use super::Publisher;
+
+/// What the control plane knows about one server.
+#[derive(Debug, Clone)]
+pub struct ServerRecord {
+    /// Its health checks, if it has any.
+    pub check: Option<ServerCheck>,
+    /// In maintenance (`disabled`, or an operator's action).
+    pub maint: bool,
+    /// Its configured weight.
+    pub weight: u32,
+}
+
+impl ServerRecord {
+    /// Whether the server counts as up: no checks, or checks that say so.
+    pub fn is_up(&self) -> bool {
+        !self.maint && self.check.as_ref().is_none_or(|c| c.health.is_up())
+    }
+
+    fn status(&self) -> ServerStatus {
+        ServerStatus {
+            state: if self.maint {
+                ServerState::Maint
+            } else if self.is_up() {
+                ServerState::Up
+            } else {
+                ServerState::Down
+            },
+            weight: self.weight,
+        }
+    }
+}
+
+/// Every server's record, and the publisher that tells the shards.
+pub struct ControlPlane {
+    publisher: Publisher,
+    counters: CounterSet,
+    /// By `ProxyId`, then `ServerId`.
+    servers: Vec<Vec<ServerRecord>>,
+    /// A soft stop was asked for.
+    stopping: bool,
+}
+
+impl ControlPlane {
+    /// Takes over from the snapshot the shards started with.
+    pub fn new(publisher: Publisher, counters: CounterSet) -> Self {
+        let servers = records(&publisher.current().config);
+        Self {
+            publisher,
+            counters,
+            servers,
+            stopping: false,
+        }
+    }
+
+    /// Starts a soft stop: the shards close their listeners and idle connections.
+    pub fn stop(&mut self) {
+        if !self.stopping {
+            self.stopping = true;
+            self.publish();
+        }
+    }
+
+    /// Client connections open over every shard and frontend.
+    pub fn open_connections(&self) -> u64 {
+        self.counters
+            .shards
+            .iter()
+            .flat_map(|s| s.proxies.iter())
+            .map(|p| p.conn_current.get().max(0) as u64)
+            .sum()
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Arc<Config> {
+        &self.publisher.current().config
+    }
+
+    /// The snapshot in force.
+    pub fn snapshot(&self) -> &Arc<Snapshot> {
+        self.publisher.current()
+    }
+
+    /// The shards' counters.
+    pub fn counters(&self) -> &CounterSet {
+        &self.counters
+    }
+
+    /// One server's record.
+    pub fn server(&self, proxy: ProxyId, server: ServerId) -> Option<&ServerRecord> {
+        self.servers.get(proxy)?.get(server)
+    }
+
+    /// Applies a check result to a server; logs and publishes any change of state. Returns
+    /// how long until that server's next check.
+    pub fn record_check(
+        &mut self,
+        proxy: ProxyId,
+        server: ServerId,
+        result: CheckResult,
+    ) -> Option<Duration> {
+        let record = self.servers.get_mut(proxy)?.get_mut(server)?;
+        let check = record.check.as_mut()?;
+        let change = check.record(result);
+        let interval = check.interval();
+        match change {
+            Change::WentDown | Change::WentUp => {
+                self.publish();
+                self.log_transition(proxy, server, change == Change::WentUp);
+            }
+            Change::Moved | Change::None => {}
+        }
+        Some(interval)
+    }
+
+    /// Sends the shards a snapshot built from the current records.
+    fn publish(&mut self) {
+        let current = self.publisher.current();
+        let statuses = self
+            .servers
+            .iter()
+            .map(|list| list.iter().map(ServerRecord::status).collect())
+            .collect();
+        let shared = current
+            .backends
+            .iter()
+            .zip(&current.config.proxies)
+            .map(|(view, proxy)| match view {
+                Some(view) => Arc::clone(&view.shared),
+                None => Arc::new(crate::state::BackendShared::new(proxy.servers.len())),
+            })
+            .collect();
+        let mut next = Snapshot::build(
+            current.generation + 1,
+            Arc::clone(&current.config),
+            statuses,
+            shared,
+        );
+        next.stopping = self.stopping;
+        self.publisher.publish(next);
+    }
+
+    /// Logs a server going up or down in HAProxy's words.
+    fn log_transition(&self, proxy: ProxyId, server: ServerId, up: bool) {
+        let config = Arc::clone(self.config());
+        let (Some(p), Some(record)) = (config.proxies.get(proxy), self.server(proxy, server))
+        else {
+            return;
+        };
+        let Some(s) = p.servers.get(server) else {
+            return;
+        };
+        let reason = record
+            .check
+            .as_ref()
+            .map(|c| c.last.describe())
+            .unwrap_or_default();
+        let (active, backup) = self.usable_counts(proxy);
+        let who = format!(
+            "{}Server {}/{}",
+            if s.backup { "Backup " } else { "" },
+            p.name,
+            s.name
+        );
+        if up {
+            log::warn!(
+                "{who} is UP, {reason}. {active} active and {backup} backup servers online. 0 sessions requeued, 0 total in queue."
+            );
+        } else {
+            let sessions = self
+                .counters
+                .server_sum(proxy, server, |c| c.sessions_current.get().max(0) as u64);
+            let on_backup = if active == 0 && backup > 0 {
+                " Running on backup."
+            } else {
+                ""
+            };
+            log::warn!(
+                "{who} is DOWN, {reason}. {active} active and {backup} backup servers left.{on_backup} {sessions} sessions active, 0 requeued, 0 remaining in queue."
+            );
+            if active == 0 && backup == 0 {
+                log::error!("backend '{}' has no server available!", p.name);
+            }
+        }
+    }
+
+    /// Servers of `proxy` that are up, (active, backup).
+    fn usable_counts(&self, proxy: ProxyId) -> (usize, usize) {
+        let Some(p) = self.config().proxies.get(proxy) else {
+            return (0, 0);
+        };
+        let records = &self.servers[proxy];
+        let count = |backup: bool| {
+            p.servers
+                .iter()
+                .zip(records)
+                .filter(|(s, r)| s.backup == backup && r.is_up())
+                .count()
+        };
+        (count(false), count(true))
+    }
+}
+
+/// Fresh records for every server of `config`.
+fn records(config: &Config) -> Vec<Vec<ServerRecord>> {
+    config
+        .proxies
+        .iter()
+        .map(|p| {
+            p.servers
+                .iter()
+                .map(|s| ServerRecord {
+                    check: (s.check.enabled && !s.disabled).then(|| ServerCheck::new(s.check)),
+                    maint: s.disabled,
+                    weight: s.weight,
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::health::CheckStatus;
+
+    fn plane(text: &str) -> (ControlPlane, crossbeam_channel::Receiver<Arc<Snapshot>>) {
+        let config = Arc::new(
+            crate::config::load_sources(&[("t".into(), text.into())])
+                .unwrap()
+                .config,
+        );
+        let first = Arc::new(Snapshot::initial(Arc::clone(&config)));
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let counters = CounterSet::new(&config, 1);
+        (
+            ControlPlane::new(Publisher::new(first, vec![tx]), counters),
+            rx,
+        )
+    }
+
+    fn result(status: CheckStatus) -> CheckResult {
+        CheckResult {
+            status,
+            code: None,
+            info: None,
+            duration: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn a_transition_publishes_one_snapshot_and_the_balancer_follows() {
+        let (mut plane, rx) = plane(
+            "backend b\n server a 127.0.0.1:1 check fall 1 rise 1\n server c 127.0.0.1:2 check backup\n",
+        );
+        assert!(plane
+            .record_check(0, 0, result(CheckStatus::L4Ok))
+            .is_some());
+        assert!(rx.try_recv().is_err(), "no change, no snapshot");
+        plane.record_check(0, 0, result(CheckStatus::L4Con));
+        let snap = rx.try_recv().unwrap();
+        assert_eq!(snap.generation, 2);
+        let view = snap.backend(0).unwrap();
+        assert_eq!(view.servers[0].state, ServerState::Down);
+        assert_eq!(&*view.candidates, &[1], "the backup takes over");
+        plane.record_check(0, 0, result(CheckStatus::L4Ok));
+        let snap = rx.try_recv().unwrap();
+        assert_eq!(snap.generation, 3);
+        assert_eq!(&*snap.backend(0).unwrap().candidates, &[0]);
+        assert!(
+            plane
+                .record_check(0, 5, result(CheckStatus::L4Ok))
+                .is_none(),
+            "unknown server"
+        );
+    }
+
+    #[test]
+    fn servers_without_checks_have_no_check_record() {
+        let (plane, _rx) =
+            plane("backend b\n server a 127.0.0.1:1\n server c 127.0.0.1:2 check disabled\n");
+        assert!(plane.server(0, 0).unwrap().check.is_none());
+        let disabled = plane.server(0, 1).unwrap();
+        assert!(disabled.maint && disabled.check.is_none() && !disabled.is_up());
+    }
+}
