@@ -133,20 +133,27 @@ impl Dispatch {
             self.retries += 1;
             counters.retries.incr();
             shard.counters.proxies[backend.id].retries.incr();
-            if redispatch_now(backend, self.retries) {
+            // As HAProxy: a server that went down meanwhile is left at once, whatever the
+            // redispatch interval says.
+            let leave = |shard: &Shard| {
+                backend.redispatch.is_some() && gone_down(shard, snap, backend, slot.server)
+            };
+            let mut redispatch = redispatch_now(backend, self.retries) || leave(shard);
+            if !redispatch && failure != ProxyError::ConnectTimeout {
+                // HAProxy's turn-around: give a restarting server a moment, except after a
+                // timeout, which already waited.
+                let pause = backend
+                    .timeouts
+                    .connect
+                    .map_or(Duration::from_secs(1), |t| t.min(Duration::from_secs(1)));
+                Box::pin(monoio::time::sleep(pause)).await;
+                redispatch = leave(shard);
+            }
+            if redispatch {
                 counters.redispatches.incr();
                 shard.counters.proxies[backend.id].redispatches.incr();
                 self.avoid = Some(slot.server);
             } else {
-                // HAProxy's turn-around: give a restarting server a moment, except after a
-                // timeout, which already waited.
-                if failure != ProxyError::ConnectTimeout {
-                    let pause = backend
-                        .timeouts
-                        .connect
-                        .map_or(Duration::from_secs(1), |t| t.min(Duration::from_secs(1)));
-                    Box::pin(monoio::time::sleep(pause)).await;
-                }
                 self.again = Some(slot);
             }
         }
@@ -267,6 +274,17 @@ fn queue_limit(backend: &Proxy) -> Duration {
         .timeouts
         .queue_wait()
         .unwrap_or(DEFAULT_QUEUE_TIMEOUT)
+}
+
+/// Whether the newest snapshot says `server` of `backend` can no longer be picked (the
+/// configuration still being the one `snap` had).
+fn gone_down(shard: &Shard, snap: &Snapshot, backend: &Proxy, server: usize) -> bool {
+    let newest = shard.snapshot();
+    std::sync::Arc::ptr_eq(&newest.config, &snap.config)
+        && newest
+            .backend(backend.id)
+            .and_then(|view| view.servers.get(server))
+            .is_some_and(|status| !status.usable())
 }
 
 /// `option redispatch [interval]`: whether retry number `retry` (1-based) goes elsewhere.

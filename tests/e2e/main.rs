@@ -11,6 +11,7 @@ mod balancing;
 mod cli;
 mod failures;
 mod hardening;
+mod health;
 mod http;
 mod logging;
 mod resources;
