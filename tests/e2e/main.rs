@@ -16,4 +16,5 @@ mod http;
 mod logging;
 mod resources;
 mod runtime;
+mod stop;
 mod tcp;
