@@ -65,6 +65,8 @@ pub struct Global {
     pub stats_sockets: Vec<StatsSocket>,
     /// `pidfile`: where to write the process id at start.
     pub pidfile: Option<String>,
+    /// `hard-stop-after`: longest a soft stop may last before remaining connections are cut.
+    pub hard_stop_after: Option<Duration>,
 }
 
 impl Default for Global {
@@ -76,6 +78,7 @@ impl Default for Global {
             bufsize: DEFAULT_BUFSIZE,
             stats_sockets: Vec::new(),
             pidfile: None,
+            hard_stop_after: None,
         }
     }
 }

@@ -199,6 +199,66 @@ fn errorfile_problems_are_config_errors() {
     assert!(errs[2].contains("'599' cannot be customized"));
 }
 
+fn warnings(text: &str) -> Vec<String> {
+    load(text)
+        .unwrap()
+        .warnings
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+fn backend(text: &str) -> Proxy {
+    let c = load(text).unwrap().config;
+    c.backends().last().unwrap().clone()
+}
+
+#[test]
+fn hard_stop_after_takes_a_time() {
+    let g = load("global\n hard-stop-after 30s\n")
+        .unwrap()
+        .config
+        .global;
+    assert_eq!(g.hard_stop_after, Some(Duration::from_secs(30)));
+    let g = load("global\n hard-stop-after 1500\n")
+        .unwrap()
+        .config
+        .global;
+    assert_eq!(g.hard_stop_after, Some(Duration::from_millis(1500)));
+    let g = load("global\n hard-stop-after 0\n").unwrap().config.global;
+    assert_eq!(g.hard_stop_after, None, "0 means no limit");
+    assert_eq!(Global::default().hard_stop_after, None);
+    let errs = errors("global\n hard-stop-after 10x\n hard-stop-after\n hard-stop-after 1s 2s\n");
+    assert_eq!(errs.len(), 3, "{errs:?}");
+    assert!(
+        errs[0].starts_with("parsing [t.cfg:2] : 'hard-stop-after'"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[1].starts_with("parsing [t.cfg:3] : 'hard-stop-after'"),
+        "{errs:?}"
+    );
+    assert!(errs[2].contains("'hard-stop-after' in section 'global' expects exactly one argument"));
+}
+
+#[test]
+fn timeout_check_is_inherited() {
+    let be = backend("defaults\n timeout check 3s\nbackend b\n server s 127.0.0.1:1\n");
+    assert_eq!(be.timeouts.check, Some(Duration::from_secs(3)));
+    let be = backend("backend b\n timeout check 0\n");
+    assert_eq!(be.timeouts.check, None);
+    let errs = errors("backend b\n timeout check soon\n");
+    assert!(errs[0].contains("'timeout check'"), "{errs:?}");
+}
+
+#[test]
+fn checks_warning_is_gone() {
+    let w = warnings(
+        "backend b\n timeout connect 1s\n timeout server 1s\n server a 127.0.0.1:1 check\n",
+    );
+    assert!(w.is_empty(), "{w:?}");
+}
+
 #[test]
 fn random_configurations_never_panic() {
     // No `server`, `bind` or `log` here: their arguments could be resolved through DNS,

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::draft::ProxyDraft;
-use super::error::{Diagnostics, Warning};
+use super::error::Diagnostics;
 use super::model::{AclTest, Config, Global, Mode, ProxyKind, Userlist};
 
 /// Resolves references between sections and reports every inconsistency.
@@ -219,16 +219,6 @@ fn warn_about_gaps(config: &Config, diag: &mut Diagnostics) {
                 ),
             );
         }
-    }
-    if config
-        .backends()
-        .any(|b| b.servers.iter().any(|s| s.check.enabled))
-    {
-        diag.warnings.push(Warning {
-            location: None,
-            message: "health checks are not run yet: servers with 'check' stay up until disabled"
-                .to_string(),
-        });
     }
     for socket in &config.global.stats_sockets {
         diag.warn(
