@@ -252,6 +252,88 @@ fn timeout_check_is_inherited() {
 }
 
 #[test]
+fn server_check_options_resolve_from_default_server() {
+    let be = backend(
+        "backend b\n mode http\n default-server port 8008 addr 10.0.0.9 observe layer7 error-limit 5 on-error sudden-death\n\
+         server a 127.0.0.1:80 check\n server c 127.0.0.1:81 check port 9000 addr ::1 observe none on-error fastinter\n",
+    );
+    let a = be.servers[0].check;
+    assert_eq!(a.port, Some(8008));
+    assert_eq!(a.addr, Some("10.0.0.9".parse().unwrap()));
+    assert_eq!(a.observe, Some(Observe::Layer7));
+    assert_eq!((a.error_limit, a.on_error), (5, OnError::SuddenDeath));
+    let c = be.servers[1].check;
+    assert_eq!(c.port, Some(9000));
+    assert_eq!(c.addr, Some("::1".parse().unwrap()));
+    assert_eq!(
+        (c.observe, c.error_limit, c.on_error),
+        (None, 5, OnError::FastInter)
+    );
+    let plain = backend("backend b\n server s 127.0.0.1:80 check\n").servers[0].check;
+    assert_eq!((plain.port, plain.addr, plain.observe), (None, None, None));
+    assert_eq!(
+        (plain.error_limit, plain.on_error),
+        (10, OnError::FailCheck)
+    );
+}
+
+#[test]
+fn server_check_option_errors_name_the_keyword() {
+    let errs = errors(
+        "backend b\n default-server port 70000\n server a 127.0.0.1:80 addr host.example\n server c 127.0.0.1:80 on-error retry\n",
+    );
+    assert_eq!(errs.len(), 3, "{errs:?}");
+    assert!(
+        errs[0].starts_with("parsing [t.cfg:2] : 'default-server': 'port'"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[1].starts_with("parsing [t.cfg:3] : 'server a': 'addr'"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[2].starts_with("parsing [t.cfg:4] : 'server c': 'on-error'"),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn layer7_observing_needs_http_mode() {
+    let errs = errors("backend b\n mode tcp\n server a 127.0.0.1:80 check observe layer7\n");
+    assert!(
+        errs[0].starts_with("parsing [t.cfg:3] : server 'a' in backend 'b': 'observe layer7'"),
+        "{errs:?}"
+    );
+    backend("backend b\n mode tcp\n server a 127.0.0.1:80 check observe layer4\n");
+}
+
+#[test]
+fn a_checked_server_needs_a_port() {
+    let errs = errors("backend b\n server a 127.0.0.1 check\n");
+    assert!(
+        errs[0].starts_with(
+            "parsing [t.cfg:2] : server 'a' in backend 'b' has neither service port nor check port"
+        ),
+        "{errs:?}"
+    );
+    let be = backend("backend b\n server a 127.0.0.1 check port 8080\n server c 127.0.0.1\n");
+    assert_eq!(be.servers[0].check.port, Some(8080));
+}
+
+#[test]
+fn on_marked_down_is_announced() {
+    let w = warnings(
+        "backend b\n default-server on-marked-down shutdown-sessions\n server a 127.0.0.1:1\n",
+    );
+    assert!(
+        w.iter().any(|w| w.starts_with(
+            "parsing [t.cfg:2] : 'default-server': 'on-marked-down shutdown-sessions'"
+        )),
+        "{w:?}"
+    );
+}
+
+#[test]
 fn checks_warning_is_gone() {
     let w = warnings(
         "backend b\n timeout connect 1s\n timeout server 1s\n server a 127.0.0.1:1 check\n",

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::draft::ProxyDraft;
 use super::error::Diagnostics;
-use super::model::{AclTest, Config, Global, Mode, ProxyKind, Userlist};
+use super::model::{AclTest, Config, Global, Mode, Observe, ProxyKind, Userlist};
 
 /// Resolves references between sections and reports every inconsistency.
 pub fn finish(
@@ -26,6 +26,7 @@ pub fn finish(
         }
         proxy.default_backend = resolve_default_backend(draft, &drafts, id, diag);
         check_acls(draft, &userlists, diag);
+        check_health_checks(draft, diag);
         if proxy.is_frontend() && proxy.binds.is_empty() {
             diag.error(
                 &proxy.location,
@@ -159,6 +160,38 @@ fn check_acls(draft: &ProxyDraft, userlists: &[Userlist], diag: &mut Diagnostics
                     }
                 }
             }
+        }
+    }
+}
+
+/// Health-check settings that only make sense once the whole proxy is known.
+fn check_health_checks(draft: &ProxyDraft, diag: &mut Diagnostics) {
+    let proxy = &draft.proxy;
+    for server in &proxy.servers {
+        let check = &server.check;
+        if check.observe == Some(Observe::Layer7) && proxy.mode != Mode::Http {
+            diag.error(
+                &server.location,
+                format!(
+                    "server '{}' in {} '{}': 'observe layer7' can only be used in http proxies",
+                    server.name,
+                    proxy.kind.keyword(),
+                    proxy.name
+                ),
+            );
+        }
+        // HAProxy's rule: a probe needs a port, and a server written without one takes the
+        // port of each client connection, which a probe does not have.
+        if check.enabled && server.addr.port_from_client && check.port.is_none() {
+            diag.error(
+                &server.location,
+                format!(
+                    "server '{}' in {} '{}' has neither service port nor check port: write a port in its address or set 'port' for its health checks",
+                    server.name,
+                    proxy.kind.keyword(),
+                    proxy.name
+                ),
+            );
         }
     }
 }
