@@ -325,7 +325,7 @@ impl IpNet {
     }
 }
 
-/// `option httpchk` and `http-check expect`: how a server's health is probed over HTTP.
+/// `option httpchk`, `http-check send` and `http-check expect`: the HTTP health probe.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpCheck {
     /// Request method (default `OPTIONS`).
@@ -334,8 +334,23 @@ pub struct HttpCheck {
     pub uri: String,
     /// Request version (default `HTTP/1.0`).
     pub version: String,
-    /// What a healthy answer looks like.
+    /// Extra request header fields (name, value), in order: `http-check send hdr`, the
+    /// `<host>` of `option httpchk`, or lines hidden after its version string.
+    pub headers: Vec<(String, String)>,
+    /// What a healthy answer looks like; `None` means a 2xx or 3xx status (HAProxy's default).
     pub expect: Option<CheckExpect>,
+}
+
+impl Default for HttpCheck {
+    fn default() -> Self {
+        Self {
+            method: "OPTIONS".to_string(),
+            uri: "/".to_string(),
+            version: "HTTP/1.0".to_string(),
+            headers: Vec::new(),
+            expect: None,
+        }
+    }
 }
 
 /// `http-check expect`.
@@ -589,7 +604,8 @@ pub struct Proxy {
     pub allbackups: bool,
     /// `option splice-*`.
     pub splice: SpliceMode,
-    /// `option httpchk` and `http-check expect`.
+    /// `option httpchk` with its `http-check send` and `http-check expect`; `None` when
+    /// `option httpchk` is not in effect (then `http-check` lines are ignored, as in HAProxy).
     pub httpchk: Option<HttpCheck>,
     /// Error responses, built in or from `errorfile`.
     pub errorpages: Arc<ErrorPages>,

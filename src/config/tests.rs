@@ -342,6 +342,181 @@ fn checks_warning_is_gone() {
 }
 
 #[test]
+fn http_check_send_and_option_merge_in_either_order() {
+    let send_first = backend(
+        "backend b\n http-check send meth GET uri /health ver HTTP/1.1 hdr Host www\n option httpchk\n http-check expect status 200\n",
+    );
+    let option_first = backend(
+        "backend b\n option httpchk\n http-check send meth GET uri /health ver HTTP/1.1 hdr Host www\n http-check expect status 200\n",
+    );
+    for be in [&send_first, &option_first] {
+        let chk = be.httpchk.as_ref().unwrap();
+        assert_eq!(
+            (chk.method.as_str(), chk.uri.as_str(), chk.version.as_str()),
+            ("GET", "/health", "HTTP/1.1")
+        );
+        assert_eq!(chk.headers, vec![("Host".to_string(), "www".to_string())]);
+        assert_eq!(
+            chk.expect.as_ref().unwrap().rule,
+            ExpectRule::Status(vec![(200, 200)])
+        );
+    }
+    // Each line overrides only what it writes out.
+    let chk =
+        backend("backend b\n option httpchk HEAD /ping HTTP/1.1\n http-check send hdr Host www\n")
+            .httpchk
+            .unwrap();
+    assert_eq!(
+        (chk.method.as_str(), chk.uri.as_str(), chk.version.as_str()),
+        ("HEAD", "/ping", "HTTP/1.1")
+    );
+    assert_eq!(chk.headers.len(), 1);
+    let chk = backend("backend b\n http-check send uri /a hdr Host www\n option httpchk /b\n")
+        .httpchk
+        .unwrap();
+    assert_eq!(
+        (chk.method.as_str(), chk.uri.as_str()),
+        ("OPTIONS", "/b"),
+        "the later line wins"
+    );
+    assert_eq!(
+        chk.headers,
+        vec![("Host".to_string(), "www".to_string())],
+        "option keeps send's headers"
+    );
+    // Without an explicit send, a second `option httpchk` replaces the request.
+    let chk = backend("backend b\n option httpchk GET /a HTTP/1.1\n option httpchk /b\n")
+        .httpchk
+        .unwrap();
+    assert_eq!(
+        (chk.method.as_str(), chk.uri.as_str(), chk.version.as_str()),
+        ("OPTIONS", "/b", "HTTP/1.0")
+    );
+}
+
+#[test]
+fn http_check_rules_need_option_httpchk() {
+    let text = "backend b\n http-check send meth GET\n http-check expect status 200\n server a 127.0.0.1:1 check\n";
+    let loaded = load(text).unwrap();
+    assert!(loaded.config.proxies[0].httpchk.is_none());
+    assert!(
+        loaded.warnings.iter().any(|w| w.to_string().contains(
+            "backend 'b' uses http-check rules without 'option httpchk', so the rules are ignored (first rule at t.cfg:2)"
+        )),
+        "{:?}",
+        loaded.warnings
+    );
+    let be = backend("defaults\n http-check send meth GET uri /h\nbackend b\n option httpchk\n");
+    assert_eq!(
+        be.httpchk.unwrap().uri,
+        "/h",
+        "rules from defaults wait for the option"
+    );
+    let loaded =
+        load("backend b\n option httpchk\n http-check send uri /h\n no option httpchk\n").unwrap();
+    assert!(loaded.config.proxies[0].httpchk.is_none());
+    assert!(loaded
+        .warnings
+        .iter()
+        .all(|w| !w.message.contains("http-check rules")));
+}
+
+#[test]
+fn http_check_is_inherited_and_amended() {
+    let c = load(
+        "defaults\n option httpchk GET /health HTTP/1.1\n http-check send hdr Host www\n http-check expect status 200-299\n\
+         backend a\n server s 127.0.0.1:1 check\n\
+         backend b\n http-check send uri /b\n\
+         backend c\n option httpchk /c\n\
+         backend d\n no option httpchk\n",
+    )
+    .unwrap()
+    .config;
+    let a = c.proxies[0].httpchk.as_ref().unwrap();
+    assert_eq!(
+        (a.method.as_str(), a.uri.as_str(), a.version.as_str()),
+        ("GET", "/health", "HTTP/1.1")
+    );
+    assert_eq!(a.headers.len(), 1);
+    assert!(a.expect.is_some());
+    let b = c.proxies[1].httpchk.as_ref().unwrap();
+    assert_eq!((b.method.as_str(), b.uri.as_str()), ("GET", "/b"));
+    assert_eq!(b.headers, a.headers);
+    let cc = c.proxies[2].httpchk.as_ref().unwrap();
+    assert_eq!(
+        (cc.method.as_str(), cc.uri.as_str(), cc.version.as_str()),
+        ("GET", "/c", "HTTP/1.1")
+    );
+    assert!(cc.expect.is_some());
+    assert!(c.proxies[3].httpchk.is_none());
+}
+
+#[test]
+fn http_check_send_errors_name_the_keyword() {
+    let errs = errors(
+        "backend b\n option httpchk\n http-check send meth GET\n http-check send uri /x\n\
+         backend c\n http-check expect status 200\n http-check send uri /x\n\
+         backend d\n http-check send uri x\n http-check connect\n option httpchk GET / HTTP/3\n\
+         frontend f\n bind :1\n http-check send\n",
+    );
+    assert_eq!(errs.len(), 6, "{errs:#?}");
+    assert!(errs[0].starts_with("parsing [t.cfg:4] : 'http-check send': a section may have only one (the first is at t.cfg:3)"), "{errs:?}");
+    assert!(
+        errs[1].starts_with("parsing [t.cfg:7] : 'http-check send' must come before"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[2].starts_with("parsing [t.cfg:9] : 'http-check send': uri 'x'"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[3].starts_with("parsing [t.cfg:10] : unsupported 'http-check connect'"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[4].starts_with("parsing [t.cfg:11] : 'option httpchk': version 'HTTP/3'"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[5].contains("'http-check' not allowed in 'frontend' section"),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn option_httpchk_hidden_headers() {
+    let loaded =
+        load("backend b\n option httpchk GET / \"HTTP/1.1\\r\\nHost:\\ www\\r\\nX-A: 1\"\n")
+            .unwrap();
+    let chk = loaded.config.proxies[0].httpchk.clone().unwrap();
+    assert_eq!(chk.version, "HTTP/1.1");
+    assert_eq!(
+        chk.headers,
+        vec![
+            ("Host".to_string(), "www".to_string()),
+            ("X-A".to_string(), "1".to_string())
+        ]
+    );
+    assert!(loaded.warnings.iter().any(|w| w
+        .to_string()
+        .starts_with("parsing [t.cfg:2] : 'option httpchk': hiding headers")));
+    // Unquoted, with escaped blanks, as HAProxy users write it.
+    let chk =
+        backend("backend b\n option httpchk HEAD /check HTTP/1.1\\r\\nHost:\\ www.example.com\n")
+            .httpchk
+            .unwrap();
+    assert_eq!(
+        chk.headers,
+        vec![("Host".to_string(), "www.example.com".to_string())]
+    );
+    let errs = errors("backend b\n option httpchk GET / HTTP/1.1\\r\\nBad\\ Name:\\ x\n");
+    assert!(
+        errs[0].starts_with("parsing [t.cfg:2] : 'option httpchk': header name 'Bad Name'"),
+        "{errs:?}"
+    );
+}
+
+#[test]
 fn random_configurations_never_panic() {
     // No `server`, `bind` or `log` here: their arguments could be resolved through DNS,
     // which would make this slow; their parsers have tests of their own.
@@ -396,6 +571,19 @@ fn random_configurations_never_panic() {
         "x",
         "no",
         "default-server",
+        "httpchk",
+        "send",
+        "meth",
+        "uri",
+        "ver",
+        "hdr",
+        "HTTP/1.1\\r\\nHost:\\ x",
+        "port",
+        "addr",
+        "observe",
+        "layer7",
+        "on-error",
+        "hard-stop-after",
     ];
     let mut rng = fastrand::Rng::with_seed(42);
     for _ in 0..3_000 {
