@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use super::errorpage::ErrorPages;
 use super::model::{
-    Balance, CheckSettings, HttpConnMode, Location, LogFormat, Mode, Proxy, ProxyKind, SpliceMode,
-    StatsSettings, Timeouts,
+    Balance, CheckSettings, HttpCheck, HttpConnMode, Location, LogFormat, Mode, Proxy, ProxyKind,
+    SpliceMode, StatsSettings, Timeouts,
 };
 
 /// Which kind of section a line is in.
@@ -60,6 +60,38 @@ impl Default for ServerDefaults {
     }
 }
 
+/// `option httpchk` and the `http-check` lines of a section (or inherited from `defaults`),
+/// merged as they are read; `Proxy::httpchk` is filled from it at the end.
+#[derive(Debug, Clone, Default)]
+pub struct HttpCheckDraft {
+    /// `option httpchk` is in effect; without it the rules below are not used.
+    pub enabled: bool,
+    /// The request and the expectation so far.
+    pub check: HttpCheck,
+    /// An `http-check send` line shaped `check`: a later `option httpchk` only overrides
+    /// what it writes out instead of replacing the whole request.
+    pub explicit_send: bool,
+    /// Where the first `http-check send|expect` line was, for the "rules are ignored" warning.
+    pub first_rule: Option<Location>,
+    /// The `http-check send` line of the current section, if any.
+    pub send_in_section: Option<Location>,
+    /// An `http-check expect` line was written in the current section.
+    pub expect_in_section: bool,
+}
+
+impl HttpCheckDraft {
+    /// Forgets which lines the previous section wrote; the merged settings stay inherited.
+    pub fn start_section(&mut self) {
+        self.send_in_section = None;
+        self.expect_in_section = false;
+    }
+
+    /// The health check a proxy runs: `None` unless `option httpchk` is in effect.
+    pub fn result(&self) -> Option<HttpCheck> {
+        self.enabled.then(|| self.check.clone())
+    }
+}
+
 /// A `defaults`, `frontend`, `backend` or `listen` section being read.
 #[derive(Debug, Clone)]
 pub struct ProxyDraft {
@@ -75,6 +107,8 @@ pub struct ProxyDraft {
     pub acl_uses: Vec<(String, Location)>,
     /// Error pages, copied into the proxy at the end.
     pub errorpages: ErrorPages,
+    /// `option httpchk` and `http-check` lines, copied into the proxy at the end.
+    pub http_check: HttpCheckDraft,
 }
 
 impl ProxyDraft {
@@ -116,6 +150,7 @@ impl ProxyDraft {
             log_global: false,
             acl_uses: Vec::new(),
             errorpages: ErrorPages::default(),
+            http_check: HttpCheckDraft::default(),
         }
     }
 
@@ -134,6 +169,7 @@ impl ProxyDraft {
         draft.proxy.acls.clear();
         draft.proxy.servers.clear();
         draft.proxy.binds.clear();
+        draft.http_check.start_section();
         if kind == ProxyKind::Backend {
             draft.default_backend = None;
         }

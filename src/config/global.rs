@@ -4,7 +4,7 @@ use super::error::Diagnostics;
 use super::lexer::Line;
 use super::log::parse_log_target;
 use super::model::{Global, StatsLevel, StatsSocket};
-use super::units::parse_uint;
+use super::units::{parse_time, parse_uint};
 
 /// Applies one line of the `global` section.
 pub fn parse_line(global: &mut Global, line: &Line, diag: &mut Diagnostics) {
@@ -55,6 +55,15 @@ pub fn parse_line(global: &mut Global, line: &Line, diag: &mut Diagnostics) {
                     Ok(n) if n >= 1024 => global.bufsize = n as usize,
                     Ok(_) => diag.error(at, "'tune.bufsize' must be at least 1024"),
                     Err(e) => diag.error(at, format!("'tune.bufsize': {e}")),
+                }
+            }
+        }
+        "hard-stop-after" => {
+            if let Some(v) = one_arg(diag) {
+                match parse_time(v) {
+                    // 0 leaves soft stops unbounded, as in HAProxy.
+                    Ok(t) => global.hard_stop_after = (!t.is_zero()).then_some(t),
+                    Err(e) => diag.error(at, format!("'hard-stop-after' in section 'global': {e}")),
                 }
             }
         }

@@ -8,6 +8,7 @@ pub mod draft;
 pub mod error;
 pub mod errorpage;
 pub mod global;
+pub mod httpcheck;
 pub mod lexer;
 pub mod log;
 pub mod model;

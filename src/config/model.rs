@@ -1,6 +1,6 @@
 //! The validated configuration: what the rest of ringlb reads, never the raw text.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -65,7 +65,7 @@ pub struct Global {
     pub stats_sockets: Vec<StatsSocket>,
     /// `pidfile`: where to write the process id at start.
     pub pidfile: Option<String>,
-    /// TEMP
+    /// `hard-stop-after`: longest a soft stop may last before remaining connections are cut.
     pub hard_stop_after: Option<Duration>,
 }
 
@@ -293,15 +293,14 @@ pub struct ForwardFor {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IpNet {
     /// Network address.
-    pub addr: std::net::IpAddr,
+    pub addr: IpAddr,
     /// Prefix length in bits.
     pub prefix: u8,
 }
 
 impl IpNet {
     /// Whether `ip` falls inside this network.
-    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
-        use std::net::IpAddr;
+    pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
                 let bits = u32::from(self.prefix.min(32));
@@ -326,7 +325,7 @@ impl IpNet {
     }
 }
 
-/// `option httpchk` and `http-check expect`: how a server's health is probed over HTTP.
+/// `option httpchk`, `http-check send` and `http-check expect`: the HTTP health probe.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpCheck {
     /// Request method (default `OPTIONS`).
@@ -335,10 +334,23 @@ pub struct HttpCheck {
     pub uri: String,
     /// Request version (default `HTTP/1.0`).
     pub version: String,
-    /// TEMP
+    /// Extra request header fields (name, value), in order: `http-check send hdr`, the
+    /// `<host>` of `option httpchk`, or lines hidden after its version string.
     pub headers: Vec<(String, String)>,
-    /// What a healthy answer looks like.
+    /// What a healthy answer looks like; `None` means a 2xx or 3xx status (HAProxy's default).
     pub expect: Option<CheckExpect>,
+}
+
+impl Default for HttpCheck {
+    fn default() -> Self {
+        Self {
+            method: "OPTIONS".to_string(),
+            uri: "/".to_string(),
+            version: "HTTP/1.0".to_string(),
+            headers: Vec::new(),
+            expect: None,
+        }
+    }
 }
 
 /// `http-check expect`.
@@ -376,10 +388,16 @@ pub struct CheckSettings {
     pub rise: u32,
     /// `fall`: consecutive failures to go down.
     pub fall: u32,
-    /// TEMP
-    pub addr: Option<std::net::IpAddr>,
-    /// TEMP
+    /// `port`: probes go to this port instead of the server's.
     pub port: Option<u16>,
+    /// `addr`: probes go to this address instead of the server's.
+    pub addr: Option<IpAddr>,
+    /// `observe`: also judge the server by its live traffic; `None` when off.
+    pub observe: Option<Observe>,
+    /// `error-limit`: consecutive observed errors that trigger `on_error` (default 10).
+    pub error_limit: u32,
+    /// `on-error`: what `error_limit` observed errors do (default `fail-check`).
+    pub on_error: OnError,
 }
 
 impl Default for CheckSettings {
@@ -389,12 +407,41 @@ impl Default for CheckSettings {
             inter: Duration::from_secs(2),
             fastinter: None,
             downinter: None,
-            addr: None,
-            port: None,
             rise: 2,
             fall: 3,
+            port: None,
+            addr: None,
+            observe: None,
+            error_limit: DEFAULT_ERROR_LIMIT,
+            on_error: OnError::default(),
         }
     }
+}
+
+/// HAProxy's default `error-limit`.
+pub const DEFAULT_ERROR_LIMIT: u32 = 10;
+
+/// `observe`: which live-traffic events count as server errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Observe {
+    /// `layer4`: failed connections.
+    Layer4,
+    /// `layer7`: failed connections and invalid HTTP responses (http proxies only).
+    Layer7,
+}
+
+/// `on-error`: what happens once `error-limit` consecutive errors were observed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OnError {
+    /// `fastinter`: probe at `fastinter` pace.
+    FastInter,
+    /// `fail-check`: count one failed probe, then probe at `fastinter` pace (the default).
+    #[default]
+    FailCheck,
+    /// `sudden-death`: leave one failed probe before down, then probe at `fastinter` pace.
+    SuddenDeath,
+    /// `mark-down`: mark the server down at once, then probe at `fastinter` pace.
+    MarkDown,
 }
 
 /// Where a server lives.
@@ -557,7 +604,8 @@ pub struct Proxy {
     pub allbackups: bool,
     /// `option splice-*`.
     pub splice: SpliceMode,
-    /// `option httpchk` and `http-check expect`.
+    /// `option httpchk` with its `http-check send` and `http-check expect`; `None` when
+    /// `option httpchk` is not in effect (then `http-check` lines are ignored, as in HAProxy).
     pub httpchk: Option<HttpCheck>,
     /// Error responses, built in or from `errorfile`.
     pub errorpages: Arc<ErrorPages>,

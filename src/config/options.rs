@@ -1,11 +1,10 @@
-//! `option …` / `no option …` and `http-check expect`.
+//! `option …` / `no option …`.
 
 use super::draft::{ProxyDraft, SectionKind};
 use super::error::Diagnostics;
+use super::httpcheck;
 use super::lexer::Line;
-use super::model::{
-    CheckExpect, ExpectRule, ForwardFor, HttpCheck, HttpConnMode, IpNet, LogFormat,
-};
+use super::model::{ForwardFor, HttpConnMode, IpNet, LogFormat};
 use super::proxy::{check_place, Allowed, Side, ANY};
 use super::units::parse_uint;
 
@@ -125,30 +124,7 @@ pub fn parse_option(
             },
             _ => diag.error(at, format!("'{keyword}' takes at most one argument")),
         },
-        "httpchk" if negated => p.httpchk = None,
-        "httpchk" => {
-            let expect = p.httpchk.take().and_then(|c| c.expect);
-            let (method, uri, version) = match args {
-                [] => ("OPTIONS", "/", "HTTP/1.0"),
-                [uri] => ("OPTIONS", uri.as_str(), "HTTP/1.0"),
-                [method, uri] => (method.as_str(), uri.as_str(), "HTTP/1.0"),
-                [method, uri, version] => (method.as_str(), uri.as_str(), version.as_str()),
-                _ => {
-                    diag.error(
-                        at,
-                        format!("'{keyword}' expects at most <method> <uri> <version>"),
-                    );
-                    return;
-                }
-            };
-            p.httpchk = Some(HttpCheck {
-                headers: Vec::new(),
-                method: method.to_string(),
-                uri: uri.to_string(),
-                version: version.to_string(),
-                expect,
-            });
-        }
+        "httpchk" => httpcheck::parse_option_httpchk(draft, line, args, negated, diag),
         _ => {}
     }
 }
@@ -189,7 +165,8 @@ fn parse_forwardfor(args: &[String]) -> Result<ForwardFor, String> {
     Ok(ff)
 }
 
-fn is_token_byte(b: u8) -> bool {
+/// Whether `b` may appear in an HTTP token (a header name, a method).
+pub(super) fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
@@ -209,104 +186,9 @@ fn parse_net(text: &str) -> Result<IpNet, String> {
     Ok(IpNet { addr, prefix })
 }
 
-/// Applies `http-check expect [!] status|rstatus|string <pattern>`.
-pub fn parse_http_check(draft: &mut ProxyDraft, line: &Line, diag: &mut Diagnostics) {
-    let at = &line.location;
-    if line.word(1) != "expect" {
-        diag.error(
-            at,
-            format!(
-                "unsupported 'http-check {}' (supported: 'http-check expect')",
-                line.word(1)
-            ),
-        );
-        return;
-    }
-    let mut rest = &line.words[2..];
-    let negate = rest.first().is_some_and(|w| w == "!");
-    if negate {
-        rest = &rest[1..];
-    }
-    let (kind, pattern) = match rest {
-        [kind, pattern] => (kind.as_str(), pattern.as_str()),
-        _ => {
-            diag.error(
-                at,
-                "'http-check expect' expects [!] <match> <pattern>, e.g. 'status 200'",
-            );
-            return;
-        }
-    };
-    let rule = match kind {
-        "status" => match parse_status_list(pattern) {
-            Ok(list) => ExpectRule::Status(list),
-            Err(message) => {
-                diag.error(at, format!("'http-check expect status': {message}"));
-                return;
-            }
-        },
-        "rstatus" => {
-            if let Err(e) = regex::Regex::new(pattern) {
-                diag.error(
-                    at,
-                    format!("'http-check expect rstatus': invalid regex '{pattern}': {e}"),
-                );
-                return;
-            }
-            ExpectRule::RStatus(pattern.to_string())
-        }
-        "string" => ExpectRule::String(pattern.to_string()),
-        other => {
-            diag.error(
-                at,
-                format!("'http-check expect {other}' is not supported (supported: status, rstatus, string)"),
-            );
-            return;
-        }
-    };
-    let expect = Some(CheckExpect { negate, rule });
-    match &mut draft.proxy.httpchk {
-        Some(check) => check.expect = expect,
-        None => {
-            draft.proxy.httpchk = Some(HttpCheck {
-                headers: Vec::new(),
-                method: "OPTIONS".into(),
-                uri: "/".into(),
-                version: "HTTP/1.0".into(),
-                expect,
-            })
-        }
-    }
-}
-
-fn parse_status_list(text: &str) -> Result<Vec<(u16, u16)>, String> {
-    text.split(',')
-        .map(|item| {
-            let (lo, hi) = item.split_once('-').unwrap_or((item, item));
-            let lo = parse_uint(lo, 999).map_err(|e| format!("status '{item}': {e}"))? as u16;
-            let hi = parse_uint(hi, 999).map_err(|e| format!("status '{item}': {e}"))? as u16;
-            if lo < 100 || hi < lo {
-                return Err(format!("invalid status '{item}'"));
-            }
-            Ok((lo, hi))
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn status_lists() {
-        assert_eq!(parse_status_list("200").unwrap(), vec![(200, 200)]);
-        assert_eq!(
-            parse_status_list("200-399,404").unwrap(),
-            vec![(200, 399), (404, 404)]
-        );
-        assert!(parse_status_list("20").is_err());
-        assert!(parse_status_list("399-200").is_err());
-    }
 
     #[test]
     fn forwardfor_arguments() {

@@ -10,7 +10,7 @@ use super::lexer::Line;
 use super::log::parse_log_target;
 use super::model::{Balance, Bind, Global, Mode, ProxyKind};
 use super::units::{parse_time, parse_uint};
-use super::{options, server, stats};
+use super::{httpcheck, options, server, stats};
 
 /// Which side of a proxy a keyword configures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,7 +221,7 @@ pub fn parse_line(
         "option" => options::parse_option(draft, section, line, false, diag),
         "http-check" => {
             if place(keyword, BACK, Side::Backend, draft, diag) {
-                options::parse_http_check(draft, line, diag);
+                httpcheck::parse_http_check(draft, line, diag);
             }
         }
         "errorfile" => {

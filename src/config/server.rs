@@ -1,10 +1,12 @@
 //! `server` and `default-server` lines.
 
+use std::net::IpAddr;
+
 use super::address::parse_server_addr;
 use super::draft::{ProxyDraft, ServerDefaults};
 use super::error::Diagnostics;
 use super::lexer::Line;
-use super::model::Server;
+use super::model::{Observe, OnError, Server};
 use super::units::{parse_time, parse_uint};
 
 /// Applies `server NAME ADDR [options]`.
@@ -34,9 +36,13 @@ pub fn parse_server(draft: &mut ProxyDraft, line: &Line, diag: &mut Diagnostics)
         }
     };
     let mut settings = draft.server_defaults;
-    if let Err(message) = apply_options(&mut settings, &line.words[3..]) {
+    let mut notes = Vec::new();
+    if let Err(message) = apply_options(&mut settings, &line.words[3..], &mut notes) {
         diag.error(at, format!("'server {name}': {message}"));
         return;
+    }
+    for note in notes {
+        diag.warn(at, format!("'server {name}': {note}"));
     }
     let puid = draft.proxy.servers.len() as u32 + 1;
     draft.proxy.servers.push(Server {
@@ -56,13 +62,39 @@ pub fn parse_server(draft: &mut ProxyDraft, line: &Line, diag: &mut Diagnostics)
 /// Applies `default-server [options]`.
 pub fn parse_default_server(draft: &mut ProxyDraft, line: &Line, diag: &mut Diagnostics) {
     let mut settings = draft.server_defaults;
-    match apply_options(&mut settings, &line.words[1..]) {
+    let mut notes = Vec::new();
+    match apply_options(&mut settings, &line.words[1..], &mut notes) {
         Ok(()) => draft.server_defaults = settings,
         Err(message) => diag.error(&line.location, format!("'default-server': {message}")),
     }
+    for note in notes {
+        diag.warn(&line.location, format!("'default-server': {note}"));
+    }
 }
 
-fn apply_options(settings: &mut ServerDefaults, mut words: &[String]) -> Result<(), String> {
+/// Options that take a value, for the "expects a value" message.
+const VALUED: &[&str] = &[
+    "weight",
+    "maxconn",
+    "inter",
+    "fastinter",
+    "downinter",
+    "rise",
+    "fall",
+    "port",
+    "addr",
+    "observe",
+    "error-limit",
+    "on-error",
+    "on-marked-down",
+];
+
+/// Applies server options to `settings`; things accepted without effect go to `notes`.
+fn apply_options(
+    settings: &mut ServerDefaults,
+    mut words: &[String],
+    notes: &mut Vec<String>,
+) -> Result<(), String> {
     while let Some(option) = words.first() {
         let flag: Option<fn(&mut ServerDefaults)> = match option.as_str() {
             "check" => Some(|s| s.check.enabled = true),
@@ -78,27 +110,27 @@ fn apply_options(settings: &mut ServerDefaults, mut words: &[String]) -> Result<
             words = &words[1..];
             continue;
         }
-        let value = words.get(1).ok_or_else(|| match option.as_str() {
-            "weight" | "inter" | "fastinter" | "downinter" | "rise" | "fall" | "maxconn" => {
-                format!("'{option}' expects a value")
-            }
-            other => unknown(other),
-        })?;
+        if !VALUED.contains(&option.as_str()) {
+            return Err(unknown(option));
+        }
+        let value = words
+            .get(1)
+            .ok_or_else(|| format!("'{option}' expects a value"))?;
         let named = |e: String| format!("'{option}': {e}");
         match option.as_str() {
             "weight" => settings.weight = parse_uint(value, 256).map_err(named)? as u32,
             "maxconn" => {
                 settings.maxconn = parse_uint(value, u64::from(u32::MAX)).map_err(named)? as u32
             }
-            "rise" | "fall" => {
+            "rise" | "fall" | "error-limit" => {
                 let n = parse_uint(value, 1_000_000).map_err(named)? as u32;
                 if n == 0 {
                     return Err(format!("'{option}' must be at least 1"));
                 }
-                if option == "rise" {
-                    settings.check.rise = n;
-                } else {
-                    settings.check.fall = n;
+                match option.as_str() {
+                    "rise" => settings.check.rise = n,
+                    "fall" => settings.check.fall = n,
+                    _ => settings.check.error_limit = n,
                 }
             }
             "inter" | "fastinter" | "downinter" => {
@@ -112,15 +144,79 @@ fn apply_options(settings: &mut ServerDefaults, mut words: &[String]) -> Result<
                     _ => settings.check.downinter = Some(t),
                 }
             }
-            other => return Err(unknown(other)),
+            "port" => {
+                let port = parse_uint(value, 65535).map_err(named)? as u16;
+                if port == 0 {
+                    return Err("'port' expects a port between 1 and 65535 (got '0')".into());
+                }
+                settings.check.port = Some(port);
+            }
+            "addr" => settings.check.addr = Some(parse_check_addr(value)?),
+            "observe" => {
+                settings.check.observe = match value.as_str() {
+                    "none" => None,
+                    "layer4" => Some(Observe::Layer4),
+                    "layer7" => Some(Observe::Layer7),
+                    other => {
+                        return Err(format!(
+                            "'observe' expects one of 'none', 'layer4', 'layer7' (got '{other}')"
+                        ))
+                    }
+                }
+            }
+            "on-error" => {
+                settings.check.on_error = match value.as_str() {
+                    "fastinter" => OnError::FastInter,
+                    "fail-check" => OnError::FailCheck,
+                    "sudden-death" => OnError::SuddenDeath,
+                    "mark-down" => OnError::MarkDown,
+                    other => return Err(format!(
+                        "'on-error' expects one of 'fastinter', 'fail-check', 'sudden-death' or 'mark-down' (got '{other}')"
+                    )),
+                }
+            }
+            _ => match value.as_str() {
+                // Accepted so HAProxy configurations load, but said out loud: ringlb keeps
+                // established connections to a server that goes down.
+                "shutdown-sessions" => notes.push(
+                    "'on-marked-down shutdown-sessions' is accepted and has no effect: connections to a server marked down are not cut".to_string(),
+                ),
+                other => {
+                    return Err(format!(
+                        "'on-marked-down' expects 'shutdown-sessions' (got '{other}')"
+                    ))
+                }
+            },
         }
         words = &words[2..];
     }
     Ok(())
 }
 
+/// Parses the `addr` of health checks: an IPv4 or IPv6 address, IPv6 optionally in brackets.
+fn parse_check_addr(text: &str) -> Result<IpAddr, String> {
+    let parsed = match text
+        .strip_prefix('[')
+        .and_then(|rest| rest.strip_suffix(']'))
+    {
+        Some(v6) => v6.parse::<std::net::Ipv6Addr>().map(IpAddr::V6).ok(),
+        None => text.parse::<IpAddr>().ok(),
+    };
+    if let Some(ip) = parsed {
+        return Ok(ip);
+    }
+    if text.parse::<std::net::SocketAddr>().is_ok() {
+        return Err(format!(
+            "'addr' expects an address without a port (got '{text}'); give the check port with 'port'"
+        ));
+    }
+    Err(format!(
+        "'addr' expects an IPv4 or IPv6 address (got '{text}')"
+    ))
+}
+
 fn unknown(option: &str) -> String {
-    format!("unknown option '{option}' (supported: weight, check, no-check, inter, fastinter, downinter, rise, fall, backup, maxconn, disabled, enabled)")
+    format!("unknown option '{option}' (supported: weight, check, no-check, inter, fastinter, downinter, rise, fall, port, addr, observe, error-limit, on-error, on-marked-down, backup, no-backup, maxconn, disabled, enabled)")
 }
 
 #[cfg(test)]
@@ -128,10 +224,15 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    fn apply(s: &str) -> Result<ServerDefaults, String> {
+    fn apply_noting(s: &str) -> Result<(ServerDefaults, Vec<String>), String> {
         let mut d = ServerDefaults::default();
+        let mut notes = Vec::new();
         let words: Vec<String> = s.split_whitespace().map(String::from).collect();
-        apply_options(&mut d, &words).map(|_| d)
+        apply_options(&mut d, &words, &mut notes).map(|_| (d, notes))
+    }
+
+    fn apply(s: &str) -> Result<ServerDefaults, String> {
+        apply_noting(s).map(|(d, _)| d)
     }
 
     #[test]
@@ -151,5 +252,119 @@ mod tests {
         assert!(apply("ssl").unwrap_err().contains("'ssl'"));
         assert!(apply("rise 0").is_err());
         assert!(apply("inter 0").is_err());
+    }
+
+    #[test]
+    fn check_defaults_are_haproxy_defaults() {
+        let c = ServerDefaults::default().check;
+        assert_eq!((c.port, c.addr, c.observe), (None, None, None));
+        assert_eq!(c.error_limit, 10);
+        assert_eq!(c.on_error, OnError::FailCheck);
+    }
+
+    #[test]
+    fn check_port_and_addr() {
+        let d = apply("check port 8008 addr 10.0.0.9").unwrap();
+        assert_eq!(d.check.port, Some(8008));
+        assert_eq!(d.check.addr, Some("10.0.0.9".parse().unwrap()));
+        let d = apply("addr ::1 port 65535").unwrap();
+        assert_eq!(d.check.addr, Some("::1".parse().unwrap()));
+        assert_eq!(d.check.port, Some(65535));
+        assert_eq!(
+            apply("addr [2001:db8::1]").unwrap().check.addr,
+            Some("2001:db8::1".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn bad_check_port_and_addr() {
+        for bad in ["port 0", "port 65536", "port http", "port -1"] {
+            let e = apply(bad).unwrap_err();
+            assert!(e.contains("'port'"), "{bad}: {e}");
+        }
+        assert!(apply("port")
+            .unwrap_err()
+            .contains("'port' expects a value"));
+        let e = apply("addr 10.0.0.1:80").unwrap_err();
+        assert!(e.contains("'addr'") && e.contains("without a port"), "{e}");
+        for bad in ["addr www.example.com", "addr 10.0.0", "addr [10.0.0.1]"] {
+            let e = apply(bad).unwrap_err();
+            assert!(
+                e.contains("'addr' expects an IPv4 or IPv6 address"),
+                "{bad}: {e}"
+            );
+        }
+        assert!(apply("addr")
+            .unwrap_err()
+            .contains("'addr' expects a value"));
+    }
+
+    #[test]
+    fn observe_and_on_error() {
+        let d = apply("observe layer7 error-limit 3 on-error mark-down").unwrap();
+        assert_eq!(d.check.observe, Some(Observe::Layer7));
+        assert_eq!(d.check.error_limit, 3);
+        assert_eq!(d.check.on_error, OnError::MarkDown);
+        assert_eq!(
+            apply("observe layer4").unwrap().check.observe,
+            Some(Observe::Layer4)
+        );
+        assert_eq!(
+            apply("observe layer4 observe none").unwrap().check.observe,
+            None
+        );
+        for (word, mode) in [
+            ("fastinter", OnError::FastInter),
+            ("fail-check", OnError::FailCheck),
+            ("sudden-death", OnError::SuddenDeath),
+            ("mark-down", OnError::MarkDown),
+        ] {
+            assert_eq!(
+                apply(&format!("on-error {word}")).unwrap().check.on_error,
+                mode
+            );
+        }
+    }
+
+    #[test]
+    fn bad_observe_and_on_error() {
+        let e = apply("observe layer3").unwrap_err();
+        assert!(e.contains("'observe'") && e.contains("layer3"), "{e}");
+        assert!(apply("error-limit 0")
+            .unwrap_err()
+            .contains("'error-limit'"));
+        assert!(apply("error-limit x")
+            .unwrap_err()
+            .contains("'error-limit'"));
+        let e = apply("on-error ignore").unwrap_err();
+        assert!(e.contains("'on-error'") && e.contains("ignore"), "{e}");
+        assert!(apply("on-error")
+            .unwrap_err()
+            .contains("'on-error' expects a value"));
+    }
+
+    #[test]
+    fn on_marked_down_is_accepted_with_a_note() {
+        let (d, notes) = apply_noting("on-marked-down shutdown-sessions check").unwrap();
+        assert!(d.check.enabled);
+        assert_eq!(notes.len(), 1);
+        assert!(notes[0].contains("'on-marked-down shutdown-sessions'"));
+        let e = apply("on-marked-down shutdown-backup-sessions").unwrap_err();
+        assert!(e.contains("'on-marked-down'"), "{e}");
+    }
+
+    #[test]
+    fn unknown_option_lists_the_new_ones() {
+        let e = apply("agent-check").unwrap_err();
+        for word in [
+            "port",
+            "addr",
+            "observe",
+            "error-limit",
+            "on-error",
+            "on-marked-down",
+        ] {
+            assert!(e.contains(word), "{e}");
+        }
     }
 }

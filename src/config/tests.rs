@@ -199,6 +199,323 @@ fn errorfile_problems_are_config_errors() {
     assert!(errs[2].contains("'599' cannot be customized"));
 }
 
+fn warnings(text: &str) -> Vec<String> {
+    load(text)
+        .unwrap()
+        .warnings
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+fn backend(text: &str) -> Proxy {
+    let c = load(text).unwrap().config;
+    c.backends().last().unwrap().clone()
+}
+
+#[test]
+fn hard_stop_after_takes_a_time() {
+    let g = load("global\n hard-stop-after 30s\n")
+        .unwrap()
+        .config
+        .global;
+    assert_eq!(g.hard_stop_after, Some(Duration::from_secs(30)));
+    let g = load("global\n hard-stop-after 1500\n")
+        .unwrap()
+        .config
+        .global;
+    assert_eq!(g.hard_stop_after, Some(Duration::from_millis(1500)));
+    let g = load("global\n hard-stop-after 0\n").unwrap().config.global;
+    assert_eq!(g.hard_stop_after, None, "0 means no limit");
+    assert_eq!(Global::default().hard_stop_after, None);
+    let errs = errors("global\n hard-stop-after 10x\n hard-stop-after\n hard-stop-after 1s 2s\n");
+    assert_eq!(errs.len(), 3, "{errs:?}");
+    assert!(
+        errs[0].starts_with("parsing [t.cfg:2] : 'hard-stop-after'"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[1].starts_with("parsing [t.cfg:3] : 'hard-stop-after'"),
+        "{errs:?}"
+    );
+    assert!(errs[2].contains("'hard-stop-after' in section 'global' expects exactly one argument"));
+}
+
+#[test]
+fn timeout_check_is_inherited() {
+    let be = backend("defaults\n timeout check 3s\nbackend b\n server s 127.0.0.1:1\n");
+    assert_eq!(be.timeouts.check, Some(Duration::from_secs(3)));
+    let be = backend("backend b\n timeout check 0\n");
+    assert_eq!(be.timeouts.check, None);
+    let errs = errors("backend b\n timeout check soon\n");
+    assert!(errs[0].contains("'timeout check'"), "{errs:?}");
+}
+
+#[test]
+fn server_check_options_resolve_from_default_server() {
+    let be = backend(
+        "backend b\n mode http\n default-server port 8008 addr 10.0.0.9 observe layer7 error-limit 5 on-error sudden-death\n\
+         server a 127.0.0.1:80 check\n server c 127.0.0.1:81 check port 9000 addr ::1 observe none on-error fastinter\n",
+    );
+    let a = be.servers[0].check;
+    assert_eq!(a.port, Some(8008));
+    assert_eq!(a.addr, Some("10.0.0.9".parse().unwrap()));
+    assert_eq!(a.observe, Some(Observe::Layer7));
+    assert_eq!((a.error_limit, a.on_error), (5, OnError::SuddenDeath));
+    let c = be.servers[1].check;
+    assert_eq!(c.port, Some(9000));
+    assert_eq!(c.addr, Some("::1".parse().unwrap()));
+    assert_eq!(
+        (c.observe, c.error_limit, c.on_error),
+        (None, 5, OnError::FastInter)
+    );
+    let plain = backend("backend b\n server s 127.0.0.1:80 check\n").servers[0].check;
+    assert_eq!((plain.port, plain.addr, plain.observe), (None, None, None));
+    assert_eq!(
+        (plain.error_limit, plain.on_error),
+        (10, OnError::FailCheck)
+    );
+}
+
+#[test]
+fn server_check_option_errors_name_the_keyword() {
+    let errs = errors(
+        "backend b\n default-server port 70000\n server a 127.0.0.1:80 addr host.example\n server c 127.0.0.1:80 on-error retry\n",
+    );
+    assert_eq!(errs.len(), 3, "{errs:?}");
+    assert!(
+        errs[0].starts_with("parsing [t.cfg:2] : 'default-server': 'port'"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[1].starts_with("parsing [t.cfg:3] : 'server a': 'addr'"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[2].starts_with("parsing [t.cfg:4] : 'server c': 'on-error'"),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn layer7_observing_needs_http_mode() {
+    let errs = errors("backend b\n mode tcp\n server a 127.0.0.1:80 check observe layer7\n");
+    assert!(
+        errs[0].starts_with("parsing [t.cfg:3] : server 'a' in backend 'b': 'observe layer7'"),
+        "{errs:?}"
+    );
+    backend("backend b\n mode tcp\n server a 127.0.0.1:80 check observe layer4\n");
+}
+
+#[test]
+fn a_checked_server_needs_a_port() {
+    let errs = errors("backend b\n server a 127.0.0.1 check\n");
+    assert!(
+        errs[0].starts_with(
+            "parsing [t.cfg:2] : server 'a' in backend 'b' has neither service port nor check port"
+        ),
+        "{errs:?}"
+    );
+    let be = backend("backend b\n server a 127.0.0.1 check port 8080\n server c 127.0.0.1\n");
+    assert_eq!(be.servers[0].check.port, Some(8080));
+}
+
+#[test]
+fn on_marked_down_is_announced() {
+    let w = warnings(
+        "backend b\n default-server on-marked-down shutdown-sessions\n server a 127.0.0.1:1\n",
+    );
+    assert!(
+        w.iter().any(|w| w.starts_with(
+            "parsing [t.cfg:2] : 'default-server': 'on-marked-down shutdown-sessions'"
+        )),
+        "{w:?}"
+    );
+}
+
+#[test]
+fn checks_warning_is_gone() {
+    let w = warnings(
+        "backend b\n timeout connect 1s\n timeout server 1s\n server a 127.0.0.1:1 check\n",
+    );
+    assert!(w.is_empty(), "{w:?}");
+}
+
+#[test]
+fn http_check_send_and_option_merge_in_either_order() {
+    let send_first = backend(
+        "backend b\n http-check send meth GET uri /health ver HTTP/1.1 hdr Host www\n option httpchk\n http-check expect status 200\n",
+    );
+    let option_first = backend(
+        "backend b\n option httpchk\n http-check send meth GET uri /health ver HTTP/1.1 hdr Host www\n http-check expect status 200\n",
+    );
+    for be in [&send_first, &option_first] {
+        let chk = be.httpchk.as_ref().unwrap();
+        assert_eq!(
+            (chk.method.as_str(), chk.uri.as_str(), chk.version.as_str()),
+            ("GET", "/health", "HTTP/1.1")
+        );
+        assert_eq!(chk.headers, vec![("Host".to_string(), "www".to_string())]);
+        assert_eq!(
+            chk.expect.as_ref().unwrap().rule,
+            ExpectRule::Status(vec![(200, 200)])
+        );
+    }
+    // Each line overrides only what it writes out.
+    let chk =
+        backend("backend b\n option httpchk HEAD /ping HTTP/1.1\n http-check send hdr Host www\n")
+            .httpchk
+            .unwrap();
+    assert_eq!(
+        (chk.method.as_str(), chk.uri.as_str(), chk.version.as_str()),
+        ("HEAD", "/ping", "HTTP/1.1")
+    );
+    assert_eq!(chk.headers.len(), 1);
+    let chk = backend("backend b\n http-check send uri /a hdr Host www\n option httpchk /b\n")
+        .httpchk
+        .unwrap();
+    assert_eq!(
+        (chk.method.as_str(), chk.uri.as_str()),
+        ("OPTIONS", "/b"),
+        "the later line wins"
+    );
+    assert_eq!(
+        chk.headers,
+        vec![("Host".to_string(), "www".to_string())],
+        "option keeps send's headers"
+    );
+    // Without an explicit send, a second `option httpchk` replaces the request.
+    let chk = backend("backend b\n option httpchk GET /a HTTP/1.1\n option httpchk /b\n")
+        .httpchk
+        .unwrap();
+    assert_eq!(
+        (chk.method.as_str(), chk.uri.as_str(), chk.version.as_str()),
+        ("OPTIONS", "/b", "HTTP/1.0")
+    );
+}
+
+#[test]
+fn http_check_rules_need_option_httpchk() {
+    let text = "backend b\n http-check send meth GET\n http-check expect status 200\n server a 127.0.0.1:1 check\n";
+    let loaded = load(text).unwrap();
+    assert!(loaded.config.proxies[0].httpchk.is_none());
+    assert!(
+        loaded.warnings.iter().any(|w| w.to_string().contains(
+            "backend 'b' uses http-check rules without 'option httpchk', so the rules are ignored (first rule at t.cfg:2)"
+        )),
+        "{:?}",
+        loaded.warnings
+    );
+    let be = backend("defaults\n http-check send meth GET uri /h\nbackend b\n option httpchk\n");
+    assert_eq!(
+        be.httpchk.unwrap().uri,
+        "/h",
+        "rules from defaults wait for the option"
+    );
+    let loaded =
+        load("backend b\n option httpchk\n http-check send uri /h\n no option httpchk\n").unwrap();
+    assert!(loaded.config.proxies[0].httpchk.is_none());
+    assert!(loaded
+        .warnings
+        .iter()
+        .all(|w| !w.message.contains("http-check rules")));
+}
+
+#[test]
+fn http_check_is_inherited_and_amended() {
+    let c = load(
+        "defaults\n option httpchk GET /health HTTP/1.1\n http-check send hdr Host www\n http-check expect status 200-299\n\
+         backend a\n server s 127.0.0.1:1 check\n\
+         backend b\n http-check send uri /b\n\
+         backend c\n option httpchk /c\n\
+         backend d\n no option httpchk\n",
+    )
+    .unwrap()
+    .config;
+    let a = c.proxies[0].httpchk.as_ref().unwrap();
+    assert_eq!(
+        (a.method.as_str(), a.uri.as_str(), a.version.as_str()),
+        ("GET", "/health", "HTTP/1.1")
+    );
+    assert_eq!(a.headers.len(), 1);
+    assert!(a.expect.is_some());
+    let b = c.proxies[1].httpchk.as_ref().unwrap();
+    assert_eq!((b.method.as_str(), b.uri.as_str()), ("GET", "/b"));
+    assert_eq!(b.headers, a.headers);
+    let cc = c.proxies[2].httpchk.as_ref().unwrap();
+    assert_eq!(
+        (cc.method.as_str(), cc.uri.as_str(), cc.version.as_str()),
+        ("GET", "/c", "HTTP/1.1")
+    );
+    assert!(cc.expect.is_some());
+    assert!(c.proxies[3].httpchk.is_none());
+}
+
+#[test]
+fn http_check_send_errors_name_the_keyword() {
+    let errs = errors(
+        "backend b\n option httpchk\n http-check send meth GET\n http-check send uri /x\n\
+         backend c\n http-check expect status 200\n http-check send uri /x\n\
+         backend d\n http-check send uri x\n http-check connect\n option httpchk GET / HTTP/3\n\
+         frontend f\n bind :1\n http-check send\n",
+    );
+    assert_eq!(errs.len(), 6, "{errs:#?}");
+    assert!(errs[0].starts_with("parsing [t.cfg:4] : 'http-check send': a section may have only one (the first is at t.cfg:3)"), "{errs:?}");
+    assert!(
+        errs[1].starts_with("parsing [t.cfg:7] : 'http-check send' must come before"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[2].starts_with("parsing [t.cfg:9] : 'http-check send': uri 'x'"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[3].starts_with("parsing [t.cfg:10] : unsupported 'http-check connect'"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[4].starts_with("parsing [t.cfg:11] : 'option httpchk': version 'HTTP/3'"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[5].contains("'http-check' not allowed in 'frontend' section"),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn option_httpchk_hidden_headers() {
+    let loaded =
+        load("backend b\n option httpchk GET / \"HTTP/1.1\\r\\nHost:\\ www\\r\\nX-A: 1\"\n")
+            .unwrap();
+    let chk = loaded.config.proxies[0].httpchk.clone().unwrap();
+    assert_eq!(chk.version, "HTTP/1.1");
+    assert_eq!(
+        chk.headers,
+        vec![
+            ("Host".to_string(), "www".to_string()),
+            ("X-A".to_string(), "1".to_string())
+        ]
+    );
+    assert!(loaded.warnings.iter().any(|w| w
+        .to_string()
+        .starts_with("parsing [t.cfg:2] : 'option httpchk': hiding headers")));
+    // Unquoted, with escaped blanks, as HAProxy users write it.
+    let chk =
+        backend("backend b\n option httpchk HEAD /check HTTP/1.1\\r\\nHost:\\ www.example.com\n")
+            .httpchk
+            .unwrap();
+    assert_eq!(
+        chk.headers,
+        vec![("Host".to_string(), "www.example.com".to_string())]
+    );
+    let errs = errors("backend b\n option httpchk GET / HTTP/1.1\\r\\nBad\\ Name:\\ x\n");
+    assert!(
+        errs[0].starts_with("parsing [t.cfg:2] : 'option httpchk': header name 'Bad Name'"),
+        "{errs:?}"
+    );
+}
+
 #[test]
 fn random_configurations_never_panic() {
     // No `server`, `bind` or `log` here: their arguments could be resolved through DNS,
@@ -254,6 +571,19 @@ fn random_configurations_never_panic() {
         "x",
         "no",
         "default-server",
+        "httpchk",
+        "send",
+        "meth",
+        "uri",
+        "ver",
+        "hdr",
+        "HTTP/1.1\\r\\nHost:\\ x",
+        "port",
+        "addr",
+        "observe",
+        "layer7",
+        "on-error",
+        "hard-stop-after",
     ];
     let mut rng = fastrand::Rng::with_seed(42);
     for _ in 0..3_000 {

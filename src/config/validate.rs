@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use super::draft::ProxyDraft;
-use super::error::{Diagnostics, Warning};
-use super::model::{AclTest, Config, Global, Mode, ProxyKind, Userlist};
+use super::error::Diagnostics;
+use super::model::{AclTest, Config, Global, Mode, Observe, ProxyKind, Userlist};
 
 /// Resolves references between sections and reports every inconsistency.
 pub fn finish(
@@ -25,7 +25,9 @@ pub fn finish(
             proxy.log = global.log.iter().cloned().chain(own).collect();
         }
         proxy.default_backend = resolve_default_backend(draft, &drafts, id, diag);
+        proxy.httpchk = draft.http_check.result();
         check_acls(draft, &userlists, diag);
+        check_health_checks(draft, diag);
         if proxy.is_frontend() && proxy.binds.is_empty() {
             diag.error(
                 &proxy.location,
@@ -163,6 +165,50 @@ fn check_acls(draft: &ProxyDraft, userlists: &[Userlist], diag: &mut Diagnostics
     }
 }
 
+/// Health-check settings that only make sense once the whole proxy is known.
+fn check_health_checks(draft: &ProxyDraft, diag: &mut Diagnostics) {
+    let proxy = &draft.proxy;
+    for server in &proxy.servers {
+        let check = &server.check;
+        if check.observe == Some(Observe::Layer7) && proxy.mode != Mode::Http {
+            diag.error(
+                &server.location,
+                format!(
+                    "server '{}' in {} '{}': 'observe layer7' can only be used in http proxies",
+                    server.name,
+                    proxy.kind.keyword(),
+                    proxy.name
+                ),
+            );
+        }
+        // HAProxy's rule: a probe needs a port, and a server written without one takes the
+        // port of each client connection, which a probe does not have.
+        if check.enabled && server.addr.port_from_client && check.port.is_none() {
+            diag.error(
+                &server.location,
+                format!(
+                    "server '{}' in {} '{}' has neither service port nor check port: write a port in its address or set 'port' for its health checks",
+                    server.name,
+                    proxy.kind.keyword(),
+                    proxy.name
+                ),
+            );
+        }
+    }
+    if proxy.is_backend() && !draft.http_check.enabled {
+        if let Some(first) = &draft.http_check.first_rule {
+            diag.warn(
+                &proxy.location,
+                format!(
+                    "{} '{}' uses http-check rules without 'option httpchk', so the rules are ignored (first rule at {first})",
+                    proxy.kind.keyword(),
+                    proxy.name
+                ),
+            );
+        }
+    }
+}
+
 /// Warnings for settings that are legal but will not do what the user may expect.
 fn warn_about_gaps(config: &Config, diag: &mut Diagnostics) {
     for proxy in &config.proxies {
@@ -219,16 +265,6 @@ fn warn_about_gaps(config: &Config, diag: &mut Diagnostics) {
                 ),
             );
         }
-    }
-    if config
-        .backends()
-        .any(|b| b.servers.iter().any(|s| s.check.enabled))
-    {
-        diag.warnings.push(Warning {
-            location: None,
-            message: "health checks are not run yet: servers with 'check' stay up until disabled"
-                .to_string(),
-        });
     }
     for socket in &config.global.stats_sockets {
         diag.warn(
