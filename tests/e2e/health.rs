@@ -478,3 +478,38 @@ fn check_results_and_log_lines_match_haproxy() {
         "ours: {ours:#?}\ntheirs: {theirs:#?}"
     );
 }
+
+#[test]
+fn checks_send_the_configured_request_to_the_check_port() {
+    let data = FlipBackend::start("data");
+    let checks = RawBackend::start(|peer| {
+        if peer.read_head().is_some() {
+            peer.write(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    let (cfg, port) = config(
+        &format!(
+            " option httpchk\n http-check send meth GET uri /health ver HTTP/1.1 hdr Host check.example\n server s 127.0.0.1:{} check port {} inter 100 fall 1\n",
+            data.port, checks.port
+        ),
+        "",
+    );
+    let lb = Ringlb::start(&cfg);
+    wait_log(
+        &lb,
+        "Server b/s is DOWN, reason: Layer7 wrong status, code: 500, info: \"Internal Server Error\"",
+        Duration::from_secs(2),
+    );
+    let request = checks.received(0);
+    assert!(
+        request.starts_with("GET /health HTTP/1.1\r\nHost: check.example\r\n"),
+        "{request:?}"
+    );
+    assert!(request.ends_with("\r\n\r\n"), "{request:?}");
+    assert_eq!(data.requests(), 0, "the check went to the check port");
+    assert_eq!(
+        Conn::open(port).get("/").status,
+        503,
+        "the data port is not used while down"
+    );
+}
