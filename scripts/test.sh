@@ -3,7 +3,7 @@
 # unit and end-to-end tests of the whole workspace, and the quickstart as a smoke test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh apache2 curl iproute2
+scripts/install-deps.sh apache2 curl iproute2 haproxy
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

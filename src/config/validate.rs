@@ -181,6 +181,15 @@ fn check_health_checks(draft: &ProxyDraft, diag: &mut Diagnostics) {
                 ),
             );
         }
+        if check.observe.is_some() {
+            diag.warn(
+                &server.location,
+                format!(
+                    "server '{}': 'observe' is parsed but passive health (error-limit, on-error) is not run yet; only active checks judge the server",
+                    server.name
+                ),
+            );
+        }
         // HAProxy's rule: a probe needs a port, and a server written without one takes the
         // port of each client connection, which a probe does not have.
         if check.enabled && server.addr.port_from_client && check.port.is_none() {

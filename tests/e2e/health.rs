@@ -445,11 +445,14 @@ fn check_results_and_log_lines_match_haproxy() {
             peer.write(b"hello\r\n\r\n");
         }
     });
+    let closing = RawBackend::start(|peer| {
+        let _ = peer.read_head();
+    });
     let refused = free_port();
     let body = |port: u16| {
         format!(
-            "defaults\n mode http\n timeout connect 1s\n timeout client 5s\n timeout server 5s\nfrontend f\n bind 127.0.0.1:{port}\n default_backend b\nbackend b\n option httpchk GET /\n http-check expect status 200\n server sick 127.0.0.1:{} check inter 300 fall 1\n server silent 127.0.0.1:{} check inter 300 fall 1\n server garbage 127.0.0.1:{} check inter 300 fall 1\n server refused 127.0.0.1:{refused} check inter 300 fall 1\n server bk 127.0.0.1:{refused} check inter 300 fall 1 backup\n",
-            sick.port, silent.port, garbage.port
+            "defaults\n mode http\n timeout connect 1s\n timeout client 5s\n timeout server 5s\nfrontend f\n bind 127.0.0.1:{port}\n default_backend b\nbackend b\n option httpchk GET /\n http-check expect status 200\n server sick 127.0.0.1:{} check inter 300 fall 1\n server silent 127.0.0.1:{} check inter 300 fall 1\n server garbage 127.0.0.1:{} check inter 300 fall 1\n server closing 127.0.0.1:{} check inter 300 fall 1\n server refused 127.0.0.1:{refused} check inter 300 fall 1\n server bk 127.0.0.1:{refused} check inter 300 fall 1 backup\n",
+            sick.port, silent.port, garbage.port, closing.port
         )
     };
     let theirs =
@@ -458,7 +461,7 @@ fn check_results_and_log_lines_match_haproxy() {
     std::thread::sleep(Duration::from_millis(1200));
     let ours = lb.stderr();
     let (theirs, ours) = (transitions(&theirs), transitions(&ours));
-    assert_eq!(theirs.len(), 6, "HAProxy's lines: {theirs:#?}");
+    assert_eq!(theirs.len(), 7, "HAProxy's lines: {theirs:#?}");
     // The order of the transitions (and so the server counts in them) depends on timing:
     // compare the lines with the counts masked, then the statuses as a set.
     let masked = |lines: &[String]| -> Vec<String> {
@@ -505,6 +508,7 @@ fn checks_send_the_configured_request_to_the_check_port() {
         request.starts_with("GET /health HTTP/1.1\r\nHost: check.example\r\n"),
         "{request:?}"
     );
+    assert!(request.contains("\r\nConnection: close\r\n"), "{request:?}");
     assert!(request.ends_with("\r\n\r\n"), "{request:?}");
     assert_eq!(data.requests(), 0, "the check went to the check port");
     assert_eq!(
