@@ -55,7 +55,7 @@ mod tests {
         )])
         .unwrap()
         .config;
-        let first = Arc::new(Snapshot::initial(Arc::new(config)));
+        let first = Arc::new(Snapshot::initial(Arc::new(config), 1));
         let (senders, receivers): (Vec<_>, Vec<_>) =
             (0..2).map(|_| crossbeam_channel::unbounded()).unzip();
         let mut publisher = Publisher::new(Arc::clone(&first), senders);

@@ -44,7 +44,6 @@ impl ServerRecord {
 /// Every server's record, and the publisher that tells the shards.
 pub struct ControlPlane {
     publisher: Publisher,
-    counters: CounterSet,
     /// By `ProxyId`, then `ServerId`.
     servers: Vec<Vec<ServerRecord>>,
     /// A soft stop was asked for.
@@ -53,11 +52,10 @@ pub struct ControlPlane {
 
 impl ControlPlane {
     /// Takes over from the snapshot the shards started with.
-    pub fn new(publisher: Publisher, counters: CounterSet) -> Self {
+    pub fn new(publisher: Publisher) -> Self {
         let servers = records(&publisher.current().config);
         Self {
             publisher,
-            counters,
             servers,
             stopping: false,
         }
@@ -73,7 +71,7 @@ impl ControlPlane {
 
     /// Client connections open over every shard and frontend.
     pub fn open_connections(&self) -> u64 {
-        self.counters
+        self.counters()
             .shards
             .iter()
             .flat_map(|s| s.proxies.iter())
@@ -91,9 +89,9 @@ impl ControlPlane {
         self.publisher.current()
     }
 
-    /// The shards' counters.
+    /// The shards' counters for the configuration in force.
     pub fn counters(&self) -> &CounterSet {
-        &self.counters
+        &self.publisher.current().counters
     }
 
     /// One server's record.
@@ -145,6 +143,7 @@ impl ControlPlane {
             Arc::clone(&current.config),
             statuses,
             shared,
+            current.counters.clone(),
         );
         next.stopping = self.stopping;
         self.publisher.publish(next);
@@ -178,7 +177,7 @@ impl ControlPlane {
             );
         } else {
             let sessions = self
-                .counters
+                .counters()
                 .server_sum(proxy, server, |c| c.sessions_current.get().max(0) as u64);
             let on_backup = if active == 0 && backup > 0 {
                 " Running on backup."
@@ -240,13 +239,9 @@ mod tests {
                 .unwrap()
                 .config,
         );
-        let first = Arc::new(Snapshot::initial(Arc::clone(&config)));
+        let first = Arc::new(Snapshot::initial(Arc::clone(&config), 1));
         let (tx, rx) = crossbeam_channel::unbounded();
-        let counters = CounterSet::new(&config, 1);
-        (
-            ControlPlane::new(Publisher::new(first, vec![tx]), counters),
-            rx,
-        )
+        (ControlPlane::new(Publisher::new(first, vec![tx])), rx)
     }
 
     fn result(status: CheckStatus) -> CheckResult {

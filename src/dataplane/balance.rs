@@ -415,7 +415,7 @@ mod tests {
     fn snapshot(body: &str) -> Snapshot {
         let text = format!("backend b\n{body}");
         let config = load_sources(&[("t".into(), text)]).unwrap().config;
-        Snapshot::initial(Arc::new(config))
+        Snapshot::initial(Arc::new(config), 1)
     }
 
     fn picks(snap: &Snapshot, n: usize, keep: bool) -> Vec<usize> {

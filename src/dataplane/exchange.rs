@@ -13,7 +13,7 @@ use monoio::io::Splitable;
 use monoio::net::TcpStream;
 
 use crate::config::{ForwardFor, HttpConnMode, LogFormat, Proxy, ProxyId, ServerId};
-use crate::state::{LogEvent, LogRecord, Snapshot, Timers};
+use crate::state::{LogEvent, LogRecord, ShardCounters, Snapshot, Timers};
 
 use super::balance::acquire_server;
 use super::body::{upload, BodyProgress};
@@ -81,6 +81,8 @@ pub struct Transaction<'a> {
     private_in_use: bool,
     shard: &'a Shard,
     snap: &'a Snapshot,
+    /// This shard's counters under `snap`.
+    counters: &'a ShardCounters,
     fe: &'a Proxy,
     backend: Option<&'a Proxy>,
     server: Option<ServerId>,
@@ -115,6 +117,7 @@ impl<'a> Transaction<'a> {
             private_in_use: false,
             shard,
             snap,
+            counters: snap.shard_counters(shard.id),
             fe,
             backend: None,
             server: None,
@@ -139,9 +142,7 @@ impl<'a> Transaction<'a> {
 
     /// Answers 408 to a client that connected but never sent a request.
     pub async fn time_out_silent_client(self, client: &mut TcpStream) {
-        self.shard.counters.proxies[self.fe.id]
-            .requests_total
-            .incr();
+        self.counters.proxies[self.fe.id].requests_total.incr();
         let _ = self.fail(client, None, ProxyError::RequestTimeout).await;
     }
 
@@ -161,18 +162,14 @@ impl<'a> Transaction<'a> {
                 return After::Close;
             }
             Err(e) => {
-                self.shard.counters.proxies[self.fe.id]
-                    .requests_total
-                    .incr();
+                self.counters.proxies[self.fe.id].requests_total.incr();
                 return self.fail(&mut client, Some(cbuf), e).await;
             }
         };
         if self.logged {
             self.timers.request = self.started.elapsed().as_millis() as i64;
         }
-        self.shard.counters.proxies[self.fe.id]
-            .requests_total
-            .incr();
+        self.counters.proxies[self.fe.id].requests_total.incr();
         if self.logged {
             self.request_line = Some(crate::state::log::request_line(req.line(cbuf.buf())));
         }
@@ -360,10 +357,10 @@ impl<'a> Transaction<'a> {
                 }
             };
             let sent_at = self.logged.then(Instant::now);
-            let server_counters = &self.shard.counters.servers[be.id][upstream.slot.server];
+            let server_counters = &self.counters.servers[be.id][upstream.slot.server];
             server_counters.sessions_total.incr();
             server_counters.sessions_current.add(1);
-            self.shard.counters.proxies[be.id].sessions_total.incr();
+            self.counters.proxies[be.id].sessions_total.incr();
             let request_done = Cell::new(body.is_done());
             let Upstream {
                 stream: mut server,
@@ -546,7 +543,7 @@ impl<'a> Transaction<'a> {
                 ..
             } = upstream;
             let server = slot.server;
-            let server_counters = &self.shard.counters.servers[be.id][server];
+            let server_counters = &self.counters.servers[be.id][server];
             if let Some(buf) = relay.buf {
                 self.shard.buffers.give(buf);
             }
@@ -560,7 +557,7 @@ impl<'a> Transaction<'a> {
                         )
                     {
                         server_counters.response_errors.incr();
-                        self.shard.counters.proxies[be.id].response_errors.incr();
+                        self.counters.proxies[be.id].response_errors.incr();
                     }
                     if let Some(buf) = leftover {
                         self.shard.buffers.give(buf);
@@ -577,10 +574,8 @@ impl<'a> Transaction<'a> {
             }
             self.status = Some(relayed.status);
             server_counters.status.record(relayed.status);
-            self.shard.counters.proxies[be.id]
-                .status
-                .record(relayed.status);
-            self.shard.counters.proxies[self.fe.id]
+            self.counters.proxies[be.id].status.record(relayed.status);
+            self.counters.proxies[self.fe.id]
                 .status
                 .record(relayed.status);
             if relayed.upgraded {
@@ -712,13 +707,13 @@ impl<'a> Transaction<'a> {
 
     fn count_server_error(&self, up: &Upstream, response: bool) {
         let Some(be) = self.backend else { return };
-        let counters = &self.shard.counters.servers[be.id][up.slot.server];
+        let counters = &self.counters.servers[be.id][up.slot.server];
         if response {
             counters.response_errors.incr();
-            self.shard.counters.proxies[be.id].response_errors.incr();
+            self.counters.proxies[be.id].response_errors.incr();
         } else {
             counters.connect_errors.incr();
-            self.shard.counters.proxies[be.id].connect_errors.incr();
+            self.counters.proxies[be.id].connect_errors.incr();
         }
     }
 
@@ -742,9 +737,7 @@ impl<'a> Transaction<'a> {
     ) -> After {
         self.termination = error.termination();
         if error.is_request_error() {
-            self.shard.counters.proxies[self.fe.id]
-                .request_errors
-                .incr();
+            self.counters.proxies[self.fe.id].request_errors.incr();
         }
         if let Some(code) = error.status() {
             let owner = match self.backend {
@@ -754,10 +747,10 @@ impl<'a> Transaction<'a> {
             let page = self.shard.error_page(owner, code);
             let len = page.len() as u64;
             self.status = Some(code);
-            self.shard.counters.proxies[self.fe.id].status.record(code);
+            self.counters.proxies[self.fe.id].status.record(code);
             if let Some(be) = self.backend {
                 if !error.is_request_error() {
-                    self.shard.counters.proxies[be.id].status.record(code);
+                    self.counters.proxies[be.id].status.record(code);
                 }
             }
             let (sent, _) =
@@ -789,11 +782,11 @@ impl<'a> Transaction<'a> {
         if self.logged {
             self.timers.total = self.started.elapsed().as_millis() as i64;
         }
-        self.shard.counters.proxies[self.fe.id]
+        self.counters.proxies[self.fe.id]
             .bytes_out
             .add(self.bytes_out);
         if let (Some(be), Some(server)) = (self.backend, self.server) {
-            self.shard.counters.servers[be.id][server]
+            self.counters.servers[be.id][server]
                 .bytes_out
                 .add(self.bytes_out);
         }

@@ -26,6 +26,7 @@ pub fn serve_http(
             frontend,
             peer,
             local,
+            ..
         } = conn;
         // The client socket's deadline, for every timeout on this connection.
         let deadline = shard.deadlines.register(client.as_raw_fd());

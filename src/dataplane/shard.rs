@@ -32,8 +32,6 @@ pub struct ShardSetup {
     pub snapshot: Arc<Snapshot>,
     /// Newer snapshots from the control thread.
     pub updates: Receiver<Arc<Snapshot>>,
-    /// This shard's counters.
-    pub counters: Arc<CachePadded<ShardCounters>>,
     /// Where log records go (none when no proxy logs).
     pub logs: Option<Sender<LogRecord>>,
     /// Client connections this shard may hold at once.
@@ -55,8 +53,6 @@ pub struct Shard {
     #[allow(clippy::redundant_allocation)]
     snapshot: RefCell<Rc<Arc<Snapshot>>>,
     updates: Receiver<Arc<Snapshot>>,
-    /// This shard's counters.
-    pub counters: Arc<CachePadded<ShardCounters>>,
     /// Idle server connections.
     pub conns: ConnPool,
     /// I/O buffers.
@@ -90,7 +86,6 @@ impl Shard {
             id: setup.id,
             snapshot: RefCell::new(Rc::new(setup.snapshot)),
             updates: setup.updates,
-            counters: setup.counters,
             conns: ConnPool::default(),
             buffers: BufferPool::new(bufsize, 1024),
             deadlines: Deadlines::default(),
@@ -258,8 +253,13 @@ async fn accept_until_stop(
         .maxconn
         .map(|m| (m as usize).div_ceil(shard.shards) as i64);
     while !shard.stopping() {
-        let frontend_full = frontend_limit
-            .is_some_and(|limit| shard.counters.proxies[frontend].conn_current.get() >= limit);
+        let frontend_full = frontend_limit.is_some_and(|limit| {
+            let snap = shard.snapshot();
+            snap.shard_counters(shard.id).proxies[frontend]
+                .conn_current
+                .get()
+                >= limit
+        });
         if shard.open_conns.get() >= shard.max_conns || frontend_full {
             // At maxconn: leave new clients in the kernel's backlog, as HAProxy does.
             monoio::time::sleep(Duration::from_millis(10)).await;
@@ -298,14 +298,17 @@ pub struct Connection {
     pub peer: SocketAddr,
     /// The address the client connected to.
     pub local: SocketAddr,
+    /// The counters its connection is counted in (those of the snapshot it was accepted
+    /// under), so the count it adds is the count it takes back.
+    counters: Arc<CachePadded<ShardCounters>>,
 }
 
 impl Connection {
     fn open(shard: Rc<Shard>, frontend: ProxyId, peer: SocketAddr, local: SocketAddr) -> Self {
         // Counted before the task runs, so the accept loop's limit check sees it at once.
-        let counters = &shard.counters.proxies[frontend];
-        counters.conn_total.incr();
-        counters.conn_current.add(1);
+        let counters = Arc::clone(&shard.snapshot().counters.shards[shard.id]);
+        counters.proxies[frontend].conn_total.incr();
+        counters.proxies[frontend].conn_current.add(1);
         shard.open_conns.set(shard.open_conns.get() + 1);
         shard.fit_pool();
         Self {
@@ -313,6 +316,7 @@ impl Connection {
             frontend,
             peer,
             local,
+            counters,
         }
     }
 }
@@ -321,9 +325,7 @@ impl Drop for Connection {
     fn drop(&mut self) {
         self.shard.open_conns.set(self.shard.open_conns.get() - 1);
         self.shard.fit_pool();
-        self.shard.counters.proxies[self.frontend]
-            .conn_current
-            .add(-1);
+        self.counters.proxies[self.frontend].conn_current.add(-1);
     }
 }
 
@@ -395,9 +397,8 @@ mod tests {
         let (tx, rx) = crossbeam_channel::unbounded();
         let shard = Shard::new(ShardSetup {
             id: 0,
-            snapshot: Arc::new(Snapshot::initial(Arc::clone(&first))),
+            snapshot: Arc::new(Snapshot::initial(Arc::clone(&first), 1)),
             updates: rx,
-            counters: Arc::new(CachePadded::new(ShardCounters::new(&first))),
             logs: None,
             max_conns: 1,
             fd_budget: 2,
@@ -425,7 +426,7 @@ mod tests {
             "/tests/fixtures/errors/503.http"
         );
         let second = config(&format!(" errorfile 503 {path}\n"));
-        tx.send(Arc::new(Snapshot::initial(Arc::clone(&second))))
+        tx.send(Arc::new(Snapshot::initial(Arc::clone(&second), 1)))
             .unwrap();
         let _ = shard.snapshot();
         let page = shard.error_page(0, 503);

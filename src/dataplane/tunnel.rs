@@ -316,6 +316,7 @@ pub async fn serve_tcp(conn: Connection, client: TcpStream) {
         frontend,
         peer,
         local,
+        ..
     } = conn;
     let snap = shard.snapshot();
     let fe = &snap.config.proxies[frontend];
@@ -363,16 +364,20 @@ pub async fn serve_tcp(conn: Connection, client: TcpStream) {
         }
     };
     record.server = Some(upstream.slot.server);
-    let counters = &shard.counters.servers[be.id][upstream.slot.server];
+    let counters = &snap.shard_counters(shard.id).servers[be.id][upstream.slot.server];
     counters.sessions_total.incr();
     counters.sessions_current.add(1);
-    shard.counters.proxies[be.id].sessions_total.incr();
+    snap.shard_counters(shard.id).proxies[be.id]
+        .sessions_total
+        .incr();
     let end = relay(shard, client, upstream.stream, fe, be).await;
     counters.sessions_current.add(-1);
     counters.bytes_in.add(end.bytes_in);
     counters.bytes_out.add(end.bytes_out);
-    shard.counters.proxies[frontend].bytes_in.add(end.bytes_in);
-    shard.counters.proxies[frontend]
+    snap.shard_counters(shard.id).proxies[frontend]
+        .bytes_in
+        .add(end.bytes_in);
+    snap.shard_counters(shard.id).proxies[frontend]
         .bytes_out
         .add(end.bytes_out);
     record.bytes_out = end.bytes_out;

@@ -84,7 +84,7 @@ impl Dispatch {
             } else {
                 server.addr.addr
             };
-            let counters = &shard.counters.servers[backend.id][slot.server];
+            let counters = &snap.shard_counters(shard.id).servers[backend.id][slot.server];
             if !self.fresh_only {
                 if let Some((stream, deadline)) = shard.conns.take(addr) {
                     counters.reuses.incr();
@@ -126,13 +126,17 @@ impl Dispatch {
                 None => ProxyError::ConnectTimeout,
             };
             counters.connect_errors.incr();
-            shard.counters.proxies[backend.id].connect_errors.incr();
+            snap.shard_counters(shard.id).proxies[backend.id]
+                .connect_errors
+                .incr();
             if self.retries >= backend.retries {
                 return Err(failure);
             }
             self.retries += 1;
             counters.retries.incr();
-            shard.counters.proxies[backend.id].retries.incr();
+            snap.shard_counters(shard.id).proxies[backend.id]
+                .retries
+                .incr();
             // As HAProxy: a server that went down meanwhile is left at once, whatever the
             // redispatch interval says.
             let leave = |shard: &Shard| {
@@ -151,7 +155,9 @@ impl Dispatch {
             }
             if redispatch {
                 counters.redispatches.incr();
-                shard.counters.proxies[backend.id].redispatches.incr();
+                snap.shard_counters(shard.id).proxies[backend.id]
+                    .redispatches
+                    .incr();
                 self.avoid = Some(slot.server);
             } else {
                 self.again = Some(slot);

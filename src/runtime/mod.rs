@@ -12,7 +12,7 @@ use crate::config::{Config, ProxyId};
 use crate::control::Publisher;
 use crate::dataplane::listener::ensure_free;
 use crate::dataplane::ShardSetup;
-use crate::state::{CounterSet, Snapshot};
+use crate::state::Snapshot;
 
 use shard_thread::{Ready, ShardThread};
 
@@ -49,8 +49,6 @@ pub enum StartError {
 pub struct Running {
     /// Publishes snapshots to the shards.
     pub publisher: Publisher,
-    /// Every shard's counters.
-    pub counters: CounterSet,
     /// Number of shards.
     pub shards: usize,
     /// Client connections allowed over the whole process.
@@ -77,7 +75,8 @@ pub fn start(config: Arc<Config>) -> Result<Running, StartError> {
             source,
         })?;
     }
-    let counters = CounterSet::new(&config, shards);
+    let initial = Arc::new(Snapshot::initial(Arc::clone(&config), shards));
+    let counters = initial.counters.clone();
     let logs = if config.frontends().any(|p| !p.log.is_empty()) {
         let (tx, rx) = crossbeam_channel::bounded(logger::queue_capacity(logger::QUEUE_BYTES));
         logger::spawn(Arc::clone(&config), counters.clone(), rx)?;
@@ -85,7 +84,6 @@ pub fn start(config: Arc<Config>) -> Result<Running, StartError> {
     } else {
         None
     };
-    let initial = Arc::new(Snapshot::initial(Arc::clone(&config)));
     let (ready_tx, ready_rx) = crossbeam_channel::unbounded::<Ready>();
     let mut senders = Vec::with_capacity(shards);
     for id in 0..shards {
@@ -97,7 +95,6 @@ pub fn start(config: Arc<Config>) -> Result<Running, StartError> {
                 id,
                 snapshot: Arc::clone(&initial),
                 updates: rx,
-                counters: Arc::clone(&counters.shards[id]),
                 logs: logs.clone(),
                 max_conns: share.max_conns,
                 fd_budget: share.fds,
@@ -130,7 +127,6 @@ pub fn start(config: Arc<Config>) -> Result<Running, StartError> {
     }
     Ok(Running {
         publisher: Publisher::new(initial, senders),
-        counters,
         shards,
         maxconn: budget.maxconn,
     })

@@ -12,6 +12,8 @@ use crossbeam_utils::CachePadded;
 
 use crate::config::{Config, ProxyId};
 
+use super::counters::{CounterSet, ShardCounters};
+
 /// A server's operational state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServerState {
@@ -101,11 +103,15 @@ pub struct Snapshot {
     /// A soft stop is under way: close the listeners and idle connections, answer requests
     /// in flight with `Connection: close`.
     pub stopping: bool,
+    /// The shards' counters, shaped like `config` (a reload brings a new set): work done
+    /// under this snapshot is counted here, whatever snapshot comes next.
+    pub counters: CounterSet,
 }
 
 impl Snapshot {
-    /// The first snapshot of a configuration: servers up unless `disabled`.
-    pub fn initial(config: Arc<Config>) -> Self {
+    /// The first snapshot of a configuration for `shards` shards: servers up unless
+    /// `disabled`, counters at zero.
+    pub fn initial(config: Arc<Config>, shards: usize) -> Self {
         let statuses = config
             .proxies
             .iter()
@@ -128,7 +134,8 @@ impl Snapshot {
             .iter()
             .map(|p| Arc::new(BackendShared::new(p.servers.len())))
             .collect();
-        Self::build(1, config, statuses, shared)
+        let counters = CounterSet::new(&config, shards);
+        Self::build(1, config, statuses, shared, counters)
     }
 
     /// Builds a snapshot from per-proxy server statuses and shared state (both by `ProxyId`).
@@ -137,6 +144,7 @@ impl Snapshot {
         config: Arc<Config>,
         statuses: Vec<Vec<ServerStatus>>,
         shared: Vec<Arc<BackendShared>>,
+        counters: CounterSet,
     ) -> Self {
         let backends = config
             .proxies
@@ -182,7 +190,13 @@ impl Snapshot {
             config,
             backends,
             stopping: false,
+            counters,
         }
+    }
+
+    /// Shard `shard`'s counters under this snapshot.
+    pub fn shard_counters(&self, shard: usize) -> &ShardCounters {
+        &self.counters.shards[shard]
     }
 
     /// The backend view of proxy `id`, if it holds servers.
