@@ -298,7 +298,17 @@ fn write_results(
     fs::write(&md, &md_text)?;
     let svg = dir.join(format!("{base}-latency.svg"));
     chart::draw(report, &svg)?;
-    fs::copy(&svg, dir.join("latest-latency.svg"))?;
+    // The project README shows latest-latency.svg: only a full comparison replaces it.
+    let full = report.placements.iter().all(|p| {
+        p.targets.contains(&Target::Haproxy)
+            && p.targets.contains(&Target::Nginx)
+            && !p.targets.contains(&Target::RinglbBaseline)
+    });
+    if full {
+        fs::copy(&svg, dir.join("latest-latency.svg"))?;
+    } else {
+        eprintln!("bench: latest-latency.svg left as it was: this run is not ringlb, HAProxy and nginx alone");
+    }
     println!("{md_text}");
     eprintln!(
         "bench: wrote {}, {} and {}",

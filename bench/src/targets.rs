@@ -127,7 +127,7 @@ impl Target {
 /// right after the other (apache's and the machine's state differ slightly between them).
 pub fn round_order(targets: &[Target], round: u32) -> Vec<Target> {
     let mut order = targets.to_vec();
-    if round % 2 == 0 {
+    if round.is_multiple_of(2) {
         let a = order.iter().position(|&t| t == Target::Ringlb);
         let b = order.iter().position(|&t| t == Target::RinglbBaseline);
         if let (Some(a), Some(b)) = (a, b) {
