@@ -24,7 +24,10 @@ if ! commit=$(git -C "$root" rev-parse --verify --quiet "$rev^{commit}"); then
   exit 2
 fi
 short=$(git -C "$root" rev-parse --short=12 "$commit")
-label="$rev = $(git -C "$root" describe --always "$commit"): $(git -C "$root" log -1 --format=%s "$commit" | cut -c1-70)"
+described=$(git -C "$root" describe --always "$commit")
+subject=$(git -C "$root" log -1 --format=%s "$commit" | cut -c1-70 | sed 's/ *$//')
+label="$described: $subject"
+[ "$rev" = "$described" ] || label="$rev = $label"
 # Relative to the repository root, as run.sh (which cds there) reads it.
 target_dir=$(cd "$root" && realpath -m "${CARGO_TARGET_DIR:-target}")
 out="$target_dir/baseline-$short"

@@ -161,6 +161,9 @@ fn run(cli: Cli) -> Result<()> {
     }
     let started = Instant::now();
     let proxies = select_proxies(cli.proxies.as_deref(), cli.baseline.is_some())?;
+    if let Some(path) = cli.baseline.as_ref().filter(|p| !p.is_file()) {
+        bail!("--baseline {}: no such file", path.display());
+    }
     let targets: Vec<Target> = std::iter::once(Target::Direct)
         .chain(proxies.iter().copied())
         .collect();
