@@ -15,6 +15,7 @@ fn color(t: Target) -> RGBColor {
         Target::Ringlb => RGBColor(214, 39, 40),
         Target::Haproxy => RGBColor(31, 119, 180),
         Target::Nginx => RGBColor(44, 160, 44),
+        Target::RinglbBaseline => RGBColor(255, 152, 150),
     }
 }
 

@@ -1,5 +1,6 @@
-//! `bench`: ringlb side by side with HAProxy and nginx in front of the same two apache
-//! backends, and apache alone as the floor. See bench/README.md.
+//! `bench`: ringlb side by side with HAProxy and nginx (and, with `--baseline`, another
+//! ringlb binary) in front of the same two apache backends, and apache alone as the floor.
+//! See bench/README.md.
 
 mod cases;
 mod chart;
@@ -20,7 +21,7 @@ use clap::Parser;
 
 use cases::{Case, Measurement, Runner};
 use report::{PlacementReport, Report};
-use targets::{Apache, Env, Placement, Proxy, Target};
+use targets::{round_order, Apache, Env, Placement, Proxy, Target};
 
 /// ringlb vs HAProxy vs nginx in front of two apache backends, on loopback.
 #[derive(Parser, Debug)]
@@ -63,6 +64,59 @@ struct Cli {
     /// Only measure what ringlb's shared round-robin cursor costs per request, and exit.
     #[arg(long)]
     cursor_cost: bool,
+    /// Also measure this other ringlb binary as "ringlb-baseline" (e.g. a build of the tree
+    /// before a change; bench/baseline.sh REV builds one): the very same config, placement,
+    /// cases and rounds as ringlb, in the same rounds. The report adds ringlb / baseline.
+    #[arg(long, value_name = "PATH")]
+    baseline: Option<PathBuf>,
+    /// What the baseline binary is, for the report (default: its --version and path).
+    #[arg(long, value_name = "TEXT", requires = "baseline")]
+    baseline_label: Option<String>,
+    /// Only these proxies, comma-separated: ringlb, ringlb-baseline, haproxy, nginx (default:
+    /// ringlb, HAProxy and nginx, and ringlb-baseline with --baseline). apache alone is always
+    /// measured: it sets the open-loop rates.
+    #[arg(long, visible_alias = "only", value_name = "LIST")]
+    proxies: Option<String>,
+}
+
+/// The proxies to measure, in round order, from `--proxies` and whether `--baseline` was given.
+fn select_proxies(list: Option<&str>, baseline: bool) -> Result<Vec<Target>> {
+    let named: Vec<Target> = match list {
+        None => Target::PROXIES
+            .into_iter()
+            .filter(|&t| baseline || t != Target::RinglbBaseline)
+            .collect(),
+        Some(list) => list
+            .split(',')
+            .filter(|name| !name.trim().is_empty())
+            .map(|name| {
+                Target::proxy_named(name).with_context(|| {
+                    format!(
+                        "--proxies: unknown proxy '{}': the choices are ringlb, ringlb-baseline, haproxy and nginx (apache alone is always measured)",
+                        name.trim()
+                    )
+                })
+            })
+            .collect::<Result<_>>()?,
+    };
+    let chosen: Vec<Target> = Target::PROXIES
+        .into_iter()
+        .filter(|t| named.contains(t))
+        .collect();
+    let has = |t: Target| chosen.contains(&t);
+    if chosen.is_empty() {
+        bail!("--proxies: no proxy named");
+    }
+    if has(Target::RinglbBaseline) && !baseline {
+        bail!("ringlb-baseline needs --baseline PATH (the other ringlb binary)");
+    }
+    if baseline && !has(Target::RinglbBaseline) {
+        bail!("--baseline is given but --proxies leaves out ringlb-baseline");
+    }
+    if has(Target::RinglbBaseline) && !has(Target::Ringlb) {
+        bail!("ringlb-baseline is compared with ringlb: add ringlb to --proxies");
+    }
+    Ok(chosen)
 }
 
 /// The resolved settings of a run.
@@ -106,6 +160,13 @@ fn run(cli: Cli) -> Result<()> {
         return cursor::report();
     }
     let started = Instant::now();
+    let proxies = select_proxies(cli.proxies.as_deref(), cli.baseline.is_some())?;
+    if let Some(path) = cli.baseline.as_ref().filter(|p| !p.is_file()) {
+        bail!("--baseline {}: no such file", path.display());
+    }
+    let targets: Vec<Target> = std::iter::once(Target::Direct)
+        .chain(proxies.iter().copied())
+        .collect();
     let root = match cli.root {
         Some(r) => r,
         None if Path::new("bench/configs").is_dir() => std::env::current_dir()?,
@@ -159,8 +220,19 @@ fn run(cli: Cli) -> Result<()> {
     let cpus = original.len();
     let bin_dir = cli.bin_dir.unwrap_or_else(|| root.join("target/release"));
     let work = std::env::temp_dir().join(format!("ringlb-bench-{}", std::process::id()));
-    let mut env = Env::new(root.clone(), &bin_dir, work.clone(), cpus, maxconn)?;
-    if env.nginx_stream.is_none() {
+    let mut env = Env::new(
+        root.clone(),
+        &bin_dir,
+        cli.baseline.as_deref(),
+        &proxies,
+        work.clone(),
+        cpus,
+        maxconn,
+    )?;
+    if env.ringlb_baseline.as_ref() == Some(&env.ringlb.canonicalize()?) {
+        eprintln!("bench: --baseline is ringlb's own binary: the ratios show this machine's noise (an A/A run)");
+    }
+    if proxies.contains(&Target::Nginx) && env.nginx_stream.is_none() {
         eprintln!("bench: nginx has no stream module (install libnginx-mod-stream): nginx is skipped in the tcp case");
     }
 
@@ -173,7 +245,9 @@ fn run(cli: Cli) -> Result<()> {
                     "--pin needs CPUs 0 and 1 (this process may use {original:?}); use --unpinned"
                 );
             }
-            reports.push(run_placement(&mut env, placement, &settings, &original)?);
+            reports.push(run_placement(
+                &mut env, placement, &targets, &settings, &original,
+            )?);
         }
         Ok(())
     })();
@@ -198,7 +272,7 @@ fn run(cli: Cli) -> Result<()> {
         warmup_secs: settings.warmup.as_secs_f64(),
         idle_connections: settings.idle_conns,
         idle_note,
-        versions: versions(&root),
+        versions: versions(&root, &env, cli.baseline_label.as_deref()),
         wall_secs: started.elapsed().as_secs_f64(),
     };
     let report = Report {
@@ -227,7 +301,17 @@ fn write_results(
     fs::write(&md, &md_text)?;
     let svg = dir.join(format!("{base}-latency.svg"));
     chart::draw(report, &svg)?;
-    fs::copy(&svg, dir.join("latest-latency.svg"))?;
+    // The project README shows latest-latency.svg: only a full comparison replaces it.
+    let full = report.placements.iter().all(|p| {
+        p.targets.contains(&Target::Haproxy)
+            && p.targets.contains(&Target::Nginx)
+            && !p.targets.contains(&Target::RinglbBaseline)
+    });
+    if full {
+        fs::copy(&svg, dir.join("latest-latency.svg"))?;
+    } else {
+        eprintln!("bench: latest-latency.svg left as it was: this run is not ringlb, HAProxy and nginx alone");
+    }
     println!("{md_text}");
     eprintln!(
         "bench: wrote {}, {} and {}",
@@ -235,13 +319,20 @@ fn write_results(
         md.display(),
         svg.display()
     );
+    for p in &report.placements {
+        for line in report::baseline_lines(p) {
+            println!("{line}");
+        }
+    }
     Ok(())
 }
 
-/// One placement: apache, the three proxies, every case in interleaved rounds.
+/// One placement: apache, the proxies, every case in interleaved rounds. `targets` is
+/// apache direct and the proxies, in the order of a round.
 fn run_placement(
     env: &mut Env,
     placement: Placement,
+    targets: &[Target],
     s: &Settings,
     original: &[usize],
 ) -> Result<PlacementReport> {
@@ -258,7 +349,12 @@ fn run_placement(
     };
     eprintln!("bench: placement {name}: starting apache and the proxies ({shards} shard(s) each)");
     let apache = Apache::start(env, placement.side_cpus())?;
-    let proxies = Target::PROXIES
+    let wanted: Vec<Target> = targets
+        .iter()
+        .copied()
+        .filter(|&t| t != Target::Direct)
+        .collect();
+    let proxies = wanted
         .iter()
         .map(|&t| Proxy::start(env, t, &apache, shards, placement.proxy_cpus(), name))
         .collect::<Result<Vec<_>>>()?;
@@ -275,7 +371,7 @@ fn run_placement(
         duration: s.duration,
         ..warm.clone()
     };
-    for t in Target::ALL {
+    for &t in targets {
         warm.measure(&Case::keepalive(), t, proxy(t), &direct, 0)?;
     }
 
@@ -303,7 +399,7 @@ fn run_placement(
     // Case 1 first: its direct maximum sets the open-loop rates.
     let case1 = Case::keepalive();
     for round in 1..=s.rounds {
-        for t in Target::ALL {
+        for t in round_order(targets, round) {
             measure(&mut all, &case1, t, round)?;
         }
     }
@@ -327,7 +423,7 @@ fn run_placement(
     let mut idle = Vec::new();
     for round in 1..=s.rounds {
         for case in &cases[1..] {
-            for t in Target::ALL {
+            for t in round_order(targets, round) {
                 let runs = match proxy(t) {
                     None => !case.tcp,
                     Some(p) => !case.tcp || p.tcp_port.is_some(),
@@ -337,7 +433,7 @@ fn run_placement(
                 }
             }
         }
-        for t in Target::PROXIES {
+        for t in round_order(&wanted, round) {
             check_interrupted()?;
             // A fresh instance, so that memory freed by earlier cases does not hide the cost.
             let p = Proxy::start(
@@ -370,17 +466,20 @@ fn run_placement(
     let summary = report::summarize(&cases, &all);
     let idle_summary = report::summarize_idle(&idle);
     let ratios = report::ratios(&cases, &summary, &idle_summary);
+    let baseline = report::baseline_rows(&cases, &summary, &all);
     Ok(PlacementReport {
         placement,
         shards,
         loadgen_threads: threads,
         direct_max_rps: direct_max,
+        targets: targets.to_vec(),
         cases,
         measurements: all,
         idle,
         summary,
         idle_summary,
         ratios,
+        baseline,
         skipped,
     })
 }
@@ -399,7 +498,7 @@ fn hostname() -> String {
     }
 }
 
-fn versions(root: &Path) -> Vec<(String, String)> {
+fn versions(root: &Path, env: &Env, baseline_label: Option<&str>) -> Vec<(String, String)> {
     let first_line = |program: &str, args: &[&str]| -> String {
         Command::new(program)
             .args(args)
@@ -420,15 +519,26 @@ fn versions(root: &Path) -> Vec<(String, String)> {
             .unwrap_or_else(|e| format!("unknown ({e})"))
     };
     let git = root.display().to_string();
-    vec![
-        (
-            "ringlb".into(),
-            first_line("git", &["-C", &git, "describe", "--always", "--dirty"]),
-        ),
+    let mut v = vec![(
+        "ringlb".into(),
+        first_line("git", &["-C", &git, "describe", "--always", "--dirty"]),
+    )];
+    if let Some(path) = &env.ringlb_baseline {
+        let what = baseline_label.map_or_else(
+            || first_line(&path.display().to_string(), &["--version"]),
+            str::to_string,
+        );
+        v.push((
+            "ringlb-baseline".into(),
+            format!("{what} ({})", path.display()),
+        ));
+    }
+    v.extend([
         ("haproxy".into(), first_line("haproxy", &["-v"])),
         ("nginx".into(), first_line("nginx", &["-v"])),
         ("apache".into(), first_line("apache2", &["-v"])),
-    ]
+    ]);
+    v
 }
 
 /// The CPU affinity of the calling thread (which children inherit).
@@ -465,5 +575,59 @@ mod affinity {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cli(args: &[&str]) -> Result<Cli> {
+        Ok(Cli::try_parse_from(
+            std::iter::once("bench").chain(args.iter().copied()),
+        )?)
+    }
+
+    fn selected(args: &[&str]) -> Result<Vec<Target>> {
+        let c = cli(args)?;
+        select_proxies(c.proxies.as_deref(), c.baseline.is_some())
+    }
+
+    #[test]
+    fn baseline_and_proxies_flags() {
+        use Target::*;
+        assert_eq!(selected(&[]).unwrap(), [Ringlb, Haproxy, Nginx]);
+        assert_eq!(
+            selected(&["--baseline", "/x/ringlb"]).unwrap(),
+            [Ringlb, RinglbBaseline, Haproxy, Nginx]
+        );
+        let c = cli(&["--baseline", "/x/ringlb", "--quick", "--pin"]).unwrap();
+        assert_eq!(c.baseline, Some(PathBuf::from("/x/ringlb")));
+        assert!(c.quick && c.pin);
+        // Any order and case, duplicates and spaces; the round order stays ringlb first.
+        assert_eq!(
+            selected(&[
+                "--baseline=/x",
+                "--proxies",
+                "ringlb-baseline, RINGLB,ringlb"
+            ])
+            .unwrap(),
+            [Ringlb, RinglbBaseline]
+        );
+        assert_eq!(
+            selected(&["--only", "nginx,ringlb"]).unwrap(),
+            [Ringlb, Nginx]
+        );
+        assert_eq!(selected(&["--proxies", "haproxy"]).unwrap(), [Haproxy]);
+        for bad in [
+            &["--proxies", "ringlb-baseline,ringlb"][..], // no --baseline
+            &["--baseline", "/x", "--proxies", "ringlb"], // baseline left out
+            &["--baseline", "/x", "--proxies", "ringlb-baseline"], // nothing to compare with
+            &["--proxies", "ringlb,direct"],
+            &["--proxies", ","],
+            &["--baseline-label", "v1"], // needs --baseline
+        ] {
+            assert!(selected(bad).is_err(), "{bad:?} accepted");
+        }
     }
 }

@@ -1,4 +1,5 @@
-//! Medians over rounds, ringlb's ratios to HAProxy and nginx, and the JSON and markdown output.
+//! Medians over rounds, ringlb's ratios to HAProxy, nginx and the baseline ringlb, and the
+//! JSON and markdown output.
 
 use std::fmt::Write as _;
 
@@ -30,7 +31,8 @@ pub struct Meta {
     pub idle_connections: usize,
     /// Why fewer idle connections than asked were opened, if so.
     pub idle_note: Option<String>,
-    /// Versions of ringlb (git describe), HAProxy, nginx and apache.
+    /// Versions of ringlb (git describe), the baseline ringlb if any, HAProxy, nginx and
+    /// apache.
     pub versions: Vec<(String, String)>,
     /// Total wall time, seconds.
     pub wall_secs: f64,
@@ -88,7 +90,8 @@ pub struct IdleSummary {
     pub fds_after: f64,
 }
 
-/// ringlb divided by another proxy for one metric of one case (None if either is invalid).
+/// ringlb divided by another proxy for one metric of one case (None if either is invalid
+/// or was not measured).
 #[derive(Debug, Clone, Serialize)]
 pub struct Ratio {
     /// Case id (`idle` for case 5).
@@ -99,6 +102,32 @@ pub struct Ratio {
     pub vs_haproxy: Option<f64>,
     /// ringlb / nginx.
     pub vs_nginx: Option<f64>,
+    /// ringlb / ringlb-baseline.
+    pub vs_baseline: Option<f64>,
+}
+
+/// One metric of one case, ringlb against ringlb-baseline.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Pair {
+    /// ringlb's median (None if ringlb was invalid in this case).
+    pub ringlb: Option<f64>,
+    /// The baseline's median (None if invalid).
+    pub baseline: Option<f64>,
+    /// `ringlb / baseline` of the medians: the number to read.
+    pub ratio: Option<f64>,
+    /// `ringlb / baseline` in each round in which both were valid: the spread shows the noise.
+    pub round_ratios: Vec<f64>,
+}
+
+/// The comparison with the baseline ringlb in one case: CPU per request and p99.
+#[derive(Debug, Clone, Serialize)]
+pub struct BaselineRow {
+    /// Case id.
+    pub case: String,
+    /// Proxy CPU µs per request.
+    pub cpu_us_per_request: Pair,
+    /// p99 latency, µs.
+    pub p99: Pair,
 }
 
 /// Everything measured in one placement.
@@ -112,6 +141,8 @@ pub struct PlacementReport {
     pub loadgen_threads: usize,
     /// Median requests/s of apache alone in case 1; the base of the open-loop rates.
     pub direct_max_rps: f64,
+    /// What was measured (apache direct and the proxies), in the order of a round.
+    pub targets: Vec<Target>,
     /// The cases, in order.
     pub cases: Vec<Case>,
     /// Every measurement, every round.
@@ -124,6 +155,8 @@ pub struct PlacementReport {
     pub idle_summary: Vec<IdleSummary>,
     /// ringlb's ratios.
     pub ratios: Vec<Ratio>,
+    /// ringlb against ringlb-baseline per case (empty without `--baseline`).
+    pub baseline: Vec<BaselineRow>,
     /// Things that could not be measured, and why.
     pub skipped: Vec<String>,
 }
@@ -239,17 +272,14 @@ pub fn summarize_idle(all: &[IdleResult]) -> Vec<IdleSummary> {
         .collect()
 }
 
-/// ringlb / HAProxy and ringlb / nginx for each case's throughput, p99 and CPU per request,
-/// and for memory per idle connection. Only valid medians are compared.
+/// ringlb / HAProxy, ringlb / nginx and ringlb / ringlb-baseline for each case's throughput,
+/// p99 and CPU per request, and for memory per idle connection. Only valid medians are
+/// compared.
 pub fn ratios(cases: &[Case], summary: &[Summary], idle: &[IdleSummary]) -> Vec<Ratio> {
     let find = |case: &str, t: Target| {
         summary
             .iter()
             .find(|s| s.case == case && s.target == t && s.valid)
-    };
-    let div = |a: Option<f64>, b: Option<f64>| match (a, b) {
-        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
-        _ => None,
     };
     let mut out = Vec::new();
     type Metric = fn(&Summary) -> Option<f64>;
@@ -266,11 +296,13 @@ pub fn ratios(cases: &[Case], summary: &[Summary], idle: &[IdleSummary]) -> Vec<
             let r = find(&case.id, Target::Ringlb).and_then(f);
             let h = find(&case.id, Target::Haproxy).and_then(f);
             let n = find(&case.id, Target::Nginx).and_then(f);
+            let b = find(&case.id, Target::RinglbBaseline).and_then(f);
             out.push(Ratio {
                 case: case.id.clone(),
                 metric: metric.into(),
                 vs_haproxy: div(r, h),
                 vs_nginx: div(r, n),
+                vs_baseline: div(r, b),
             });
         }
     }
@@ -284,8 +316,113 @@ pub fn ratios(cases: &[Case], summary: &[Summary], idle: &[IdleSummary]) -> Vec<
         metric: "rss_bytes_per_conn".into(),
         vs_haproxy: div(per_conn(Target::Ringlb), per_conn(Target::Haproxy)),
         vs_nginx: div(per_conn(Target::Ringlb), per_conn(Target::Nginx)),
+        vs_baseline: div(per_conn(Target::Ringlb), per_conn(Target::RinglbBaseline)),
     });
     out
+}
+
+fn div(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+        _ => None,
+    }
+}
+
+/// ringlb against ringlb-baseline, per case: CPU µs per request and p99, the ratio of the
+/// medians and the ratio in each round. Empty if the baseline was not measured.
+pub fn baseline_rows(cases: &[Case], summary: &[Summary], all: &[Measurement]) -> Vec<BaselineRow> {
+    if !all.iter().any(|m| m.target == Target::RinglbBaseline) {
+        return Vec::new();
+    }
+    let median_of = |case: &str, t: Target, f: fn(&Summary) -> Option<f64>| {
+        summary
+            .iter()
+            .find(|s| s.case == case && s.target == t && s.valid)
+            .and_then(f)
+    };
+    let pair = |case: &str,
+                of_summary: fn(&Summary) -> Option<f64>,
+                of_round: fn(&Measurement) -> Option<f64>| {
+        let ringlb = median_of(case, Target::Ringlb, of_summary);
+        let baseline = median_of(case, Target::RinglbBaseline, of_summary);
+        let valid = |t: Target| {
+            all.iter()
+                .filter(move |m| m.case == case && m.target == t && m.valid)
+        };
+        let round_ratios = valid(Target::Ringlb)
+            .filter_map(|r| {
+                let b = valid(Target::RinglbBaseline).find(|b| b.round == r.round)?;
+                div(of_round(r), of_round(b))
+            })
+            .collect();
+        Pair {
+            ringlb,
+            baseline,
+            ratio: div(ringlb, baseline),
+            round_ratios,
+        }
+    };
+    cases
+        .iter()
+        .filter(|c| {
+            summary
+                .iter()
+                .any(|s| s.case == c.id && s.target == Target::RinglbBaseline)
+        })
+        .map(|c| BaselineRow {
+            case: c.id.clone(),
+            cpu_us_per_request: pair(&c.id, |s| s.cpu_us_per_request, |m| m.cpu_us_per_request),
+            p99: pair(&c.id, |s| Some(s.latency.p99), |m| Some(m.latency.p99)),
+        })
+        .collect()
+}
+
+/// `0.97 (12.1 / 12.5 µs, rounds 0.95-0.99)`, or a dash when not comparable.
+fn pair_text(p: &Pair, digits: usize) -> String {
+    let Some(ratio) = p.ratio else {
+        return format!(
+            "– ({} / {} µs)",
+            opt(p.ringlb, digits),
+            opt(p.baseline, digits)
+        );
+    };
+    let mut s = format!(
+        "{ratio:.3} ({} / {} µs",
+        opt(p.ringlb, digits),
+        opt(p.baseline, digits)
+    );
+    if let Some(range) = round_range(p) {
+        let _ = write!(s, ", rounds {range}");
+    }
+    s.push(')');
+    s
+}
+
+/// `lowest-highest` of the per-round ratios, if there are two or more.
+fn round_range(p: &Pair) -> Option<String> {
+    let r = &p.round_ratios;
+    (r.len() > 1).then(|| {
+        let lo = r.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = r.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        format!("{lo:.2}-{hi:.2}")
+    })
+}
+
+/// One line per case: `ringlb / baseline [pin] keepalive  CPU/req 0.970 (...)  p99 1.020 (...)`,
+/// for the end of the terminal output.
+pub fn baseline_lines(p: &PlacementReport) -> Vec<String> {
+    p.baseline
+        .iter()
+        .map(|row| {
+            format!(
+                "ringlb / baseline [{}] {:<9}  CPU/req {}  p99 {}",
+                p.placement.name(),
+                row.case,
+                pair_text(&row.cpu_us_per_request, 2),
+                pair_text(&row.p99, 0)
+            )
+        })
+        .collect()
 }
 
 fn opt(v: Option<f64>, digits: usize) -> String {
@@ -362,18 +499,58 @@ pub fn markdown(r: &Report) -> String {
                 if sum.valid { "yes" } else { "**no**" },
             );
         }
-        let _ = writeln!(s, "\nringlb / other (req/s: above 1 is better; p99 and CPU: below 1 is better; – = not comparable):\n");
-        let _ = writeln!(s, "| case | metric | ringlb/HAProxy | ringlb/nginx |");
-        let _ = writeln!(s, "|---|---|--:|--:|");
-        for ratio in &p.ratios {
-            let _ = writeln!(
-                s,
-                "| {} | {} | {} | {} |",
-                ratio.case,
-                ratio.metric,
-                opt(ratio.vs_haproxy, 2),
-                opt(ratio.vs_nginx, 2)
-            );
+        type Column = fn(&Ratio) -> Option<f64>;
+        let columns: Vec<(&str, Column)> = [
+            (
+                Target::Haproxy,
+                "ringlb/HAProxy",
+                (|r| r.vs_haproxy) as Column,
+            ),
+            (Target::Nginx, "ringlb/nginx", |r| r.vs_nginx),
+            (Target::RinglbBaseline, "ringlb/baseline", |r| r.vs_baseline),
+        ]
+        .into_iter()
+        .filter(|(t, _, _)| p.targets.contains(t) && p.targets.contains(&Target::Ringlb))
+        .map(|(_, title, f)| (title, f))
+        .collect();
+        if !columns.is_empty() {
+            let _ = writeln!(s, "\nringlb / other (req/s: above 1 is better; p99 and CPU: below 1 is better; – = not comparable):\n");
+            let titles: Vec<&str> = columns.iter().map(|c| c.0).collect();
+            let _ = writeln!(s, "| case | metric | {} |", titles.join(" | "));
+            let _ = writeln!(s, "|---|---|{}", "--:|".repeat(columns.len()));
+            for ratio in &p.ratios {
+                let cells: Vec<String> = columns.iter().map(|c| opt(c.1(ratio), 2)).collect();
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} |",
+                    ratio.case,
+                    ratio.metric,
+                    cells.join(" | ")
+                );
+            }
+        }
+        if !p.baseline.is_empty() {
+            let _ = writeln!(s, "\nringlb / ringlb-baseline, same run, same config, same rounds (below 1: this tree is cheaper or faster; rounds: the ratio in each round):\n");
+            let _ = writeln!(s, "| case | CPU µs/req ringlb | CPU µs/req baseline | CPU ringlb / baseline | p99 µs ringlb | p99 µs baseline | p99 ringlb / baseline |");
+            let _ = writeln!(s, "|---|--:|--:|--:|--:|--:|--:|");
+            let ratio = |x: &Pair| match (x.ratio, round_range(x)) {
+                (Some(r), Some(range)) => format!("{r:.3} (rounds {range})"),
+                (r, _) => opt(r, 3),
+            };
+            for row in &p.baseline {
+                let (c, l) = (&row.cpu_us_per_request, &row.p99);
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | **{}** | {} | {} | **{}** |",
+                    row.case,
+                    opt(c.ringlb, 2),
+                    opt(c.baseline, 2),
+                    ratio(c),
+                    opt(l.ringlb, 0),
+                    opt(l.baseline, 0),
+                    ratio(l),
+                );
+            }
         }
         if !p.idle_summary.is_empty() {
             let _ = writeln!(s, "\nIdle keep-alive client connections (case 5):\n");
@@ -443,5 +620,129 @@ mod tests {
         assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
         assert_eq!(median(vec![]), 0.0);
         assert_eq!(median_opt(vec![Some(1.0), None]), None);
+    }
+
+    fn m(case: &Case, target: Target, round: u32, cpu: f64, p99: f64) -> Measurement {
+        Measurement {
+            case: case.id.clone(),
+            target,
+            round,
+            offered_rate: case.rate,
+            requests: 1000,
+            requests_per_sec: 1000.0,
+            achieved_rate: 1000.0,
+            latency: Latency {
+                p99,
+                ..Latency::default()
+            },
+            status: Default::default(),
+            errors: Default::default(),
+            proxy_cpu_us: Some(cpu * 1000.0),
+            cpu_us_per_request: Some(cpu),
+            proxy_cpu_cores: Some(0.5),
+            proxy_memory: None,
+            valid: true,
+            invalid_reasons: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn ratios_to_the_baseline() {
+        let cases = [Case::keepalive(), Case::close()];
+        let (ka, close) = (&cases[0], &cases[1]);
+        let mut all = Vec::new();
+        for (round, r_cpu, b_cpu) in [(1, 9.0, 10.0), (2, 10.0, 10.0), (3, 20.0, 20.0)] {
+            all.push(m(ka, Target::Direct, round, 0.0, 50.0));
+            all.push(m(ka, Target::Ringlb, round, r_cpu, 100.0));
+            all.push(m(ka, Target::RinglbBaseline, round, b_cpu, 200.0));
+            all.push(m(close, Target::Ringlb, round, 30.0, 100.0));
+            all.push(m(close, Target::RinglbBaseline, round, 20.0, 100.0));
+        }
+        // One invalid round of the baseline makes the whole case not comparable.
+        all.last_mut().unwrap().valid = false;
+        let summary = summarize(&cases, &all);
+        let ratios = ratios(&cases, &summary, &[]);
+        let get = |case: &str, metric: &str| {
+            ratios
+                .iter()
+                .find(|r| r.case == case && r.metric == metric)
+                .unwrap()
+        };
+        assert_eq!(
+            get("keepalive", "cpu_us_per_request").vs_baseline,
+            Some(1.0)
+        );
+        assert_eq!(get("keepalive", "p99").vs_baseline, Some(0.5));
+        assert_eq!(get("keepalive", "p99").vs_haproxy, None);
+        assert_eq!(get("close", "p99").vs_baseline, None);
+
+        let rows = baseline_rows(&cases, &summary, &all);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(
+            rows[0].cpu_us_per_request,
+            Pair {
+                ringlb: Some(10.0),
+                baseline: Some(10.0),
+                ratio: Some(1.0),
+                round_ratios: vec![0.9, 1.0, 1.0],
+            }
+        );
+        assert_eq!(rows[0].p99.ratio, Some(0.5));
+        assert_eq!(rows[1].cpu_us_per_request.ratio, None);
+        // Rounds 1 and 2 were valid for both: their ratios still show.
+        assert_eq!(rows[1].cpu_us_per_request.round_ratios, vec![1.5, 1.5]);
+
+        let report = Report {
+            meta: Meta {
+                date: "d".into(),
+                host: "h".into(),
+                kernel: "k".into(),
+                cpus: 2,
+                quick: false,
+                rounds: 3,
+                duration_secs: 1.0,
+                warmup_secs: 0.5,
+                idle_connections: 1,
+                idle_note: None,
+                versions: Vec::new(),
+                wall_secs: 1.0,
+            },
+            placements: vec![PlacementReport {
+                placement: Placement::Pin,
+                shards: 1,
+                loadgen_threads: 1,
+                direct_max_rps: 1000.0,
+                targets: vec![Target::Direct, Target::Ringlb, Target::RinglbBaseline],
+                cases: cases.to_vec(),
+                measurements: all.clone(),
+                idle: Vec::new(),
+                summary: summary.clone(),
+                idle_summary: Vec::new(),
+                ratios: ratios.clone(),
+                baseline: rows,
+                skipped: Vec::new(),
+            }],
+        };
+        let md = markdown(&report);
+        assert!(md.contains("| case | metric | ringlb/baseline |"), "{md}");
+        assert!(md.contains("| keepalive | 10.00 | 10.00 | **1.000 (rounds 0.90-1.00)** | 100 | 200 | **0.500 (rounds 0.50-0.50)** |"), "{md}");
+        assert!(!md.contains("HAProxy"), "{md}");
+        let lines = baseline_lines(&report.placements[0]);
+        assert_eq!(
+            lines[0],
+            "ringlb / baseline [pin] keepalive  CPU/req 1.000 (10.00 / 10.00 µs, rounds 0.90-1.00)  p99 0.500 (100 / 200 µs, rounds 0.50-0.50)"
+        );
+        assert_eq!(
+            lines[1],
+            "ringlb / baseline [pin] close      CPU/req – (30.00 / – µs)  p99 – (100 / – µs)"
+        );
+
+        // Without the baseline: no baseline rows, no baseline column.
+        let plain: Vec<Measurement> = all
+            .into_iter()
+            .filter(|m| m.target != Target::RinglbBaseline)
+            .collect();
+        assert!(baseline_rows(&cases, &summarize(&cases, &plain), &plain).is_empty());
     }
 }

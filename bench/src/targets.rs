@@ -66,6 +66,9 @@ pub enum Target {
     Direct,
     /// ringlb with bench/configs/haproxy.cfg.in.
     Ringlb,
+    /// Another ringlb binary (`--baseline PATH`) with the very same config as `Ringlb`.
+    #[serde(rename = "ringlb-baseline")]
+    RinglbBaseline,
     /// HAProxy with the same file.
     Haproxy,
     /// nginx with bench/configs/nginx.conf.in.
@@ -73,25 +76,65 @@ pub enum Target {
 }
 
 impl Target {
-    /// Every target, in the order of each round.
-    pub const ALL: [Target; 4] = [
+    /// Every target there can be, in the order of each round (see `round_order`).
+    pub const ALL: [Target; 5] = [
         Target::Direct,
         Target::Ringlb,
+        Target::RinglbBaseline,
         Target::Haproxy,
         Target::Nginx,
     ];
-    /// The three proxies.
-    pub const PROXIES: [Target; 3] = [Target::Ringlb, Target::Haproxy, Target::Nginx];
+    /// Every proxy there can be.
+    pub const PROXIES: [Target; 4] = [
+        Target::Ringlb,
+        Target::RinglbBaseline,
+        Target::Haproxy,
+        Target::Nginx,
+    ];
 
     /// Name shown in tables and charts.
     pub fn label(self) -> &'static str {
         match self {
             Target::Direct => "apache (direct)",
             Target::Ringlb => "ringlb",
+            Target::RinglbBaseline => "ringlb-baseline",
             Target::Haproxy => "HAProxy",
             Target::Nginx => "nginx",
         }
     }
+
+    /// The name `--proxies` takes, also used for scratch directories.
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Direct => "direct",
+            Target::Ringlb => "ringlb",
+            Target::RinglbBaseline => "ringlb-baseline",
+            Target::Haproxy => "haproxy",
+            Target::Nginx => "nginx",
+        }
+    }
+
+    /// The proxy called `name` (as `name()` spells it, any case).
+    pub fn proxy_named(name: &str) -> Option<Target> {
+        Target::PROXIES
+            .into_iter()
+            .find(|t| t.name().eq_ignore_ascii_case(name.trim()))
+    }
+}
+
+/// The order in which `targets` are measured in `round`: the given order, except that
+/// ringlb and ringlb-baseline trade places in even rounds, so that neither always runs
+/// right after the other (apache's and the machine's state differ slightly between them).
+pub fn round_order(targets: &[Target], round: u32) -> Vec<Target> {
+    let mut order = targets.to_vec();
+    if round.is_multiple_of(2) {
+        let a = order.iter().position(|&t| t == Target::Ringlb);
+        let b = order.iter().position(|&t| t == Target::RinglbBaseline);
+        if let (Some(a), Some(b)) = (a, b) {
+            order.swap(a, b);
+        }
+    }
+    order
 }
 
 /// Paths and facts shared by everything the bench starts.
@@ -101,6 +144,8 @@ pub struct Env {
     pub root: PathBuf,
     /// The ringlb binary.
     pub ringlb: PathBuf,
+    /// The baseline ringlb binary (`--baseline`), if any.
+    pub ringlb_baseline: Option<PathBuf>,
     /// The loadgen binary.
     pub loadgen: PathBuf,
     /// Scratch directory for configs, pid files and logs; removed at the end.
@@ -115,10 +160,13 @@ pub struct Env {
 }
 
 impl Env {
-    /// Collects the environment; `bin_dir` holds the release builds of ringlb and loadgen.
+    /// Collects the environment; `bin_dir` holds the release builds of ringlb and loadgen,
+    /// `baseline` is the other ringlb binary, and `proxies` are the proxies to be measured.
     pub fn new(
         root: PathBuf,
         bin_dir: &Path,
+        baseline: Option<&Path>,
+        proxies: &[Target],
         work: PathBuf,
         cpus: usize,
         maxconn: u64,
@@ -130,7 +178,22 @@ impl Env {
                 bail!("{} not found: build it with `cargo build --release -p {hint}` (or use bench/run.sh)", p.display());
             }
         }
-        for tool in ["haproxy", "nginx", "apache2", "taskset", "curl"] {
+        let ringlb_baseline = match baseline {
+            Some(p) if p.is_file() => Some(
+                p.canonicalize()
+                    .with_context(|| format!("bad --baseline {}", p.display()))?,
+            ),
+            Some(p) => bail!("--baseline {}: no such file", p.display()),
+            None => None,
+        };
+        let mut tools = vec!["apache2", "taskset", "curl"];
+        if proxies.contains(&Target::Haproxy) {
+            tools.push("haproxy");
+        }
+        if proxies.contains(&Target::Nginx) {
+            tools.push("nginx");
+        }
+        for tool in tools {
             if which(tool).is_none() {
                 bail!("'{tool}' not found in PATH: run scripts/install-deps.sh apache2 haproxy nginx libnginx-mod-stream wrk curl");
             }
@@ -139,6 +202,7 @@ impl Env {
         Ok(Env {
             root,
             ringlb,
+            ringlb_baseline,
             loadgen,
             work,
             nginx_stream: nginx_stream_support(),
@@ -349,12 +413,10 @@ impl Proxy {
         cpus: Option<&str>,
         tag: &str,
     ) -> Result<Self> {
-        let name = match target {
-            Target::Ringlb => "ringlb",
-            Target::Haproxy => "haproxy",
-            Target::Nginx => "nginx",
-            Target::Direct => bail!("apache is not a proxy"),
-        };
+        if target == Target::Direct {
+            bail!("apache is not a proxy");
+        }
+        let name = target.name();
         let dir = env.dir(&format!("{name}-{tag}"))?;
         let http_port = env.free_port()?;
         let tcp = env.free_port()?;
@@ -401,10 +463,16 @@ impl Proxy {
             _ => {
                 let path = dir.join("haproxy.cfg");
                 fs::write(&path, render(env, "haproxy.cfg.in", &vars, &[])?)?;
-                let mut c = if target == Target::Ringlb {
-                    command(cpus, &env.ringlb)
-                } else {
-                    command(cpus, "haproxy")
+                // ringlb and ringlb-baseline: two binaries, the very same rendered file.
+                let mut c = match target {
+                    Target::Ringlb => command(cpus, &env.ringlb),
+                    Target::RinglbBaseline => command(
+                        cpus,
+                        env.ringlb_baseline
+                            .as_ref()
+                            .context("ringlb-baseline needs --baseline PATH")?,
+                    ),
+                    _ => command(cpus, "haproxy"),
                 };
                 c.arg("-f").arg(&path);
                 if target == Target::Haproxy {
@@ -446,7 +514,7 @@ impl Proxy {
             if let Some(status) = self.child.try_wait()? {
                 bail!("exited with {status}: {}", self.log_tail());
             }
-            let started = self.target != Target::Ringlb
+            let started = !matches!(self.target, Target::Ringlb | Target::RinglbBaseline)
                 || fs::read_to_string(&self.log).is_ok_and(|l| l.contains(" started: "));
             if started {
                 let ports = [Some(self.http_port), self.tcp_port];
@@ -513,6 +581,7 @@ mod tests {
         let env = Env {
             root: dir.clone(),
             ringlb: PathBuf::new(),
+            ringlb_baseline: None,
             loadgen: PathBuf::new(),
             work: dir.clone(),
             nginx_stream: None,
@@ -528,5 +597,31 @@ mod tests {
         assert_eq!(render(&env, "t.in", &vars, &["s"]).unwrap(), "a 1\nc\n");
         assert!(render(&env, "t.in", &[], &[]).is_err());
         fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn proxy_names_and_round_order() {
+        for t in Target::PROXIES {
+            assert_eq!(Target::proxy_named(t.name()), Some(t));
+        }
+        assert_eq!(Target::proxy_named(" HAProxy"), Some(Target::Haproxy));
+        assert_eq!(Target::proxy_named("direct"), None);
+        let ts = [
+            Target::Direct,
+            Target::Ringlb,
+            Target::RinglbBaseline,
+            Target::Haproxy,
+        ];
+        assert_eq!(round_order(&ts, 1), ts);
+        assert_eq!(
+            round_order(&ts, 2),
+            [
+                Target::Direct,
+                Target::RinglbBaseline,
+                Target::Ringlb,
+                Target::Haproxy
+            ]
+        );
+        assert_eq!(round_order(&ts[..2], 2), &ts[..2]);
     }
 }
