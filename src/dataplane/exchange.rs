@@ -815,6 +815,8 @@ impl<'a> Transaction<'a> {
                 .take()
                 .unwrap_or_else(|| "<BADREQ>".to_string()),
             shard: self.shard.id,
+            config: std::sync::Arc::clone(&self.snap.config),
+            counters: self.snap.counters.clone(),
         });
     }
 }

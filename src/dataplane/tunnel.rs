@@ -336,6 +336,8 @@ pub async fn serve_tcp(conn: Connection, client: TcpStream) {
         retries: 0,
         request_line: String::new(),
         shard: shard.id,
+        config: std::sync::Arc::clone(&snap.config),
+        counters: snap.counters.clone(),
     };
     let logs = shard.logs(fe);
     if logs && fe.log_format == LogFormat::Default {

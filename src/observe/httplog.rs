@@ -206,6 +206,8 @@ mod tests {
             retries: 0,
             request_line: "GET /a\"b HTTP/1.1".into(),
             shard: 0,
+            config: std::sync::Arc::new(config()),
+            counters: crate::state::CounterSet::new(&config(), 1),
         }
     }
 

@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::net::UdpSocket;
 use std::os::unix::net::UnixDatagram;
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use crossbeam_channel::Receiver;
@@ -67,24 +66,25 @@ impl Writer {
 }
 
 /// Starts the logging thread; it ends when every shard's sender is gone.
-pub fn spawn(
-    config: Arc<Config>,
-    counters: CounterSet,
-    records: Receiver<LogRecord>,
-) -> std::io::Result<std::thread::JoinHandle<()>> {
+pub fn spawn(records: Receiver<LogRecord>) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("ringlb-log".into())
-        .spawn(move || run(&config, &counters, &records))
+        .spawn(move || run(&records))
 }
 
-fn run(config: &Config, counters: &CounterSet, records: &Receiver<LogRecord>) {
+fn run(records: &Receiver<LogRecord>) {
     let pid = std::process::id();
     let mut writers: HashMap<LogSink, Option<Writer>> = HashMap::new();
     let mut failed_once: HashMap<LogSink, bool> = HashMap::new();
     while let Ok(record) = records.recv() {
         let mut next = Some(record);
         while let Some(record) = next.take() {
-            let text = message(&record, config, occupancy(config, counters, &record));
+            let config = &*record.config;
+            let text = message(
+                &record,
+                config,
+                occupancy(config, &record.counters, &record),
+            );
             let now = SystemTime::now();
             for target in &config.proxies[record.frontend].log {
                 let Some(line) = frame(target, &text, pid, now) else {

@@ -76,14 +76,10 @@ pub fn start(config: Arc<Config>) -> Result<Running, StartError> {
         })?;
     }
     let initial = Arc::new(Snapshot::initial(Arc::clone(&config), shards));
-    let counters = initial.counters.clone();
-    let logs = if config.frontends().any(|p| !p.log.is_empty()) {
-        let (tx, rx) = crossbeam_channel::bounded(logger::queue_capacity(logger::QUEUE_BYTES));
-        logger::spawn(Arc::clone(&config), counters.clone(), rx)?;
-        Some(tx)
-    } else {
-        None
-    };
+    // Always started: a reload may turn logging on. Idle, it waits on its queue.
+    let (logs, records) = crossbeam_channel::bounded(logger::queue_capacity(logger::QUEUE_BYTES));
+    logger::spawn(records)?;
+    let logs = Some(logs);
     let (ready_tx, ready_rx) = crossbeam_channel::unbounded::<Ready>();
     let mut senders = Vec::with_capacity(shards);
     for id in 0..shards {

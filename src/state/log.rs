@@ -6,7 +6,11 @@
 use std::net::SocketAddr;
 use std::time::SystemTime;
 
-use crate::config::{ProxyId, ServerId};
+use std::sync::Arc;
+
+use crate::config::{Config, ProxyId, ServerId};
+
+use super::counters::CounterSet;
 
 /// The most bytes of a request line that are logged, as HAProxy (`tune.http.logurilen`):
 /// a record, and the logger's queue, stay small however long the URI.
@@ -100,6 +104,10 @@ pub struct LogRecord {
     pub request_line: String,
     /// The shard that served it.
     pub shard: usize,
+    /// The configuration the ids above belong to (a reload may have brought another).
+    pub config: Arc<Config>,
+    /// The counters of that configuration, for the occupancy fields of a line.
+    pub counters: CounterSet,
 }
 
 #[cfg(test)]
