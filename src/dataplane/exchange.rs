@@ -622,7 +622,7 @@ impl<'a> Transaction<'a> {
                     stream,
                     deadline,
                 }));
-            } else if keep_server && !private {
+            } else if keep_server && !private && self.shard.may_pool(self.snap, be, server, addr) {
                 self.shard.conns.put(addr, stream, deadline);
             }
             drop(slot);

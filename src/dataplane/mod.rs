@@ -4,6 +4,7 @@
 //! Nothing here locks or blocks, and nothing here knows about the control thread: shards meet
 //! it only through `state` (snapshots in, counters and log records out).
 
+pub mod accept;
 pub mod balance;
 pub mod body;
 pub mod deadline;
@@ -20,4 +21,5 @@ pub mod shard;
 pub mod tunnel;
 pub mod upstream;
 
-pub use shard::{accept_loop, housekeeping, Shard, ShardSetup};
+pub use accept::{accept_loop, housekeeping, listen_addresses};
+pub use shard::{Shard, ShardSetup};

@@ -2,15 +2,18 @@
 //! a transaction, and keeps the connection alive while both sides allow.
 
 use std::os::fd::AsRawFd;
+use std::rc::Rc;
+use std::sync::Arc;
 
 use monoio::net::TcpStream;
 
-use crate::config::ProxyId;
+use crate::config::Mode;
+use crate::state::Snapshot;
 
 use super::exchange::{After, KeepAlive, PrivateConn, Transaction};
 use super::http1::Outgoing;
 use super::io::{check_idle, IdleCheck};
-use super::shard::{Connection, Shard};
+use super::shard::Connection;
 
 /// Serves HTTP requests on one client connection until it closes.
 // A plain fn returning an async block: an async fn would keep a second copy of its
@@ -21,13 +24,10 @@ pub fn serve_http(
     mut client: TcpStream,
 ) -> impl std::future::Future<Output = ()> {
     async move {
-        let Connection {
-            ref shard,
-            frontend,
-            peer,
-            local,
-            ..
-        } = conn;
+        let mut conn = conn;
+        let shard = Rc::clone(&conn.shard);
+        let shard = &shard;
+        let (peer, local) = (conn.peer, conn.local);
         // The client socket's deadline, for every timeout on this connection.
         let deadline = shard.deadlines.register(client.as_raw_fd());
         // Bytes of a pipelined request read along with the previous one.
@@ -41,7 +41,7 @@ pub fn serve_http(
                 None => {
                     // Wait for readability first: an idle connection holds no buffer, and its
                     // deadline is swept by the shard rather than held in a timer of its own.
-                    let armed = deadline.idling(idle_limit(shard, frontend, served));
+                    let armed = deadline.idling(idle_limit(&conn, served));
                     let ready = client.readable(false).await;
                     drop(armed);
                     if ready.is_err() {
@@ -55,9 +55,14 @@ pub fn serve_http(
                     if deadline.fired() {
                         if served == 0 {
                             // A connection that never sent a request gets 408, as in HAProxy.
-                            let snap = shard.snapshot();
-                            let txn =
-                                Transaction::new(shard, &snap, frontend, &deadline, (peer, local));
+                            let snap = Rc::clone(&conn.snap);
+                            let txn = Transaction::new(
+                                shard,
+                                &snap,
+                                conn.frontend,
+                                &deadline,
+                                (peer, local),
+                            );
                             Box::pin(txn.time_out_silent_client(&mut client)).await;
                         }
                         return;
@@ -66,7 +71,12 @@ pub fn serve_http(
                 }
             };
             let snap = shard.snapshot();
-            let txn = Transaction::new(shard, &snap, frontend, &deadline, (peer, local));
+            if !Arc::ptr_eq(&snap.config, &conn.snap.config) && !follow_reload(&mut conn, &snap) {
+                // Its frontend left the configuration: the connection ends here.
+                shard.buffers.give(buffer);
+                return;
+            }
+            let txn = Transaction::new(shard, &snap, conn.frontend, &deadline, (peer, local));
             // Boxed so an idle connection's task stays small; the transaction's state lives on
             // the heap only while a request is in flight.
             match Box::pin(txn.run(client, buffer, private.take())).await {
@@ -86,10 +96,28 @@ pub fn serve_http(
     }
 }
 
+/// Moves a connection to the configuration of `snap` (a reload): its frontend is found again
+/// by name. `false` when the frontend is gone or no longer serves HTTP.
+// `Rc` around the `Arc`, as the shard hands snapshots out: taking one is a local count.
+#[allow(clippy::redundant_allocation)]
+fn follow_reload(conn: &mut Connection, snap: &Rc<Arc<Snapshot>>) -> bool {
+    let name = &conn.snap.config.proxies[conn.frontend].name;
+    let Some(fe) = snap
+        .config
+        .proxies
+        .iter()
+        .find(|p| &p.name == name && p.is_frontend() && p.mode == Mode::Http)
+    else {
+        return false;
+    };
+    conn.frontend = fe.id;
+    conn.snap = Rc::clone(snap);
+    true
+}
+
 /// How long a connection may wait for its next request.
-fn idle_limit(shard: &Shard, frontend: ProxyId, served: u64) -> Option<std::time::Duration> {
-    let snap = shard.snapshot();
-    let timeouts = &snap.config.proxies[frontend].timeouts;
+fn idle_limit(conn: &Connection, served: u64) -> Option<std::time::Duration> {
+    let timeouts = &conn.snap.config.proxies[conn.frontend].timeouts;
     if served == 0 {
         timeouts.request_head()
     } else {

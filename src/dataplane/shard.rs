@@ -1,28 +1,24 @@
-//! One shard: its snapshot, pools, counters and accept loops. Everything here is used from
-//! the shard's own thread only.
+//! One shard's state: its snapshot, pools, listeners and limits, and each client
+//! connection's place on it. Everything here is used from the shard's own thread only; the
+//! accept loops that fill it are in `accept.rs`.
 
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, RawFd};
-use std::panic::AssertUnwindSafe;
+use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use crossbeam_utils::CachePadded;
-use futures_util::FutureExt;
-use monoio::net::{TcpListener, TcpStream};
 
 use crate::config::errorpage::ERROR_CODES;
-use crate::config::{Config, Mode, Proxy, ProxyId};
+use crate::config::{Config, Proxy, ProxyId, ServerId};
 use crate::state::{LogRecord, ShardCounters, Snapshot};
 
 use super::balance::Queues;
-use super::deadline::{coarse_now, Deadlines, SWEEP_INTERVAL};
+use super::deadline::Deadlines;
 use super::pool::{BufferPool, ConnPool};
-use super::{session, tunnel};
 
 /// What a shard is given when it starts.
 pub struct ShardSetup {
@@ -69,8 +65,9 @@ pub struct Shard {
     pub open_conns: Cell<usize>,
     /// A soft stop is under way.
     stopping: Cell<bool>,
-    /// The listening sockets, to close at a soft stop.
-    listeners: RefCell<Vec<RawFd>>,
+    /// The listening sockets, to close at a soft stop or when their bind leaves the
+    /// configuration.
+    pub(super) listeners: RefCell<Vec<Listening>>,
     max_conns: usize,
     fd_budget: usize,
     fds_per_conn: usize,
@@ -131,6 +128,29 @@ impl Shard {
         Rc::clone(&self.snapshot.borrow())
     }
 
+    /// Whether an idle connection to `server` of `backend` (at `addr`) may be pooled: the
+    /// server is still one the balancer may pick (a snapshot that took it down may have come
+    /// while the connection was in use).
+    pub fn may_pool(
+        &self,
+        snap: &Snapshot,
+        backend: &Proxy,
+        server: ServerId,
+        addr: SocketAddr,
+    ) -> bool {
+        let newest = self.snapshot();
+        if self.stopping() {
+            false
+        } else if Arc::ptr_eq(&newest.config, &snap.config) {
+            newest
+                .backend(backend.id)
+                .and_then(|view| view.servers.get(server))
+                .is_some_and(|status| status.usable())
+        } else {
+            usable_address(&newest, addr)
+        }
+    }
+
     /// Whether a soft stop is under way.
     pub fn stopping(&self) -> bool {
         self.stopping.get()
@@ -139,12 +159,8 @@ impl Shard {
     /// A soft stop: no new connections (each accept loop ends and closes its listener),
     /// idle clients closed, requests in flight finished with `Connection: close`.
     fn begin_stop(&self) {
-        for &fd in self.listeners.borrow().iter() {
-            // SAFETY: the accept loop that owns `fd` is still running (it removes the fd
-            // before it drops the listener); shutting a listener down ends its pending accept.
-            unsafe {
-                libc::shutdown(fd, libc::SHUT_RD);
-            }
+        for listening in self.listeners.borrow().iter() {
+            listening.close();
         }
         self.deadlines.wake_idle();
         self.conns.retain_addrs(|_| false);
@@ -175,9 +191,44 @@ impl Shard {
         }
     }
 
+    /// Client connections this shard may hold at once.
+    pub fn max_conns(&self) -> usize {
+        self.max_conns
+    }
+
+    /// How many shards share each listening address.
+    pub fn shards(&self) -> usize {
+        self.shards
+    }
+
     /// Whether connections of `frontend` are logged (so records are worth building).
     pub fn logs(&self, frontend: &Proxy) -> bool {
         self.logs.is_some() && !frontend.log.is_empty()
+    }
+}
+
+/// One listening socket of a shard: the bind it serves and whether it should still accept.
+pub struct Listening {
+    /// The frontend's name (ids change with a reload, names are what binds are kept by).
+    pub frontend: String,
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// The socket, owned by its accept loop.
+    pub fd: RawFd,
+    /// Cleared to end the accept loop.
+    pub open: Rc<Cell<bool>>,
+}
+
+impl Listening {
+    /// Ends its accept loop: no new connections; sessions already accepted go on.
+    pub fn close(&self) {
+        if self.open.replace(false) {
+            // SAFETY: the accept loop that owns `fd` is still running (it removes its entry
+            // before it drops the listener); shutting a listener down ends its pending accept.
+            unsafe {
+                libc::shutdown(self.fd, libc::SHUT_RD);
+            }
+        }
     }
 }
 
@@ -233,65 +284,12 @@ impl ErrorPages {
     }
 }
 
-/// Accepts clients of `frontend` on `listener` forever.
-pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, frontend: ProxyId) {
-    let local = listener.local_addr().ok();
-    let fd = listener.as_raw_fd();
-    shard.listeners.borrow_mut().push(fd);
-    accept_until_stop(&shard, &listener, frontend, local).await;
-    shard.listeners.borrow_mut().retain(|&l| l != fd);
-}
-
-async fn accept_until_stop(
-    shard: &Rc<Shard>,
-    listener: &TcpListener,
-    frontend: ProxyId,
-    local: Option<SocketAddr>,
-) {
-    // A frontend's `maxconn` is shared evenly by the shards, as each accepts on its own.
-    let frontend_limit = shard.snapshot().config.proxies[frontend]
-        .maxconn
-        .map(|m| (m as usize).div_ceil(shard.shards) as i64);
-    while !shard.stopping() {
-        let frontend_full = frontend_limit.is_some_and(|limit| {
-            let snap = shard.snapshot();
-            snap.shard_counters(shard.id).proxies[frontend]
-                .conn_current
-                .get()
-                >= limit
-        });
-        if shard.open_conns.get() >= shard.max_conns || frontend_full {
-            // At maxconn: leave new clients in the kernel's backlog, as HAProxy does.
-            monoio::time::sleep(Duration::from_millis(10)).await;
-            continue;
-        }
-        match listener.accept().await {
-            Ok((stream, peer)) => {
-                let local = stream.local_addr().ok().or(local);
-                let Some(local) = local else { continue };
-                serve(
-                    Connection::open(Rc::clone(shard), frontend, peer, local),
-                    stream,
-                );
-            }
-            Err(_) if shard.stopping() => return,
-            Err(e) => {
-                let pause = match e.raw_os_error() {
-                    // Out of descriptors or memory: back off instead of spinning.
-                    Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => 100,
-                    _ => 1,
-                };
-                log::debug!("shard {}: accept failed: {e}", shard.id);
-                monoio::time::sleep(Duration::from_millis(pause)).await;
-            }
-        }
-    }
-}
-
 /// A client connection's place on its shard, counted from accept until it is dropped.
 pub struct Connection {
     /// The shard serving it.
     pub shard: Rc<Shard>,
+    /// The snapshot it was accepted under (`frontend` is an id of its configuration).
+    pub snap: Rc<Arc<Snapshot>>,
     /// The frontend it came in on.
     pub frontend: ProxyId,
     /// The client's address.
@@ -304,15 +302,23 @@ pub struct Connection {
 }
 
 impl Connection {
-    fn open(shard: Rc<Shard>, frontend: ProxyId, peer: SocketAddr, local: SocketAddr) -> Self {
+    /// Counts a connection accepted under `snap` on `frontend`.
+    pub fn open(
+        shard: Rc<Shard>,
+        snap: Rc<Arc<Snapshot>>,
+        frontend: ProxyId,
+        peer: SocketAddr,
+        local: SocketAddr,
+    ) -> Self {
         // Counted before the task runs, so the accept loop's limit check sees it at once.
-        let counters = Arc::clone(&shard.snapshot().counters.shards[shard.id]);
+        let counters = Arc::clone(&snap.counters.shards[shard.id]);
         counters.proxies[frontend].conn_total.incr();
         counters.proxies[frontend].conn_current.add(1);
         shard.open_conns.set(shard.open_conns.get() + 1);
         shard.fit_pool();
         Self {
             shard,
+            snap,
             frontend,
             peer,
             local,
@@ -326,56 +332,6 @@ impl Drop for Connection {
         self.shard.open_conns.set(self.shard.open_conns.get() - 1);
         self.shard.fit_pool();
         self.counters.proxies[self.frontend].conn_current.add(-1);
-    }
-}
-
-/// Starts the session task of a new connection.
-fn serve(conn: Connection, stream: TcpStream) {
-    let _ = stream.set_nodelay(true);
-    let (shard_id, peer) = (conn.shard.id, conn.peer);
-    let mode = conn.shard.snapshot().config.proxies[conn.frontend].mode;
-    // No async wrapper here: each level of async fn would keep its own copy of the
-    // arguments in the task, and an idle connection's task should stay small. A panic in
-    // one session must not take the shard and its other clients down with it.
-    let isolate = move |outcome: std::thread::Result<()>| {
-        if outcome.is_err() {
-            log::error!(
-                "shard {shard_id}: a session from {peer} panicked; its connection was closed"
-            );
-        }
-    };
-    match mode {
-        Mode::Http => {
-            monoio::spawn(
-                AssertUnwindSafe(session::serve_http(conn, stream))
-                    .catch_unwind()
-                    .map(isolate),
-            );
-        }
-        Mode::Tcp => {
-            // Boxed: a relay's state is large.
-            let relay = Box::pin(tunnel::serve_tcp(conn, stream));
-            monoio::spawn(AssertUnwindSafe(relay).catch_unwind().map(isolate));
-        }
-    }
-}
-
-/// Periodic shard upkeep: socket deadlines, newest snapshot, stale idle server connections.
-pub async fn housekeeping(shard: Rc<Shard>) {
-    let sweeper = Rc::clone(&shard);
-    monoio::spawn(async move {
-        loop {
-            monoio::time::sleep(SWEEP_INTERVAL).await;
-            sweeper.deadlines.sweep();
-            // An idle shard learns of a new snapshot here (a busy one at its next request).
-            let _ = sweeper.snapshot();
-            // The same tick expires queued requests and lets them see slots freed elsewhere.
-            sweeper.queues.tick(coarse_now());
-        }
-    });
-    loop {
-        monoio::time::sleep(Duration::from_millis(500)).await;
-        shard.conns.purge();
     }
 }
 

@@ -313,12 +313,12 @@ where
 pub async fn serve_tcp(conn: Connection, client: TcpStream) {
     let Connection {
         ref shard,
+        ref snap,
         frontend,
         peer,
         local,
         ..
     } = conn;
-    let snap = shard.snapshot();
     let fe = &snap.config.proxies[frontend];
     let started = Instant::now();
     let mut record = LogRecord {
@@ -354,7 +354,7 @@ pub async fn serve_tcp(conn: Connection, client: TcpStream) {
     // Its connection is never pooled either: only HTTP exchanges put connections back.
     let mut dispatch = Dispatch::fresh();
     let upstream = dispatch
-        .connect(shard, &snap, be, local.port(), &mut record.timers)
+        .connect(shard, snap, be, local.port(), &mut record.timers)
         .await;
     record.retries = dispatch.retries;
     let upstream = match upstream {

@@ -8,7 +8,7 @@ pub mod shard_thread;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use crate::config::{Config, ProxyId};
+use crate::config::Config;
 use crate::control::Publisher;
 use crate::dataplane::listener::ensure_free;
 use crate::dataplane::ShardSetup;
@@ -59,7 +59,7 @@ pub struct Running {
 pub fn start(config: Arc<Config>) -> Result<Running, StartError> {
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let shards = config.global.nbthread.unwrap_or(cores.len()).max(1);
-    let binds = listen_addresses(&config);
+    let binds = crate::dataplane::listen_addresses(&config);
     // Every shard binds every address itself.
     let listeners = (binds.len() * shards) as u64;
     let budget = limits::prepare(
@@ -126,15 +126,4 @@ pub fn start(config: Arc<Config>) -> Result<Running, StartError> {
         shards,
         maxconn: budget.maxconn,
     })
-}
-
-/// (frontend, address, backlog) for every `bind` of every frontend.
-fn listen_addresses(config: &Config) -> Vec<(ProxyId, SocketAddr, i32)> {
-    config
-        .frontends()
-        .flat_map(|p| {
-            let backlog = p.maxconn.map_or(4096, |m| m.clamp(16, 65535) as i32);
-            p.binds.iter().map(move |b| (p.id, b.addr, backlog))
-        })
-        .collect()
 }

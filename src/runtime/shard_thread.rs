@@ -101,7 +101,8 @@ async fn serve(setup: ShardSetup, binds: Vec<(ProxyId, SocketAddr, i32)>, ready:
         }
     }
     for (frontend, listener) in listeners {
-        monoio::spawn(accept_loop(Rc::clone(&shard), listener, frontend));
+        let name = shard.snapshot().config.proxies[frontend].name.clone();
+        monoio::spawn(accept_loop(Rc::clone(&shard), listener, name));
     }
     let _ = ready.send(Ok(id));
     housekeeping(shard).await;

@@ -47,6 +47,24 @@ impl Conn {
         }
     }
 
+    /// Connects to `port` on loopback, or says why not.
+    pub fn try_open(port: u16) -> io::Result<Conn> {
+        let stream = TcpStream::connect(("127.0.0.1", port))?;
+        stream.set_nodelay(true).ok();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .ok();
+        Ok(Conn {
+            reader: BufReader::with_capacity(1 << 20, stream.try_clone()?),
+            writer: stream,
+        })
+    }
+
+    /// Sends raw bytes, or says why not.
+    pub fn try_send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.writer.write_all(bytes)
+    }
+
     /// Sends raw bytes.
     pub fn send(&mut self, bytes: &[u8]) {
         self.writer.write_all(bytes).expect("send");

@@ -1,0 +1,217 @@
+//! Listening: one accept loop per bind of every frontend on each shard, the task each new
+//! connection gets, and the shard's periodic upkeep, which also opens the binds a new
+//! configuration adds and closes those it removes.
+
+use std::cell::Cell;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::panic::AssertUnwindSafe;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use monoio::net::{TcpListener, TcpStream};
+
+use crate::config::{Config, Mode, ProxyId};
+
+use super::deadline::{coarse_now, SWEEP_INTERVAL};
+use super::listener::bind_shared;
+use super::shard::{Connection, Listening, Shard};
+use super::{session, tunnel};
+
+/// (frontend, address, listen backlog) for every `bind` of every frontend of `config`.
+pub fn listen_addresses(config: &Config) -> Vec<(ProxyId, SocketAddr, i32)> {
+    config
+        .frontends()
+        .flat_map(|p| {
+            let backlog = p.maxconn.map_or(4096, |m| m.clamp(16, 65535) as i32);
+            p.binds.iter().map(move |b| (p.id, b.addr, backlog))
+        })
+        .collect()
+}
+
+/// Accepts clients of the frontend named `frontend` on `listener` until the shard stops or
+/// the bind leaves the configuration.
+pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, frontend: String) {
+    let local = listener.local_addr().ok();
+    let fd = listener.as_raw_fd();
+    let open = Rc::new(Cell::new(!shard.stopping()));
+    shard.listeners.borrow_mut().push(Listening {
+        frontend: frontend.clone(),
+        addr: local.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
+        fd,
+        open: Rc::clone(&open),
+    });
+    accept_while_open(&shard, &listener, &frontend, local, &open).await;
+    shard.listeners.borrow_mut().retain(|l| l.fd != fd);
+}
+
+async fn accept_while_open(
+    shard: &Rc<Shard>,
+    listener: &TcpListener,
+    frontend: &str,
+    local: Option<SocketAddr>,
+    open: &Cell<bool>,
+) {
+    while open.get() {
+        // Ids change with a reload; the bind is kept by its frontend's name.
+        let snap = shard.snapshot();
+        let Some(fe) = snap.config.proxies.iter().find(|p| p.name == frontend) else {
+            return;
+        };
+        // A frontend's `maxconn` is shared evenly by the shards, as each accepts on its own.
+        let frontend_full = fe.maxconn.is_some_and(|m| {
+            let limit = (m as usize).div_ceil(shard.shards()) as i64;
+            snap.shard_counters(shard.id).proxies[fe.id]
+                .conn_current
+                .get()
+                >= limit
+        });
+        let id = fe.id;
+        drop(snap);
+        if shard.open_conns.get() >= shard.max_conns() || frontend_full {
+            // At maxconn: leave new clients in the kernel's backlog, as HAProxy does.
+            monoio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        }
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let local = stream.local_addr().ok().or(local);
+                let Some(local) = local else { continue };
+                // The id is resolved again under the snapshot the connection is counted in.
+                let snap = shard.snapshot();
+                let id = if snap
+                    .config
+                    .proxies
+                    .get(id)
+                    .is_some_and(|p| p.name == frontend)
+                {
+                    id
+                } else {
+                    match snap.config.proxies.iter().find(|p| p.name == frontend) {
+                        Some(p) => p.id,
+                        None => continue,
+                    }
+                };
+                serve(
+                    Connection::open(Rc::clone(shard), snap, id, peer, local),
+                    stream,
+                );
+            }
+            Err(_) if !open.get() => return,
+            Err(e) => {
+                let pause = match e.raw_os_error() {
+                    // Out of descriptors or memory: back off instead of spinning.
+                    Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => 100,
+                    _ => 1,
+                };
+                log::debug!("shard {}: accept failed: {e}", shard.id);
+                monoio::time::sleep(Duration::from_millis(pause)).await;
+            }
+        }
+    }
+}
+
+/// Starts the session task of a new connection.
+fn serve(conn: Connection, stream: TcpStream) {
+    let _ = stream.set_nodelay(true);
+    let (shard_id, peer) = (conn.shard.id, conn.peer);
+    let mode = conn.snap.config.proxies[conn.frontend].mode;
+    // No async wrapper here: each level of async fn would keep its own copy of the
+    // arguments in the task, and an idle connection's task should stay small. A panic in
+    // one session must not take the shard and its other clients down with it.
+    let isolate = move |outcome: std::thread::Result<()>| {
+        if outcome.is_err() {
+            log::error!(
+                "shard {shard_id}: a session from {peer} panicked; its connection was closed"
+            );
+        }
+    };
+    match mode {
+        Mode::Http => {
+            monoio::spawn(
+                AssertUnwindSafe(session::serve_http(conn, stream))
+                    .catch_unwind()
+                    .map(isolate),
+            );
+        }
+        Mode::Tcp => {
+            // Boxed: a relay's state is large.
+            let relay = Box::pin(tunnel::serve_tcp(conn, stream));
+            monoio::spawn(AssertUnwindSafe(relay).catch_unwind().map(isolate));
+        }
+    }
+}
+
+/// Opens the binds of the shard's configuration that have no listener yet and closes the
+/// listeners whose bind is gone. Sessions already accepted on a closed one go on.
+fn reconcile_listeners(shard: &Rc<Shard>) {
+    if shard.stopping() {
+        return;
+    }
+    let snap = shard.snapshot();
+    let wanted = listen_addresses(&snap.config);
+    let name = |id: ProxyId| snap.config.proxies[id].name.as_str();
+    for listening in shard.listeners.borrow().iter() {
+        let kept = wanted
+            .iter()
+            .any(|&(fe, addr, _)| name(fe) == listening.frontend && addr == listening.addr);
+        if !kept {
+            listening.close();
+        }
+    }
+    let missing: Vec<(ProxyId, SocketAddr, i32)> = wanted
+        .iter()
+        .copied()
+        .filter(|&(fe, addr, _)| {
+            !shard
+                .listeners
+                .borrow()
+                .iter()
+                .any(|l| l.open.get() && l.frontend == name(fe) && l.addr == addr)
+        })
+        .collect();
+    for (fe, addr, backlog) in missing {
+        match bind_shared(addr, backlog).and_then(TcpListener::from_std) {
+            Ok(listener) => {
+                monoio::spawn(accept_loop(
+                    Rc::clone(shard),
+                    listener,
+                    name(fe).to_string(),
+                ));
+            }
+            Err(e) => log::warn!(
+                "shard {}: Starting frontend {}: cannot bind socket ({e}) [{addr}]",
+                shard.id,
+                name(fe)
+            ),
+        }
+    }
+}
+
+/// Periodic shard upkeep: socket deadlines, newest snapshot (and the listeners a new
+/// configuration asks for), stale idle server connections.
+pub async fn housekeeping(shard: Rc<Shard>) {
+    let sweeper = Rc::clone(&shard);
+    monoio::spawn(async move {
+        let mut config: Arc<Config> = Arc::clone(&sweeper.snapshot().config);
+        loop {
+            monoio::time::sleep(SWEEP_INTERVAL).await;
+            sweeper.deadlines.sweep();
+            // An idle shard learns of a new snapshot here (a busy one at its next request).
+            let snap = sweeper.snapshot();
+            if !Arc::ptr_eq(&snap.config, &config) {
+                config = Arc::clone(&snap.config);
+                drop(snap);
+                reconcile_listeners(&sweeper);
+            }
+            // The same tick expires queued requests and lets them see slots freed elsewhere.
+            sweeper.queues.tick(coarse_now());
+        }
+    });
+    loop {
+        monoio::time::sleep(Duration::from_millis(500)).await;
+        shard.conns.purge();
+    }
+}
