@@ -70,7 +70,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     );
     let plane = ringlb::control::plane::ControlPlane::new(running.publisher);
     // This thread becomes the control thread: health checks and signals, until a stop.
-    match ringlb::control::run::run(plane, signals).context("control thread")? {
+    match ringlb::control::run::run(plane, signals, &cli.files).context("control thread")? {
         ringlb::control::run::Exit::Drained | ringlb::control::run::Exit::Cut { .. } => {}
     }
     Ok(ExitCode::SUCCESS)

@@ -5,10 +5,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{Config, ProxyId, ServerId};
-use crate::state::{CounterSet, ServerState, ServerStatus, Snapshot};
+use crate::state::{BackendShared, CounterSet, ServerState, ServerStatus, Snapshot};
 
-use super::health::{Change, CheckResult, ServerCheck};
+use super::health::{Change, CheckResult, Health, ServerCheck};
 use super::Publisher;
+
+/// Counter sets of earlier configurations kept for their live gauges (connections accepted
+/// before a reload still count themselves out there).
+const RETIRED_SETS: usize = 64;
 
 /// What the control plane knows about one server.
 #[derive(Debug, Clone)]
@@ -48,6 +52,17 @@ pub struct ControlPlane {
     servers: Vec<Vec<ServerRecord>>,
     /// A soft stop was asked for.
     stopping: bool,
+    /// Counter sets of configurations replaced by reloads, newest last.
+    retired: Vec<CounterSet>,
+}
+
+/// What a reload did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reloaded {
+    /// The generation of the snapshot that carries the new configuration.
+    pub generation: u64,
+    /// Settings that only a restart applies (`nbthread`, …), in words.
+    pub needs_restart: Vec<String>,
 }
 
 impl ControlPlane {
@@ -58,6 +73,70 @@ impl ControlPlane {
             publisher,
             servers,
             stopping: false,
+            retired: Vec::new(),
+        }
+    }
+
+    /// Puts `config` in force (a reload): servers that kept their backend and name keep
+    /// their health, last check and failure count; new servers start as at startup; the
+    /// shards get one snapshot with the new configuration and fresh counters.
+    pub fn reload(&mut self, config: Arc<Config>) -> Reloaded {
+        let old = Arc::clone(self.config());
+        let needs_restart = restart_only_changes(&old, &config);
+        let mut servers = records(&config);
+        for (proxy, list) in config.proxies.iter().zip(servers.iter_mut()) {
+            let Some(old_proxy) = old.proxies.iter().find(|p| p.name == proxy.name) else {
+                continue;
+            };
+            for (server, record) in proxy.servers.iter().zip(list.iter_mut()) {
+                let Some(old_id) = old_proxy.servers.iter().position(|s| s.name == server.name)
+                else {
+                    continue;
+                };
+                let previous = &self.servers[old_proxy.id][old_id];
+                if let (Some(check), Some(before)) = (record.check.as_mut(), &previous.check) {
+                    let (rise, fall) = (server.check.rise, server.check.fall);
+                    check.health = if before.health.is_up() {
+                        Health::up(rise, fall)
+                    } else {
+                        Health::down(rise, fall)
+                    };
+                    check.last = before.last.clone();
+                    check.failures = before.failures;
+                }
+            }
+        }
+        let current = self.publisher.current();
+        // Balancing state (the round-robin cursor, in-flight counts) carries over where the
+        // backend's servers are the same, in the same order.
+        let shared = config
+            .proxies
+            .iter()
+            .map(|proxy| {
+                let same = old.proxies.iter().find(|p| {
+                    p.name == proxy.name
+                        && p.servers.len() == proxy.servers.len()
+                        && p.servers
+                            .iter()
+                            .zip(&proxy.servers)
+                            .all(|(a, b)| a.name == b.name)
+                });
+                match same.and_then(|p| current.backend(p.id)) {
+                    Some(view) => Arc::clone(&view.shared),
+                    None => Arc::new(BackendShared::new(proxy.servers.len())),
+                }
+            })
+            .collect();
+        let counters = CounterSet::new(&config, current.counters.shards.len());
+        self.retired.push(current.counters.clone());
+        if self.retired.len() > RETIRED_SETS {
+            self.retired.remove(0);
+        }
+        self.servers = servers;
+        self.publish_with(config, shared, counters);
+        Reloaded {
+            generation: self.publisher.current().generation,
+            needs_restart,
         }
     }
 
@@ -69,11 +148,12 @@ impl ControlPlane {
         }
     }
 
-    /// Client connections open over every shard and frontend.
+    /// Client connections open over every shard and frontend (those accepted under an
+    /// earlier configuration too).
     pub fn open_connections(&self) -> u64 {
-        self.counters()
-            .shards
-            .iter()
+        std::iter::once(self.counters())
+            .chain(&self.retired)
+            .flat_map(|set| set.shards.iter())
             .flat_map(|s| s.proxies.iter())
             .map(|p| p.conn_current.get().max(0) as u64)
             .sum()
@@ -124,26 +204,38 @@ impl ControlPlane {
     /// Sends the shards a snapshot built from the current records.
     fn publish(&mut self) {
         let current = self.publisher.current();
-        let statuses = self
-            .servers
-            .iter()
-            .map(|list| list.iter().map(ServerRecord::status).collect())
-            .collect();
+        let config = Arc::clone(&current.config);
+        let counters = current.counters.clone();
         let shared = current
             .backends
             .iter()
             .zip(&current.config.proxies)
             .map(|(view, proxy)| match view {
                 Some(view) => Arc::clone(&view.shared),
-                None => Arc::new(crate::state::BackendShared::new(proxy.servers.len())),
+                None => Arc::new(BackendShared::new(proxy.servers.len())),
             })
             .collect();
+        self.publish_with(config, shared, counters);
+    }
+
+    /// Sends the shards a snapshot of `config` built from the current records.
+    fn publish_with(
+        &mut self,
+        config: Arc<Config>,
+        shared: Vec<Arc<BackendShared>>,
+        counters: CounterSet,
+    ) {
+        let statuses = self
+            .servers
+            .iter()
+            .map(|list| list.iter().map(ServerRecord::status).collect())
+            .collect();
         let mut next = Snapshot::build(
-            current.generation + 1,
-            Arc::clone(&current.config),
+            self.publisher.current().generation + 1,
+            config,
             statuses,
             shared,
-            current.counters.clone(),
+            counters,
         );
         next.stopping = self.stopping;
         self.publisher.publish(next);
@@ -208,6 +300,26 @@ impl ControlPlane {
         };
         (count(false), count(true))
     }
+}
+
+/// Global settings a reload cannot apply, described for the log.
+fn restart_only_changes(old: &Config, new: &Config) -> Vec<String> {
+    let (a, b) = (&old.global, &new.global);
+    let mut changes = Vec::new();
+    if a.nbthread != b.nbthread {
+        changes.push(format!(
+            "nbthread ({} -> {})",
+            a.nbthread.map_or("auto".into(), |n| n.to_string()),
+            b.nbthread.map_or("auto".into(), |n| n.to_string())
+        ));
+    }
+    if a.maxconn != b.maxconn {
+        changes.push("maxconn".into());
+    }
+    if a.bufsize != b.bufsize {
+        changes.push("tune.bufsize".into());
+    }
+    changes
 }
 
 /// Fresh records for every server of `config`.

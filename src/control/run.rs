@@ -2,6 +2,7 @@
 //! a shard) that runs every health check as a task and reacts to signals.
 
 use std::cell::{Cell, RefCell};
+use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -38,21 +39,24 @@ struct Stopping {
     deadline: Option<Instant>,
 }
 
-/// Runs the control plane on the calling thread until a stop completes.
-pub fn run(plane: ControlPlane, mut signals: Signals) -> std::io::Result<Exit> {
+/// Runs the control plane on the calling thread until a stop completes; `files` are the
+/// configuration files a reload reads again.
+pub fn run(plane: ControlPlane, mut signals: Signals, files: &[PathBuf]) -> std::io::Result<Exit> {
     let mut runtime = RuntimeBuilder::<LegacyDriver>::new()
         .enable_timer()
         .build()?;
     Ok(runtime.block_on(async move {
         let plane = Rc::new(RefCell::new(plane));
-        let _checks = start_checks(&plane);
+        let mut _checks = start_checks(&plane);
         let mut stopping: Option<Stopping> = None;
         loop {
             monoio::time::sleep(TICK).await;
             for signal in signals.pending() {
                 match signal {
-                    SIGHUP | SIGUSR2 => {
-                        log::warn!("signal {signal} received: reloading is not implemented yet, the configuration is unchanged");
+                    // The old check tasks end at their next wake-up; new ones check the
+                    // new configuration's servers.
+                    SIGHUP | SIGUSR2 if stopping.is_none() && reload(&plane, files) => {
+                        _checks = start_checks(&plane);
                     }
                     SIGINT if stopping.is_some() => {
                         let open = plane.borrow().open_connections();
@@ -93,6 +97,53 @@ pub fn run(plane: ControlPlane, mut signals: Signals) -> std::io::Result<Exit> {
             }
         }
     }))
+}
+
+/// Reads the configuration files again and puts them in force if they are valid; logs the
+/// outcome either way. Whether the configuration changed.
+fn reload(plane: &Rc<RefCell<ControlPlane>>, files: &[PathBuf]) -> bool {
+    let loaded = match crate::config::load_files(files) {
+        Ok(loaded) => loaded,
+        Err(errors) => {
+            for e in &errors.0 {
+                log::error!("config : {e}");
+            }
+            log::error!(
+                "Reload failed: {} error(s); still running generation {} of the previous configuration",
+                errors.0.len(),
+                plane.borrow().snapshot().generation
+            );
+            return false;
+        }
+    };
+    for w in &loaded.warnings {
+        log::warn!("config : {w}");
+    }
+    let config = std::sync::Arc::new(loaded.config);
+    let counts = (
+        config.frontends().count(),
+        config.proxies.iter().filter(|p| p.is_backend()).count(),
+        config
+            .proxies
+            .iter()
+            .map(|p| p.servers.len())
+            .sum::<usize>(),
+    );
+    let done = plane.borrow_mut().reload(config);
+    log::warn!(
+        "Reload complete: configuration generation {} in force ({} frontend(s), {} backend(s), {} server(s))",
+        done.generation,
+        counts.0,
+        counts.1,
+        counts.2
+    );
+    if !done.needs_restart.is_empty() {
+        log::warn!(
+            "Reload: {} changed; that takes a restart, the running values stay",
+            done.needs_restart.join(", ")
+        );
+    }
+    true
 }
 
 /// Stops the check tasks it covers when dropped.
