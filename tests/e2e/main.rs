@@ -6,6 +6,7 @@ mod backend;
 mod client;
 mod harness;
 mod raw;
+mod reload;
 
 mod balancing;
 mod cli;

@@ -149,7 +149,7 @@ fn frontend_maxconn_holds_extra_clients_in_the_backlog() {
 }
 
 #[test]
-fn sighup_does_not_stop_it_and_sigterm_does() {
+fn sighup_reloads_instead_of_stopping_and_sigterm_stops() {
     let (mut lb, port, _a) = start("");
     let pid = lb.pid() as libc::pid_t;
     // SAFETY: signalling our own child.
@@ -161,7 +161,7 @@ fn sighup_does_not_stop_it_and_sigterm_does() {
         "still serving after SIGHUP"
     );
     assert!(
-        lb.stderr().contains("reloading is not implemented yet"),
+        lb.stderr().contains("Reload complete: configuration generation 2"),
         "{}",
         lb.stderr()
     );
