@@ -138,6 +138,30 @@ fn serve(conn: TcpStream, name: &str, state: &FlipState) {
                 break;
             }
         }
+        if let Some(n) = request_line
+            .split(' ')
+            .nth(1)
+            .and_then(|p| p.strip_prefix("/big/"))
+            .and_then(|n| n.parse::<usize>().ok())
+        {
+            // A body in slices, so that a stop can land in the middle of it.
+            state.requests.fetch_add(1, Ordering::SeqCst);
+            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {n}\r\n\r\n");
+            if writer.write_all(head.as_bytes()).is_err() {
+                return;
+            }
+            let body: Vec<u8> = (0..n).map(crate::backend::pattern).collect();
+            for slice in body.chunks(16 * 1024) {
+                if writer.write_all(slice).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if close {
+                return;
+            }
+            continue;
+        }
         let answer = if request_line.contains(" /health ") {
             if state.healthy.load(Ordering::SeqCst) {
                 "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_string()
@@ -515,5 +539,97 @@ fn checks_send_the_configured_request_to_the_check_port() {
         Conn::open(port).get("/").status,
         503,
         "the data port is not used while down"
+    );
+}
+
+#[test]
+fn a_flapping_backend_never_passes_a_truncated_body_off_as_complete() {
+    let (a, b) = (FlipBackend::start("a"), FlipBackend::start("b"));
+    let (cfg, port) = config(
+        &format!(
+            " option httpchk GET /health\n retries 3\n option redispatch\n server a 127.0.0.1:{} check inter 100 fall 1 rise 1\n server b 127.0.0.1:{} check inter 100 fall 1 rise 1\n",
+            a.port, b.port
+        ),
+        "",
+    );
+    let lb = Ringlb::start(&cfg);
+    const SIZE: usize = 200_000;
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..4)
+        .map(|k| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let (mut complete, mut failures) = (0usize, Vec::new());
+                let mut next = Instant::now();
+                while !stop.load(Ordering::SeqCst) {
+                    next += Duration::from_millis(10);
+                    if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                        std::thread::sleep(wait);
+                    }
+                    let Ok(mut conn) = Conn::try_open(port) else {
+                        failures.push("connect".to_string());
+                        continue;
+                    };
+                    let close = if k % 2 == 0 {
+                        "Connection: close\r\n"
+                    } else {
+                        ""
+                    };
+                    let request = format!("GET /big/{SIZE} HTTP/1.1\r\nHost: t\r\n{close}\r\n");
+                    if conn.try_send(request.as_bytes()).is_err() {
+                        failures.push("send".to_string());
+                        continue;
+                    }
+                    match conn.response(false) {
+                        Ok(r) if r.status == 200 => {
+                            let intact = r.body.len() == SIZE
+                                && r.body
+                                    .iter()
+                                    .enumerate()
+                                    .all(|(i, &b)| b == crate::backend::pattern(i));
+                            assert!(intact, "a 200 with a damaged body ({} bytes)", r.body.len());
+                            complete += 1;
+                        }
+                        Ok(r) => failures.push(format!("status {}", r.status)),
+                        Err(e) => failures.push(e.to_string()),
+                    }
+                }
+                (complete, failures)
+            })
+        })
+        .collect();
+    for _ in 0..5 {
+        std::thread::sleep(Duration::from_millis(300));
+        a.stop();
+        std::thread::sleep(Duration::from_millis(300));
+        a.resume();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::SeqCst);
+    let mut complete = 0;
+    let mut failures = Vec::new();
+    for c in clients {
+        let (n, f) = c.join().unwrap();
+        complete += n;
+        failures.extend(f);
+    }
+    // Only requests in flight on `a` when it was stopped may fail: at most one per client
+    // per stop. Connect failures were retried on `b`.
+    assert!(
+        failures.len() <= 4 * 5,
+        "{complete} complete, failures: {failures:?}"
+    );
+    assert!(
+        failures
+            .iter()
+            .all(|f| f.contains("end of file") || f.contains("reset") || f == "status 502"),
+        "{failures:?}"
+    );
+    assert!(complete > 100, "{complete} complete");
+    assert_eq!(
+        lb.stderr().matches("Server b/a is DOWN").count(),
+        5,
+        "{}",
+        lb.stderr()
     );
 }

@@ -161,7 +161,8 @@ fn sighup_reloads_instead_of_stopping_and_sigterm_stops() {
         "still serving after SIGHUP"
     );
     assert!(
-        lb.stderr().contains("Reload complete: configuration generation 2"),
+        lb.stderr()
+            .contains("Reload complete: configuration generation 2"),
         "{}",
         lb.stderr()
     );
