@@ -68,7 +68,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         running.shards,
         running.maxconn
     );
-    let plane = ringlb::control::plane::ControlPlane::new(running.publisher);
+    let plane = ringlb::control::plane::ControlPlane::new(running.publisher, running.latencies);
     // This thread becomes the control thread: health checks and signals, until a stop.
     match ringlb::control::run::run(plane, signals, &cli.files).context("control thread")? {
         ringlb::control::run::Exit::Drained | ringlb::control::run::Exit::Cut { .. } => {}

@@ -5,7 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{Config, ProxyId, ServerId};
-use crate::state::{BackendShared, CounterSet, ServerState, ServerStatus, Snapshot};
+use crossbeam_channel::Receiver;
+
+use crate::state::{
+    BackendShared, CounterSet, LatencyDelta, LatencyTotals, ServerState, ServerStatus, Snapshot,
+};
 
 use super::health::{Change, CheckResult, Health, ServerCheck};
 use super::Publisher;
@@ -54,6 +58,10 @@ pub struct ControlPlane {
     stopping: bool,
     /// Counter sets of configurations replaced by reloads, newest last.
     retired: Vec<CounterSet>,
+    /// Response-time histograms as the shards ship them.
+    latency_in: Receiver<LatencyDelta>,
+    /// Their totals, by backend and server name.
+    latencies: LatencyTotals,
 }
 
 /// What a reload did.
@@ -66,15 +74,30 @@ pub struct Reloaded {
 }
 
 impl ControlPlane {
-    /// Takes over from the snapshot the shards started with.
-    pub fn new(publisher: Publisher) -> Self {
+    /// Takes over from the snapshot the shards started with; the shards' response-time
+    /// histograms arrive on `latency_in`.
+    pub fn new(publisher: Publisher, latency_in: Receiver<LatencyDelta>) -> Self {
         let servers = records(&publisher.current().config);
         Self {
             publisher,
             servers,
             stopping: false,
             retired: Vec::new(),
+            latency_in,
+            latencies: LatencyTotals::default(),
         }
+    }
+
+    /// Adds the histograms the shards shipped since the last call.
+    pub fn collect_latencies(&mut self) {
+        for delta in self.latency_in.try_iter() {
+            self.latencies.merge(&delta);
+        }
+    }
+
+    /// Response-time totals by backend and server name.
+    pub fn latencies(&self) -> &LatencyTotals {
+        &self.latencies
     }
 
     /// Puts `config` in force (a reload): servers that kept their backend and name keep
@@ -353,7 +376,11 @@ mod tests {
         );
         let first = Arc::new(Snapshot::initial(Arc::clone(&config), 1));
         let (tx, rx) = crossbeam_channel::unbounded();
-        (ControlPlane::new(Publisher::new(first, vec![tx])), rx)
+        let latencies = crossbeam_channel::bounded(1).1;
+        (
+            ControlPlane::new(Publisher::new(first, vec![tx]), latencies),
+            rx,
+        )
     }
 
     fn result(status: CheckStatus) -> CheckResult {

@@ -51,6 +51,7 @@ pub fn run(plane: ControlPlane, mut signals: Signals, files: &[PathBuf]) -> std:
         let mut stopping: Option<Stopping> = None;
         loop {
             monoio::time::sleep(TICK).await;
+            plane.borrow_mut().collect_latencies();
             for signal in signals.pending() {
                 match signal {
                     // The old check tasks end at their next wake-up; new ones check the

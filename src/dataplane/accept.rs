@@ -210,8 +210,13 @@ pub async fn housekeeping(shard: Rc<Shard>) {
             sweeper.queues.tick(coarse_now());
         }
     });
+    let mut ticks = 0u64;
     loop {
         monoio::time::sleep(Duration::from_millis(500)).await;
         shard.conns.purge();
+        ticks += 1;
+        if ticks.is_multiple_of(2) {
+            shard.ship_latencies();
+        }
     }
 }

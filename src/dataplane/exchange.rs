@@ -70,7 +70,7 @@ struct Done {
     upload_error: Option<ProxyError>,
     /// The request body was fully sent (false when the response ended first).
     upload_finished: bool,
-    sent_at: Option<Instant>,
+    sent_at: Instant,
 }
 
 /// The state of one request on its way through.
@@ -356,7 +356,8 @@ impl<'a> Transaction<'a> {
                     }
                 }
             };
-            let sent_at = self.logged.then(Instant::now);
+            // Always timed: the response time goes into the server's histogram.
+            let sent_at = Instant::now();
             let server_counters = &self.counters.servers[be.id][upstream.slot.server];
             server_counters.sessions_total.incr();
             server_counters.sessions_current.add(1);
@@ -380,7 +381,7 @@ impl<'a> Transaction<'a> {
                 upgrade: req.facts.upgrade,
                 server_timeout: be.timeouts.server,
                 client_timeout: self.fe.timeouts.client,
-                timed: self.logged,
+                timed: true,
                 head_limit: self.shard.buffers.size(),
                 server_deadline: &server_deadline,
                 client_deadline: self.client_deadline,
@@ -569,8 +570,15 @@ impl<'a> Transaction<'a> {
                     return self.fail(&mut client, None, e).await;
                 }
             };
-            if let (Some(sent), Some(head)) = (sent_at, relayed.head_at) {
-                self.timers.response = head.duration_since(sent).as_millis() as i64;
+            if let Some(head) = relayed.head_at {
+                let took = head.duration_since(sent_at);
+                self.timers.response = took.as_millis() as i64;
+                self.shard.record_latency(
+                    &self.snap.config,
+                    be.id,
+                    server,
+                    took.as_micros() as u64,
+                );
             }
             self.status = Some(relayed.status);
             server_counters.status.record(relayed.status);

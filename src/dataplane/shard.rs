@@ -14,7 +14,7 @@ use crossbeam_utils::CachePadded;
 
 use crate::config::errorpage::ERROR_CODES;
 use crate::config::{Config, Proxy, ProxyId, ServerId};
-use crate::state::{LogRecord, ShardCounters, Snapshot};
+use crate::state::{LatencyDelta, LogRecord, ShardCounters, ShardLatencies, Snapshot};
 
 use super::balance::Queues;
 use super::deadline::Deadlines;
@@ -30,6 +30,8 @@ pub struct ShardSetup {
     pub updates: Receiver<Arc<Snapshot>>,
     /// Where log records go (none when no proxy logs).
     pub logs: Option<Sender<LogRecord>>,
+    /// Where response-time histograms go, about once a second.
+    pub latencies: Sender<LatencyDelta>,
     /// Client connections this shard may hold at once.
     pub max_conns: usize,
     /// Descriptors this shard's connections and idle server connections may use together.
@@ -60,6 +62,8 @@ pub struct Shard {
     /// Requests waiting for a server slot, per backend.
     pub queues: Queues,
     logs: Option<Sender<LogRecord>>,
+    latencies: RefCell<ShardLatencies>,
+    latency_out: Sender<LatencyDelta>,
     pages: RefCell<ErrorPages>,
     /// Client connections open on this shard.
     pub open_conns: Cell<usize>,
@@ -79,6 +83,7 @@ impl Shard {
     pub fn new(setup: ShardSetup) -> Rc<Self> {
         let bufsize = setup.snapshot.config.global.bufsize;
         let pages = RefCell::new(ErrorPages::copy(&setup.snapshot.config));
+        let latencies = RefCell::new(ShardLatencies::new(Arc::clone(&setup.snapshot.config)));
         let shard = Rc::new(Self {
             id: setup.id,
             snapshot: RefCell::new(Rc::new(setup.snapshot)),
@@ -90,6 +95,8 @@ impl Shard {
             queues: Queues::default(),
             pages,
             logs: setup.logs,
+            latencies,
+            latency_out: setup.latencies,
             open_conns: Cell::new(0),
             stopping: Cell::new(false),
             listeners: RefCell::new(Vec::new()),
@@ -199,6 +206,27 @@ impl Shard {
     /// How many shards share each listening address.
     pub fn shards(&self) -> usize {
         self.shards
+    }
+
+    /// Records a response of `server` of `backend` (ids of `config`) that came `micros`
+    /// after its request went out.
+    pub fn record_latency(
+        &self,
+        config: &Arc<Config>,
+        backend: ProxyId,
+        server: ServerId,
+        micros: u64,
+    ) {
+        self.latencies
+            .borrow_mut()
+            .record(config, backend, server, micros);
+    }
+
+    /// Ships what the histograms recorded to the control thread; dropped if it is behind.
+    pub fn ship_latencies(&self) {
+        for delta in self.latencies.borrow_mut().take() {
+            let _ = self.latency_out.try_send(delta);
+        }
     }
 
     /// Whether connections of `frontend` are logged (so records are worth building).
@@ -356,6 +384,7 @@ mod tests {
             snapshot: Arc::new(Snapshot::initial(Arc::clone(&first), 1)),
             updates: rx,
             logs: None,
+            latencies: crossbeam_channel::bounded(1).0,
             max_conns: 1,
             fd_budget: 2,
             fds_per_conn: 2,

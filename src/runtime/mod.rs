@@ -51,6 +51,8 @@ pub struct Running {
     pub publisher: Publisher,
     /// Number of shards.
     pub shards: usize,
+    /// Response-time histograms from the shards.
+    pub latencies: crossbeam_channel::Receiver<crate::state::LatencyDelta>,
     /// Client connections allowed over the whole process.
     pub maxconn: u64,
 }
@@ -80,6 +82,8 @@ pub fn start(config: Arc<Config>) -> Result<Running, StartError> {
     let (logs, records) = crossbeam_channel::bounded(logger::queue_capacity(logger::QUEUE_BYTES));
     logger::spawn(records)?;
     let logs = Some(logs);
+    // Bounded: a control thread that falls behind loses samples, never memory.
+    let (latency_tx, latency_rx) = crossbeam_channel::bounded(1024);
     let (ready_tx, ready_rx) = crossbeam_channel::unbounded::<Ready>();
     let mut senders = Vec::with_capacity(shards);
     for id in 0..shards {
@@ -92,6 +96,7 @@ pub fn start(config: Arc<Config>) -> Result<Running, StartError> {
                 snapshot: Arc::clone(&initial),
                 updates: rx,
                 logs: logs.clone(),
+                latencies: latency_tx.clone(),
                 max_conns: share.max_conns,
                 fd_budget: share.fds,
                 fds_per_conn: budget.fds_per_conn as usize,
@@ -123,6 +128,7 @@ pub fn start(config: Arc<Config>) -> Result<Running, StartError> {
     }
     Ok(Running {
         publisher: Publisher::new(initial, senders),
+        latencies: latency_rx,
         shards,
         maxconn: budget.maxconn,
     })

@@ -2,9 +2,11 @@
 //! (shards write, control reads), plus the log records shards hand to the logger.
 
 pub mod counters;
+pub mod latency;
 pub mod log;
 pub mod snapshot;
 
 pub use counters::{CounterSet, ShardCounters};
+pub use latency::{LatencyDelta, LatencyTotals, ShardLatencies};
 pub use log::{LogEvent, LogRecord, Timers};
 pub use snapshot::{BackendShared, BackendView, ServerState, ServerStatus, Snapshot};

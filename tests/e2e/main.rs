@@ -10,6 +10,7 @@ mod reload;
 
 mod balancing;
 mod cli;
+mod counters;
 mod failures;
 mod hardening;
 mod health;
