@@ -13,15 +13,15 @@
 //! tick: nothing polls, and a waiting request costs no CPU between ticks.
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::future::poll_fn;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::task::{Poll, Waker};
 use std::time::Instant;
 
-use crate::config::{Balance, Proxy, ProxyId, ServerId};
+use crate::config::{Balance, Proxy, ServerId};
 use crate::state::{BackendShared, BackendView};
 
 /// A server picked for one request; holds its in-flight slot until dropped.
@@ -194,30 +194,47 @@ pub fn acquire_server(proxy: &Proxy, view: &BackendView, server: ServerId) -> Op
 }
 
 /// A shard's wait queues, one per backend, created when first needed.
+///
+/// Keyed by the backend's `BackendShared` (the in-flight counts its slots count in), not by
+/// its id: a reload may give an id to another backend, or change a backend's servers, and a
+/// slot must only ever pass to a request waiting for the very servers it counts for.
 #[derive(Debug, Default)]
 pub struct Queues {
-    backends: RefCell<Vec<Option<Rc<BackendQueue>>>>,
+    /// By the address of the `BackendShared`, which the `Weak` proves is still that one.
+    backends: RefCell<HashMap<usize, KeyedQueue>>,
 }
 
+/// A queue and the balancing state it is for.
+type KeyedQueue = (Weak<BackendShared>, Rc<BackendQueue>);
+
 impl Queues {
-    /// The queue of `backend` on this shard.
-    pub fn of(&self, backend: ProxyId) -> Rc<BackendQueue> {
+    /// The queue of the backend whose balancing state is `shared`, on this shard.
+    pub fn of(&self, shared: &Arc<BackendShared>) -> Rc<BackendQueue> {
         let mut backends = self.backends.borrow_mut();
-        if backends.len() <= backend {
-            backends.resize(backend + 1, None);
+        let key = Arc::as_ptr(shared) as usize;
+        let entry = backends
+            .entry(key)
+            .or_insert_with(|| (Arc::downgrade(shared), Rc::default()));
+        if entry.0.strong_count() == 0 {
+            // An earlier state freed at this address: that queue is not this backend's.
+            *entry = (Arc::downgrade(shared), Rc::default());
         }
-        Rc::clone(backends[backend].get_or_insert_with(Rc::default))
+        Rc::clone(&entry.1)
     }
 
     /// Expires overdue waiters and lets the oldest of each queue re-try the shared counts
     /// (slots freed on other shards); called on the shard's sweep tick.
     pub fn tick(&self, now: Instant) {
+        // Queues of balancing states no snapshot holds any more are empty: forget them.
+        self.backends
+            .borrow_mut()
+            .retain(|_, (shared, queue)| shared.strong_count() > 0 || !queue.is_empty());
         // Cloned out first: waking tasks must not run into a held borrow.
         let queues: Vec<Rc<BackendQueue>> = self
             .backends
             .borrow()
-            .iter()
-            .flatten()
+            .values()
+            .map(|(_, queue)| queue)
             .filter(|q| !q.is_empty())
             .cloned()
             .collect();
@@ -576,7 +593,8 @@ mod tests {
     #[test]
     fn the_tick_expires_waiters_and_lets_the_oldest_retry() {
         let queues = Queues::default();
-        let queue = queues.of(0);
+        let shared = Arc::new(BackendShared::new(1));
+        let queue = queues.of(&shared);
         let now = Instant::now();
         let soon = queue.join(now + std::time::Duration::from_millis(10));
         let later = queue.join(now + std::time::Duration::from_secs(60));

@@ -177,7 +177,7 @@ impl Dispatch {
         let Some(view) = snap.backend(backend.id) else {
             return Err(ProxyError::NoServer);
         };
-        let queue = shard.queues.of(backend.id);
+        let queue = shard.queues.of(&view.shared);
         if queue.is_empty() {
             match pick(backend, view, &mut shard.rng.borrow_mut(), self.avoid) {
                 Ok(mut slot) => {
