@@ -6,6 +6,7 @@ use std::future::{poll_fn, Future};
 use std::net::{IpAddr, SocketAddr};
 use std::pin::pin;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Instant, SystemTime};
 
@@ -13,7 +14,7 @@ use monoio::io::Splitable;
 use monoio::net::TcpStream;
 
 use crate::config::{ForwardFor, HttpConnMode, LogFormat, Proxy, ProxyId, ServerId};
-use crate::state::{LogEvent, LogRecord, ShardCounters, Snapshot, Timers};
+use crate::state::{BackendShared, LogEvent, LogRecord, ShardCounters, Snapshot, Timers};
 
 use super::balance::acquire_server;
 use super::body::{upload, BodyProgress};
@@ -56,7 +57,9 @@ pub struct KeepAlive {
 /// `WWW-Authenticate: NTLM` or `Negotiate`, which authenticate the connection rather than the
 /// request, so it must never serve another client (HAProxy marks it private too).
 pub struct PrivateConn {
-    backend: ProxyId,
+    /// The backend's balancing state: after a reload that changed the backend (or gave its
+    /// id to another), it is not the same state, and the connection is not reused.
+    shared: Arc<BackendShared>,
     server: ServerId,
     addr: SocketAddr,
     stream: TcpStream,
@@ -622,9 +625,11 @@ impl<'a> Transaction<'a> {
                 && req.minor == 1;
             let private = relayed.connection_auth || self.private_in_use;
             let mut kept_private = None;
-            if keep_server && private && relayed.client_keep_alive {
+            let view = self.snap.backend(be.id);
+            if let (true, Some(view)) = (keep_server && private && relayed.client_keep_alive, view)
+            {
                 kept_private = Some(Box::new(PrivateConn {
-                    backend: be.id,
+                    shared: Arc::clone(&view.shared),
                     server,
                     addr,
                     stream,
@@ -699,10 +704,10 @@ impl<'a> Transaction<'a> {
     /// serve: same backend, server still usable, nothing unexpected waiting on it.
     fn take_private(&mut self, be: &Proxy) -> Option<Upstream> {
         let conn = *self.private.take()?;
-        if conn.backend != be.id || check_idle(&conn.stream) != IdleCheck::Open {
+        let view = self.snap.backend(be.id)?;
+        if !Arc::ptr_eq(&conn.shared, &view.shared) || check_idle(&conn.stream) != IdleCheck::Open {
             return None;
         }
-        let view = self.snap.backend(be.id)?;
         let slot = acquire_server(be, view, conn.server)?;
         Some(Upstream {
             stream: conn.stream,
@@ -823,7 +828,7 @@ impl<'a> Transaction<'a> {
                 .take()
                 .unwrap_or_else(|| "<BADREQ>".to_string()),
             shard: self.shard.id,
-            config: std::sync::Arc::clone(&self.snap.config),
+            config: Arc::clone(&self.snap.config),
             counters: self.snap.counters.clone(),
         });
     }
