@@ -127,6 +127,12 @@ impl Ringlb {
         self.child.id()
     }
 
+    /// Sends it `signal`.
+    pub fn signal(&self, signal: libc::c_int) {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
+    }
+
     /// Waits up to `limit` for the process to exit on its own.
     pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
         let deadline = Instant::now() + limit;

@@ -10,16 +10,11 @@ use crate::backend::Backend;
 use crate::client::Conn;
 use crate::harness::{defaults, free_port, Ringlb};
 
-fn signal(lb: &Ringlb, signal: libc::c_int) {
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(lb.pid() as libc::pid_t, signal) };
-}
-
 /// Writes `config` over the running file, signals a reload and waits for its outcome line.
 fn reload(lb: &Ringlb, config: &str, sig: libc::c_int, outcome: &str) {
     let before = lb.stderr().matches(outcome).count();
     std::fs::write(lb.dir.join("ringlb.cfg"), config).unwrap();
-    signal(lb, sig);
+    lb.signal(sig);
     let deadline = Instant::now() + Duration::from_secs(5);
     while lb.stderr().matches(outcome).count() == before {
         assert!(

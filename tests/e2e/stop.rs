@@ -20,11 +20,6 @@ fn start(extra_global: &str) -> (Ringlb, u16, Backend) {
     (Ringlb::start(&cfg), port, backend)
 }
 
-fn signal(lb: &Ringlb, signal: libc::c_int) {
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(lb.pid() as libc::pid_t, signal) };
-}
-
 fn refused(port: u16) -> bool {
     std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
 }
@@ -38,7 +33,7 @@ fn sigusr1_finishes_requests_in_flight_and_closes_idle_connections() {
     busy.send(b"GET /slow/600 HTTP/1.1\r\nHost: t\r\n\r\n");
     std::thread::sleep(Duration::from_millis(100));
     let stopped = Instant::now();
-    signal(&lb, libc::SIGUSR1);
+    lb.signal(libc::SIGUSR1);
     std::thread::sleep(Duration::from_millis(150));
     assert!(refused(port), "listeners closed");
     assert!(idle.is_closed(), "idle keep-alive connection closed");
@@ -117,7 +112,7 @@ fn every_request_that_got_a_connection_gets_a_complete_response_under_load() {
         })
         .collect();
     std::thread::sleep(Duration::from_millis(500));
-    signal(&lb, libc::SIGUSR1);
+    lb.signal(libc::SIGUSR1);
     let status = lb.wait_exit(Duration::from_secs(5)).expect("exits");
     stop.store(true, Ordering::SeqCst);
     let failures: Vec<String> = clients
@@ -136,7 +131,7 @@ fn hard_stop_after_bounds_the_soft_stop() {
     busy.send(b"GET /slow/3000 HTTP/1.1\r\nHost: t\r\n\r\n");
     std::thread::sleep(Duration::from_millis(100));
     let stopped = Instant::now();
-    signal(&lb, libc::SIGUSR1);
+    lb.signal(libc::SIGUSR1);
     let status = lb
         .wait_exit(Duration::from_secs(2))
         .expect("exits at hard-stop-after");
@@ -155,14 +150,14 @@ fn a_second_sigint_stops_at_once() {
     let mut busy = Conn::open(port);
     busy.send(b"GET /slow/3000 HTTP/1.1\r\nHost: t\r\n\r\n");
     std::thread::sleep(Duration::from_millis(100));
-    signal(&lb, libc::SIGINT);
+    lb.signal(libc::SIGINT);
     std::thread::sleep(Duration::from_millis(100));
     assert!(
         lb.wait_exit(Duration::from_millis(100)).is_none(),
         "waits for the request"
     );
     let stopped = Instant::now();
-    signal(&lb, libc::SIGINT);
+    lb.signal(libc::SIGINT);
     let status = lb.wait_exit(Duration::from_secs(1)).expect("exits at once");
     assert_eq!(status.code(), Some(0));
     assert!(stopped.elapsed() < Duration::from_millis(500));
