@@ -98,6 +98,8 @@ pub struct Transaction<'a> {
     retries: u32,
     status: Option<u16>,
     bytes_out: u64,
+    /// Bytes of this request taken from the client (head and body).
+    bytes_in: u64,
     request_line: Option<String>,
     termination: [u8; 2],
     /// Whether this transaction is logged: only then are its timers read from the clock.
@@ -137,6 +139,7 @@ impl<'a> Transaction<'a> {
             retries: 0,
             status: None,
             bytes_out: 0,
+            bytes_in: 0,
             request_line: None,
             termination: *b"--",
             logged,
@@ -255,6 +258,7 @@ impl<'a> Transaction<'a> {
                 }
             };
             let req_end = req.len + prefix;
+            self.bytes_in += req_end as u64;
             self.add_request_lines(&mut cbuf, req, conn_mode);
             let response_started = Cell::new(false);
             if req.facts.expect_continue && !body.is_done() && prefix == 0 && req.minor == 1 {
@@ -492,6 +496,9 @@ impl<'a> Transaction<'a> {
             (Ok(c), Ok(s)) => Some((c, s)),
             _ => None,
         };
+        if let Some((Ok(sent), _)) = &up_result {
+            self.bytes_in += sent;
+        }
         let (upload_error, leftover) = match up_result {
             Some((Ok(_), vec)) => {
                 *cbuf.buf_mut() = vec;
@@ -795,13 +802,13 @@ impl<'a> Transaction<'a> {
         if self.logged {
             self.timers.total = self.started.elapsed().as_millis() as i64;
         }
-        self.counters.proxies[self.fe.id]
-            .bytes_out
-            .add(self.bytes_out);
+        let frontend = &self.counters.proxies[self.fe.id];
+        frontend.bytes_out.add(self.bytes_out);
+        frontend.bytes_in.add(self.bytes_in);
         if let (Some(be), Some(server)) = (self.backend, self.server) {
-            self.counters.servers[be.id][server]
-                .bytes_out
-                .add(self.bytes_out);
+            let server = &self.counters.servers[be.id][server];
+            server.bytes_out.add(self.bytes_out);
+            server.bytes_in.add(self.bytes_in);
         }
         if !self.logged {
             return;

@@ -11,10 +11,20 @@ use ringlb::state::LatencyTotals;
 use crate::harness::{defaults, free_port};
 use crate::raw::{Peer, RawBackend};
 
-/// Answers `/fail` with a complete 503 and anything else with a complete 200.
+/// Answers `/fail` with a complete 503 and anything else with a complete 200, after reading
+/// any Content-Length body.
 fn answer(peer: &mut Peer) {
     while let Some(head) = peer.read_head() {
-        if head.starts_with("GET /fail ") {
+        let length = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Content-Length: "))
+            .and_then(|v| v.trim().parse::<usize>().ok());
+        if let Some(n) = length {
+            if peer.read_exact(n).is_none() {
+                return;
+            }
+        }
+        if head.split_whitespace().nth(1) == Some("/fail") {
             peer.write(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\nfail");
         } else {
             peer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
@@ -39,15 +49,24 @@ fn counters_and_histograms_sum_to_what_the_clients_sent() {
     );
     let running = ringlb::runtime::start(Arc::clone(&config)).unwrap();
     assert_eq!(running.shards, 2);
-    let (mut ok, mut errors, mut received) = (0u64, 0u64, 0u64);
+    let (mut ok, mut errors, mut received, mut sent) = (0u64, 0u64, 0u64, 0u64);
     for i in 0..60 {
-        // A new connection each time, so both shards take some.
+        // A new connection each time, so both shards take some; every tenth request uploads
+        // a body larger than a buffer.
         let path = if i % 6 == 5 { "/fail" } else { "/" };
+        let request = if i % 10 == 3 {
+            let mut r = format!(
+                "POST {path} HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\nConnection: close\r\n\r\n"
+            )
+            .into_bytes();
+            r.extend_from_slice(&[b'x'; 100_000]);
+            r
+        } else {
+            format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").into_bytes()
+        };
+        sent += request.len() as u64;
         let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-        s.write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes(),
-        )
-        .unwrap();
+        s.write_all(&request).unwrap();
         let mut answer = Vec::new();
         s.read_to_end(&mut answer).unwrap();
         received += answer.len() as u64;
@@ -75,6 +94,13 @@ fn counters_and_histograms_sum_to_what_the_clients_sent() {
     assert_eq!(counters.proxy_sum(be, |c| c.sessions_total.get()), 60);
     assert_eq!(counters.proxy_sum(be, |c| c.status.classes[4].get()), 10);
     assert_eq!(counters.proxy_sum(fe, |c| c.bytes_out.get()), received);
+    assert_eq!(counters.proxy_sum(fe, |c| c.bytes_in.get()), sent);
+    assert_eq!(
+        (0..2)
+            .map(|s| counters.server_sum(be, s, |c| c.bytes_in.get()))
+            .sum::<u64>(),
+        sent
+    );
     let per_server: Vec<u64> = (0..2)
         .map(|s| counters.server_sum(be, s, |c| c.sessions_total.get()))
         .collect();
