@@ -764,7 +764,7 @@ impl<'a> Transaction<'a> {
                 Some(be) if !error.is_request_error() => be.id,
                 _ => self.fe.id,
             };
-            let page = self.shard.error_page(owner, code);
+            let page = self.shard.error_page(&self.snap.config, owner, code);
             let len = page.len() as u64;
             self.status = Some(code);
             self.counters.proxies[self.fe.id].status.record(code);

@@ -173,17 +173,19 @@ impl Shard {
         self.conns.retain_addrs(|_| false);
     }
 
-    /// The error response `code` of `proxy`, from this shard's own copy: the reference count
-    /// it bumps is on a line no other shard writes, where the configuration's shared page
-    /// would be bumped by every shard on every error.
-    pub fn error_page(&self, proxy: ProxyId, code: u16) -> Bytes {
-        if let Some(page) = self.pages.borrow().get(proxy, code) {
-            return page;
+    /// The error response `code` of `proxy` (an id of `config`), from this shard's own copy:
+    /// the reference count it bumps is on a line no other shard writes, where the
+    /// configuration's shared page would be bumped by every shard on every error.
+    pub fn error_page(&self, config: &Arc<Config>, proxy: ProxyId, code: u16) -> Bytes {
+        let pages = self.pages.borrow();
+        if Arc::ptr_eq(&pages.config, config) {
+            if let Some(page) = pages.get(proxy, code) {
+                return page;
+            }
         }
-        // A code without a page of its own, or a proxy of a configuration newer than the
-        // copy: the shared page, rarely.
-        let snapshot = self.snapshot.borrow();
-        match snapshot.config.proxies.get(proxy) {
+        // A code without a page of its own, or a transaction still under the configuration
+        // before a reload: the shared page, rarely.
+        match config.proxies.get(proxy) {
             Some(p) => p.errorpages.get(code),
             None => crate::config::errorpage::ErrorPages::default().get(code),
         }
@@ -391,7 +393,7 @@ mod tests {
             shards: 1,
         });
         let shared = first.proxies[0].errorpages.get(503);
-        let own = shard.error_page(0, 503);
+        let own = shard.error_page(&first, 0, 503);
         assert_eq!(own, shared);
         assert_ne!(
             own.as_ptr(),
@@ -400,11 +402,13 @@ mod tests {
         );
         assert_eq!(
             own.as_ptr(),
-            shard.error_page(0, 503).as_ptr(),
+            shard.error_page(&first, 0, 503).as_ptr(),
             "copied once"
         );
         // Codes without an errorfile slot still get a page.
-        assert!(shard.error_page(0, 418).starts_with(b"HTTP/1.1 418"));
+        assert!(shard
+            .error_page(&first, 0, 418)
+            .starts_with(b"HTTP/1.1 418"));
 
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
@@ -414,12 +418,14 @@ mod tests {
         tx.send(Arc::new(Snapshot::initial(Arc::clone(&second), 1)))
             .unwrap();
         let _ = shard.snapshot();
-        let page = shard.error_page(0, 503);
+        let page = shard.error_page(&second, 0, 503);
         assert_eq!(page, second.proxies[0].errorpages.get(503));
         assert_ne!(page, shared, "rebuilt for the new configuration");
         assert_ne!(
             page.as_ptr(),
             second.proxies[0].errorpages.get(503).as_ptr()
         );
+        // A transaction still under the first configuration gets that configuration's page.
+        assert_eq!(shard.error_page(&first, 0, 503), shared);
     }
 }
