@@ -11,7 +11,7 @@ use crate::state::{
     BackendShared, CounterSet, LatencyDelta, LatencyTotals, ServerState, ServerStatus, Snapshot,
 };
 
-use super::health::{Change, CheckResult, Health, ServerCheck};
+use super::health::{Change, CheckResult, ServerCheck};
 use super::Publisher;
 
 /// Counter sets of earlier configurations kept for their live gauges (connections accepted
@@ -108,22 +108,27 @@ impl ControlPlane {
         let needs_restart = restart_only_changes(&old, &config);
         let mut servers = records(&config);
         for (proxy, list) in config.proxies.iter().zip(servers.iter_mut()) {
-            let Some(old_proxy) = old.proxies.iter().find(|p| p.name == proxy.name) else {
+            let Some(old_proxy) = old
+                .proxies
+                .iter()
+                .find(|p| p.is_backend() && p.name == proxy.name)
+            else {
                 continue;
             };
-            for (server, record) in proxy.servers.iter().zip(list.iter_mut()) {
+            for (id, (server, record)) in proxy.servers.iter().zip(list.iter_mut()).enumerate() {
                 let Some(old_id) = old_proxy.servers.iter().position(|s| s.name == server.name)
                 else {
                     continue;
                 };
                 let previous = &self.servers[old_proxy.id][old_id];
-                if let (Some(check), Some(before)) = (record.check.as_mut(), &previous.check) {
-                    let (rise, fall) = (server.check.rise, server.check.fall);
-                    check.health = if before.health.is_up() {
-                        Health::up(rise, fall)
-                    } else {
-                        Health::down(rise, fall)
-                    };
+                // Only a server still checked at the same place keeps what its checks found.
+                let same_target = super::health::probe_spec(&old, old_proxy.id, old_id)
+                    .map(|s| s.target)
+                    == super::health::probe_spec(&config, proxy.id, id).map(|s| s.target);
+                if let (Some(check), Some(before), true) =
+                    (record.check.as_mut(), &previous.check, same_target)
+                {
+                    check.health = before.health.rescaled(server.check.rise, server.check.fall);
                     check.last = before.last.clone();
                     check.failures = before.failures;
                 }
@@ -137,7 +142,8 @@ impl ControlPlane {
             .iter()
             .map(|proxy| {
                 let same = old.proxies.iter().find(|p| {
-                    p.name == proxy.name
+                    p.is_backend()
+                        && p.name == proxy.name
                         && p.servers.len() == proxy.servers.len()
                         && p.servers
                             .iter()

@@ -3,6 +3,8 @@
 
 use std::cell::{Cell, RefCell};
 use std::path::PathBuf;
+
+use crate::config::{ConfigErrors, Loaded};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -34,9 +36,24 @@ pub enum Exit {
     },
 }
 
-/// A soft stop under way: when it must end.
+/// A soft stop under way: when it began and when it must end.
 struct Stopping {
+    began: Instant,
     deadline: Option<Instant>,
+}
+
+/// How long a soft stop lasts at least: every shard sees it and closes its listeners within
+/// a sweep (25 ms), and a connection accepted meanwhile must be counted before ringlb can
+/// say that every connection finished.
+const MIN_STOP: Duration = Duration::from_millis(100);
+
+/// The stop a signal asks for, bounded as `hard-stop-after` says.
+fn grace(signal: i32, hard_stop_after: Option<Duration>) -> Option<Duration> {
+    if signal == SIGUSR1 {
+        hard_stop_after
+    } else {
+        Some(hard_stop_after.unwrap_or(DEFAULT_STOP_GRACE))
+    }
 }
 
 /// Runs the control plane on the calling thread until a stop completes; `files` are the
@@ -49,15 +66,43 @@ pub fn run(plane: ControlPlane, mut signals: Signals, files: &[PathBuf]) -> std:
         let plane = Rc::new(RefCell::new(plane));
         let mut _checks = start_checks(&plane);
         let mut stopping: Option<Stopping> = None;
+        let mut loading: Option<Loading> = None;
         loop {
             monoio::time::sleep(TICK).await;
             plane.borrow_mut().collect_latencies();
+            let done = loading.as_ref().map(crossbeam_channel::Receiver::try_recv);
+            match done {
+                Some(Ok(result)) => {
+                    loading = None;
+                    // The old check tasks end at their next wake-up; new ones check the new
+                    // configuration's servers.
+                    if stopping.is_none() && apply(&plane, result) {
+                        _checks = start_checks(&plane);
+                    }
+                }
+                Some(Err(crossbeam_channel::TryRecvError::Disconnected)) => {
+                    // The reading thread could not start, or died: nothing was applied.
+                    loading = None;
+                }
+                Some(Err(crossbeam_channel::TryRecvError::Empty)) | None => {}
+            }
             for signal in signals.pending() {
                 match signal {
-                    // The old check tasks end at their next wake-up; new ones check the
-                    // new configuration's servers.
-                    SIGHUP | SIGUSR2 if stopping.is_none() && reload(&plane, files) => {
-                        _checks = start_checks(&plane);
+                    SIGHUP | SIGUSR2 if stopping.is_none() => {
+                        if loading.is_some() {
+                            log::warn!("signal {signal} received: a reload is already under way");
+                        } else {
+                            loading = Some(load_in_background(files.to_vec()));
+                        }
+                    }
+                    SIGTERM if stopping.is_some() => {
+                        // HAProxy's SIGTERM stops without waiting: after a SIGUSR1 soft stop
+                        // it cuts the wait down to its own bound.
+                        let bound = grace(SIGTERM, plane.borrow().config().global.hard_stop_after);
+                        if let (Some(stop), Some(bound)) = (stopping.as_mut(), bound) {
+                            let by = Instant::now() + bound;
+                            stop.deadline = Some(stop.deadline.map_or(by, |d| d.min(by)));
+                        }
                     }
                     SIGINT if stopping.is_some() => {
                         let open = plane.borrow().open_connections();
@@ -66,12 +111,7 @@ pub fn run(plane: ControlPlane, mut signals: Signals, files: &[PathBuf]) -> std:
                     }
                     SIGTERM | SIGINT | SIGUSR1 if stopping.is_none() => {
                         let mut plane = plane.borrow_mut();
-                        let hard = plane.config().global.hard_stop_after;
-                        let grace = if signal == SIGUSR1 {
-                            hard
-                        } else {
-                            Some(hard.unwrap_or(DEFAULT_STOP_GRACE))
-                        };
+                        let grace = grace(signal, plane.config().global.hard_stop_after);
                         plane.stop();
                         log::warn!(
                             "signal {signal} received: soft stop, listeners closed, {} connection(s) to finish{}",
@@ -79,6 +119,7 @@ pub fn run(plane: ControlPlane, mut signals: Signals, files: &[PathBuf]) -> std:
                             grace.map_or(String::new(), |g| format!(" within {} ms", g.as_millis()))
                         );
                         stopping = Some(Stopping {
+                            began: Instant::now(),
                             deadline: grace.map(|g| Instant::now() + g),
                         });
                     }
@@ -87,7 +128,7 @@ pub fn run(plane: ControlPlane, mut signals: Signals, files: &[PathBuf]) -> std:
             }
             if let Some(stop) = &stopping {
                 let open = plane.borrow().open_connections();
-                if open == 0 {
+                if open == 0 && stop.began.elapsed() >= MIN_STOP {
                     log::warn!("soft stop complete: every connection finished");
                     return Exit::Drained;
                 }
@@ -100,10 +141,28 @@ pub fn run(plane: ControlPlane, mut signals: Signals, files: &[PathBuf]) -> std:
     }))
 }
 
-/// Reads the configuration files again and puts them in force if they are valid; logs the
-/// outcome either way. Whether the configuration changed.
-fn reload(plane: &Rc<RefCell<ControlPlane>>, files: &[PathBuf]) -> bool {
-    let loaded = match crate::config::load_files(files) {
+/// A configuration being read on a thread of its own.
+type Loading = crossbeam_channel::Receiver<Result<Loaded, ConfigErrors>>;
+
+/// Reads `files` on a thread of its own: resolving server names may block (DNS), and the
+/// control thread must go on checking servers and reading signals meanwhile.
+fn load_in_background(files: Vec<PathBuf>) -> Loading {
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let spawned = std::thread::Builder::new()
+        .name("ringlb-reload".into())
+        .spawn(move || {
+            let _ = tx.send(crate::config::load_files(&files));
+        });
+    if let Err(e) = spawned {
+        log::error!("Reload failed: cannot start a thread to read the configuration: {e}");
+    }
+    rx
+}
+
+/// Puts a configuration read for a reload in force if it is valid; logs the outcome either
+/// way. Whether the configuration changed.
+fn apply(plane: &Rc<RefCell<ControlPlane>>, result: Result<Loaded, ConfigErrors>) -> bool {
+    let loaded = match result {
         Ok(loaded) => loaded,
         Err(errors) => {
             for e in &errors.0 {
@@ -197,8 +256,14 @@ async fn check_loop(
         if !alive.get() {
             return;
         }
-        let Some(interval) = plane.borrow_mut().record_check(proxy, server, result) else {
-            return;
+        let interval = match result {
+            Some(result) => match plane.borrow_mut().record_check(proxy, server, result) {
+                Some(interval) => interval,
+                None => return,
+            },
+            // No socket to check with: no verdict on the server; try again after the time a
+            // check may take.
+            None => spec.answer_timeout,
         };
         let now = Instant::now();
         // A check that overran its interval is followed at once, never by a burst.

@@ -54,21 +54,28 @@ async fn accept_while_open(
     local: Option<SocketAddr>,
     open: &Cell<bool>,
 ) {
+    // The frontend's connections on this shard, whatever configuration they came under.
+    let gauge = shard.frontend_gauge(frontend);
+    // Ids change with a reload; the bind is kept by its frontend's name, looked up again
+    // only when the configuration changes.
+    let mut resolved: Option<(Arc<Config>, ProxyId)> = None;
     while open.get() {
-        // Ids change with a reload; the bind is kept by its frontend's name.
         let snap = shard.snapshot();
-        let Some(fe) = snap.config.proxies.iter().find(|p| p.name == frontend) else {
-            return;
+        let id = match &resolved {
+            Some((config, id)) if Arc::ptr_eq(config, &snap.config) => *id,
+            _ => match frontend_id(&snap.config, frontend) {
+                Some(id) => {
+                    resolved = Some((Arc::clone(&snap.config), id));
+                    id
+                }
+                None => return,
+            },
         };
         // A frontend's `maxconn` is shared evenly by the shards, as each accepts on its own.
-        let frontend_full = fe.maxconn.is_some_and(|m| {
+        let frontend_full = snap.config.proxies[id].maxconn.is_some_and(|m| {
             let limit = (m as usize).div_ceil(shard.shards()) as i64;
-            snap.shard_counters(shard.id).proxies[fe.id]
-                .conn_current
-                .get()
-                >= limit
+            gauge.get() >= limit
         });
-        let id = fe.id;
         drop(snap);
         if shard.open_conns.get() >= shard.max_conns() || frontend_full {
             // At maxconn: leave new clients in the kernel's backlog, as HAProxy does.
@@ -81,21 +88,15 @@ async fn accept_while_open(
                 let Some(local) = local else { continue };
                 // The id is resolved again under the snapshot the connection is counted in.
                 let snap = shard.snapshot();
-                let id = if snap
-                    .config
-                    .proxies
-                    .get(id)
-                    .is_some_and(|p| p.name == frontend)
-                {
-                    id
-                } else {
-                    match snap.config.proxies.iter().find(|p| p.name == frontend) {
-                        Some(p) => p.id,
+                let id = match &resolved {
+                    Some((config, id)) if Arc::ptr_eq(config, &snap.config) => *id,
+                    _ => match frontend_id(&snap.config, frontend) {
+                        Some(id) => id,
                         None => continue,
-                    }
+                    },
                 };
                 serve(
-                    Connection::open(Rc::clone(shard), snap, id, peer, local),
+                    Connection::open(Rc::clone(shard), snap, id, Rc::clone(&gauge), peer, local),
                     stream,
                 );
             }
@@ -111,6 +112,15 @@ async fn accept_while_open(
             }
         }
     }
+}
+
+/// The id of the frontend named `name` in `config`.
+fn frontend_id(config: &Config, name: &str) -> Option<ProxyId> {
+    config
+        .proxies
+        .iter()
+        .find(|p| p.is_frontend() && p.name == name)
+        .map(|p| p.id)
 }
 
 /// Starts the session task of a new connection.

@@ -280,6 +280,8 @@ impl<'a> Transaction<'a> {
             let mut sbuf = self.shard.buffers.take_response();
             let mut dispatch = Dispatch::default();
             let mut private = self.take_private(be);
+            // When the request head went out (the start of HAProxy's `Tr`); set per attempt.
+            let mut sent_at: Instant;
             // Connect, send the head (and the body bytes already here), and for complete requests
             // wait for the first response bytes: a reused connection that fails before answering
             // is retried on a new one.
@@ -312,6 +314,7 @@ impl<'a> Transaction<'a> {
                 let (sent, back) =
                     write_planned(&mut up.stream, cbuf, &up.deadline, be.timeouts.server).await;
                 cbuf = back;
+                sent_at = Instant::now();
                 if sent.is_err() {
                     if up.reused {
                         dispatch.retry_fresh(up.slot);
@@ -363,8 +366,6 @@ impl<'a> Transaction<'a> {
                     }
                 }
             };
-            // Always timed: the response time goes into the server's histogram.
-            let sent_at = Instant::now();
             let server_counters = &self.counters.servers[be.id][upstream.slot.server];
             server_counters.sessions_total.incr();
             server_counters.sessions_current.add(1);
@@ -383,6 +384,7 @@ impl<'a> Transaction<'a> {
                 client_keep_alive: req.keep_alive
                     && conn_mode != HttpConnMode::Close
                     && !self.shard.stopping(),
+                stopping: self.shard.stopping_flag(),
                 request_done: &request_done,
                 response_started: &response_started,
                 upgrade: req.facts.upgrade,

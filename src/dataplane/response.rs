@@ -25,6 +25,9 @@ pub struct ResponsePlan<'a> {
     pub client_minor: u8,
     /// The client wants, and the proxy allows, keep-alive.
     pub client_keep_alive: bool,
+    /// Set when a soft stop begins: a response whose head is not written yet says
+    /// `Connection: close` then.
+    pub stopping: &'a Cell<bool>,
     /// Whether the request body has been fully sent (read when the head is written).
     pub request_done: &'a Cell<bool>,
     /// Set once any byte of the response went to the client (then no error page may follow,
@@ -135,6 +138,7 @@ where
         let http10_client = plan.client_minor == 0;
         let dechunk = http10_client && head.body == BodyKind::Chunked;
         let client_keep_alive = plan.client_keep_alive
+            && !plan.stopping.get()
             && plan.request_done.get()
             && !upgraded
             && !dechunk

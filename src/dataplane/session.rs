@@ -39,6 +39,10 @@ pub fn serve_http(
             let buffer = match pending.take() {
                 Some(buffer) => buffer,
                 None => {
+                    if shard.stopping() && check_idle(&client) == IdleCheck::Open {
+                        // A soft stop: no waiting for a request that has not even started.
+                        return;
+                    }
                     // Wait for readability first: an idle connection holds no buffer, and its
                     // deadline is swept by the shard rather than held in a timer of its own.
                     let armed = deadline.idling(idle_limit(&conn, served));

@@ -3,6 +3,7 @@
 //! accept loops that fill it are in `accept.rs`.
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::rc::Rc;
@@ -69,6 +70,9 @@ pub struct Shard {
     pub open_conns: Cell<usize>,
     /// A soft stop is under way.
     stopping: Cell<bool>,
+    /// Client connections per frontend name on this shard, across reloads (a frontend's
+    /// `maxconn` counts them all, whichever configuration accepted them).
+    frontend_conns: RefCell<HashMap<String, Rc<Cell<i64>>>>,
     /// The listening sockets, to close at a soft stop or when their bind leaves the
     /// configuration.
     pub(super) listeners: RefCell<Vec<Listening>>,
@@ -99,6 +103,7 @@ impl Shard {
             latency_out: setup.latencies,
             open_conns: Cell::new(0),
             stopping: Cell::new(false),
+            frontend_conns: RefCell::new(HashMap::new()),
             listeners: RefCell::new(Vec::new()),
             max_conns: setup.max_conns.max(1),
             fd_budget: setup.fd_budget,
@@ -163,6 +168,11 @@ impl Shard {
         self.stopping.get()
     }
 
+    /// The soft-stop flag itself, for work that must see it change while it runs.
+    pub fn stopping_flag(&self) -> &Cell<bool> {
+        &self.stopping
+    }
+
     /// A soft stop: no new connections (each accept loop ends and closes its listener),
     /// idle clients closed, requests in flight finished with `Connection: close`.
     fn begin_stop(&self) {
@@ -198,6 +208,16 @@ impl Shard {
                 // The logger thread is behind: losing a line beats stalling traffic.
             }
         }
+    }
+
+    /// The count of open client connections of the frontend named `name` on this shard.
+    pub fn frontend_gauge(&self, name: &str) -> Rc<Cell<i64>> {
+        Rc::clone(
+            self.frontend_conns
+                .borrow_mut()
+                .entry(name.to_string())
+                .or_default(),
+        )
     }
 
     /// Client connections this shard may hold at once.
@@ -329,6 +349,8 @@ pub struct Connection {
     /// The counters its connection is counted in (those of the snapshot it was accepted
     /// under), so the count it adds is the count it takes back.
     counters: Arc<CachePadded<ShardCounters>>,
+    /// Its frontend's connection count on this shard, across reloads.
+    gauge: Rc<Cell<i64>>,
 }
 
 impl Connection {
@@ -337,9 +359,11 @@ impl Connection {
         shard: Rc<Shard>,
         snap: Rc<Arc<Snapshot>>,
         frontend: ProxyId,
+        gauge: Rc<Cell<i64>>,
         peer: SocketAddr,
         local: SocketAddr,
     ) -> Self {
+        gauge.set(gauge.get() + 1);
         // Counted before the task runs, so the accept loop's limit check sees it at once.
         let counters = Arc::clone(&snap.counters.shards[shard.id]);
         counters.proxies[frontend].conn_total.incr();
@@ -353,6 +377,7 @@ impl Connection {
             peer,
             local,
             counters,
+            gauge,
         }
     }
 }
@@ -362,6 +387,7 @@ impl Drop for Connection {
         self.shard.open_conns.set(self.shard.open_conns.get() - 1);
         self.shard.fit_pool();
         self.counters.proxies[self.frontend].conn_current.add(-1);
+        self.gauge.set(self.gauge.get() - 1);
     }
 }
 

@@ -63,7 +63,9 @@ pub fn start(config: Arc<Config>) -> Result<Running, StartError> {
     let shards = config.global.nbthread.unwrap_or(cores.len()).max(1);
     let binds = crate::dataplane::listen_addresses(&config);
     // Every shard binds every address itself.
-    let listeners = (binds.len() * shards) as u64;
+    // Health checks hold one socket per checked server at most, on the control thread.
+    let checks = crate::control::health::checked_servers(&config).len();
+    let listeners = (binds.len() * shards + checks) as u64;
     let budget = limits::prepare(
         config.global.maxconn,
         limits::fds_per_conn(&config),

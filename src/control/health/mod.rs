@@ -43,7 +43,8 @@ impl ServerCheck {
     /// Applies a result.
     pub fn record(&mut self, result: CheckResult) -> Change {
         let passed = result.status.passed();
-        if !passed {
+        // As HAProxy's `chkfail`: failures count while there is health to lose.
+        if !passed && self.health.value > 0 {
             self.failures += 1;
         }
         self.last = result;

@@ -115,18 +115,25 @@ pub fn request_bytes(check: &HttpCheck) -> Vec<u8> {
     out
 }
 
-/// Runs one check and returns its verdict.
-pub async fn run(spec: &ProbeSpec) -> CheckResult {
+/// Runs one check and returns its verdict; `None` when this process could not even open a
+/// socket (out of descriptors or memory), which says nothing about the server.
+pub async fn run(spec: &ProbeSpec) -> Option<CheckResult> {
     let started = Instant::now();
-    let result = |status, code, info| CheckResult {
-        status,
-        code,
-        info,
-        duration: started.elapsed(),
+    let result = |status, code, info| {
+        Some(CheckResult {
+            status,
+            code,
+            info,
+            duration: started.elapsed(),
+        })
     };
     let connect = monoio::time::timeout(spec.connect_timeout, TcpStream::connect(spec.target));
     let mut stream = match connect.await {
         Err(_) => return result(CheckStatus::L4Timeout, None, None),
+        Ok(Err(e)) if local_shortage(&e) => {
+            log::debug!("health check to {}: {e}", spec.target);
+            return None;
+        }
         Ok(Err(e)) => return result(CheckStatus::L4Con, None, Some(os_error_text(&e))),
         Ok(Ok(stream)) => stream,
     };
@@ -166,27 +173,123 @@ pub struct Answer {
 async fn exchange(stream: &mut TcpStream, request: &[u8], expect: &Expect) -> Option<Answer> {
     let (written, _) = stream.write_all(request.to_vec()).await;
     written.ok()?;
+    let want_body = matches!(expect, Expect::Body(_));
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    let mut chunk: Vec<u8> = Vec::with_capacity(4096);
+    let mut head: Option<HeadInfo> = None;
+    // How far the search for the end of the head got: a server that trickles its answer
+    // costs a scan of the new bytes, never of the whole answer again.
+    let mut scanned = 0usize;
     loop {
         let closed = if buf.len() < MAX_ANSWER {
-            let chunk = Vec::with_capacity(4096.min(MAX_ANSWER - buf.len()));
-            let (read, chunk) = stream.read(chunk).await;
+            chunk.clear();
+            chunk.reserve(4096.min(MAX_ANSWER - buf.len()));
+            let (read, back) = stream.read(std::mem::take(&mut chunk)).await;
+            chunk = back;
             let n = read.ok()?;
             buf.extend_from_slice(&chunk[..n]);
             n == 0
         } else {
             true
         };
-        match parse_answer(&buf, matches!(expect, Expect::Body(_)), closed) {
-            Parsed::Done(answer) => return Some(answer),
-            Parsed::Invalid => return None,
-            Parsed::Partial if closed => return None,
-            Parsed::Partial => {}
+        if head.is_none() {
+            let from = scanned.saturating_sub(3);
+            let ended = memchr::memmem::find(&buf[from..], b"\r\n\r\n").is_some()
+                || memchr::memmem::find(&buf[from..], b"\n\n").is_some();
+            scanned = buf.len();
+            if ended || closed || buf.len() >= MAX_ANSWER {
+                head = Some(parse_head(&buf).ok()??);
+            }
+        }
+        if let Some(info) = &head {
+            if let Some(answer) = finished(&buf, info, want_body, closed) {
+                return Some(answer);
+            }
+        }
+        if closed {
+            return None;
         }
     }
 }
 
-/// Where reading an answer stands.
+/// A response head as a check needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct HeadInfo {
+    code: u16,
+    reason: String,
+    /// Its length in bytes.
+    len: usize,
+    /// Its Content-Length.
+    length: Option<usize>,
+}
+
+/// The head at the start of `buf`: `Ok(None)` while incomplete, `Err` when invalid.
+fn parse_head(buf: &[u8]) -> Result<Option<HeadInfo>, ()> {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut response = httparse::Response::new(&mut headers);
+    let len = match response.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(_) => return Err(()),
+    };
+    let code = response
+        .code
+        .filter(|c| (100..=599).contains(c))
+        .ok_or(())?;
+    let length = response
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+        .and_then(|h| {
+            std::str::from_utf8(h.value)
+                .ok()?
+                .trim()
+                .parse::<usize>()
+                .ok()
+        });
+    Ok(Some(HeadInfo {
+        code,
+        reason: printable(response.reason.unwrap_or_default()),
+        len,
+        length,
+    }))
+}
+
+/// The answer, once as much of it as the check needs has come: the head, or with `want_body`
+/// the body up to its Content-Length, the close, or `MAX_ANSWER`.
+fn finished(buf: &[u8], head: &HeadInfo, want_body: bool, closed: bool) -> Option<Answer> {
+    let body = &buf[head.len.min(buf.len())..];
+    let complete = !want_body
+        || closed
+        || buf.len() >= MAX_ANSWER
+        || head.length.is_some_and(|len| body.len() >= len);
+    complete.then(|| Answer {
+        code: head.code,
+        reason: head.reason.clone(),
+        body: body.to_vec(),
+    })
+}
+
+/// The longest reason phrase kept (it is logged with every transition).
+const MAX_REASON: usize = 64;
+
+/// A server's reason phrase as it may be logged: printable ASCII, no quotes, bounded.
+fn printable(reason: &str) -> String {
+    reason
+        .chars()
+        .take(MAX_REASON)
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect()
+}
+
+/// Where reading an answer stands (for tests: the whole answer so far at once).
+#[cfg(test)]
 #[derive(Debug, PartialEq, Eq)]
 enum Parsed {
     Done(Answer),
@@ -194,41 +297,16 @@ enum Parsed {
     Invalid,
 }
 
+#[cfg(test)]
 fn parse_answer(buf: &[u8], want_body: bool, closed: bool) -> Parsed {
-    let mut headers = [httparse::EMPTY_HEADER; 64];
-    let mut response = httparse::Response::new(&mut headers);
-    let head_len = match response.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => return Parsed::Partial,
-        Err(_) => return Parsed::Invalid,
-    };
-    let Some(code) = response.code.filter(|c| (100..=599).contains(c)) else {
-        return Parsed::Invalid;
-    };
-    let reason = response.reason.unwrap_or_default().to_string();
-    let body = &buf[head_len..];
-    if want_body && !closed {
-        let length = response
-            .headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-            .and_then(|h| {
-                std::str::from_utf8(h.value)
-                    .ok()?
-                    .trim()
-                    .parse::<usize>()
-                    .ok()
-            });
-        // Without a length, the body ends at the close (or at the size bound).
-        if length.is_none_or(|len| body.len() < len) && buf.len() < MAX_ANSWER {
-            return Parsed::Partial;
-        }
+    match parse_head(buf) {
+        Err(()) => Parsed::Invalid,
+        Ok(None) => Parsed::Partial,
+        Ok(Some(head)) => match finished(buf, &head, want_body, closed) {
+            Some(answer) => Parsed::Done(answer),
+            None => Parsed::Partial,
+        },
     }
-    Parsed::Done(Answer {
-        code,
-        reason,
-        body: body.to_vec(),
-    })
 }
 
 /// The verdict on an answer, and the info HAProxy reports with it.
@@ -247,6 +325,14 @@ fn judge(answer: &Answer, expect: &Expect, negate: bool) -> (CheckStatus, Option
         (false, Expect::Body(_)) => (CheckStatus::L7Rsp, None),
         (false, _) => (CheckStatus::L7Sts, reason),
     }
+}
+
+/// An error that comes from this process's own limits, not from the server.
+fn local_shortage(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
 }
 
 /// The system's text for a socket error ("Connection refused"), without the "(os error N)".
@@ -314,6 +400,13 @@ mod tests {
             parse_answer(b"HTTP/1.1 999 X\r\n\r\n", false, false),
             Parsed::Invalid
         );
+    }
+
+    #[test]
+    fn reason_phrases_are_bounded_and_printable() {
+        assert_eq!(printable("Service Unavailable"), "Service Unavailable");
+        assert_eq!(printable("a\"b\x1b[31m"), "a?b?[31m");
+        assert_eq!(printable(&"x".repeat(1000)).len(), MAX_REASON);
     }
 
     #[test]

@@ -147,6 +147,21 @@ impl Health {
         }
     }
 
+    /// The same state under new `rise` and `fall` (a reload): up or down as before, as far
+    /// into a change of state as the new range allows.
+    pub fn rescaled(&self, rise: u32, fall: u32) -> Self {
+        let mut next = Self::down(rise, fall);
+        let top = next.rise + next.fall - 1;
+        next.value = if self.is_up() {
+            // Steps taken towards down keep counting.
+            let taken = (self.rise + self.fall - 1) - self.value;
+            top.saturating_sub(taken).max(next.rise)
+        } else {
+            self.value.min(next.rise - 1)
+        };
+        next
+    }
+
     /// Whether the server counts as up.
     pub fn is_up(&self) -> bool {
         self.value >= self.rise
@@ -245,6 +260,27 @@ mod tests {
         let mut h = Health::starting(2, 3);
         assert_eq!(h.record(true), Change::Moved);
         assert!(h.is_settled());
+    }
+
+    #[test]
+    fn a_reload_keeps_the_state_under_new_bounds() {
+        let mut h = Health::up(2, 3);
+        h.record(false);
+        let r = h.rescaled(3, 5);
+        assert!(r.is_up());
+        assert_eq!(r.label(), "UP 4/5", "one step towards down kept");
+        let mut d = Health::down(3, 2);
+        d.record(true);
+        d.record(true);
+        assert_eq!(
+            d.rescaled(2, 2).label(),
+            "DOWN 1/2",
+            "clamped below the new rise"
+        );
+        assert_eq!(
+            Health::starting(2, 3).rescaled(2, 3),
+            Health::starting(2, 3)
+        );
     }
 
     #[test]
