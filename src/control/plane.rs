@@ -159,7 +159,11 @@ impl ControlPlane {
         let counters = CounterSet::new(&config, current.counters.shards.len());
         self.retired.push(current.counters.clone());
         if self.retired.len() > RETIRED_SETS {
-            self.retired.remove(0);
+            // Only sets nobody counts in any more may go: a long-lived connection of an old
+            // configuration must still keep a soft stop waiting.
+            if let Some(idle) = self.retired.iter().position(|set| open_in(set) == 0) {
+                self.retired.remove(idle);
+            }
         }
         self.servers = servers;
         self.publish_with(config, shared, counters);
@@ -182,9 +186,7 @@ impl ControlPlane {
     pub fn open_connections(&self) -> u64 {
         std::iter::once(self.counters())
             .chain(&self.retired)
-            .flat_map(|set| set.shards.iter())
-            .flat_map(|s| s.proxies.iter())
-            .map(|p| p.conn_current.get().max(0) as u64)
+            .map(open_in)
             .sum()
     }
 
@@ -329,6 +331,15 @@ impl ControlPlane {
         };
         (count(false), count(true))
     }
+}
+
+/// Client connections counted open in `set`.
+fn open_in(set: &CounterSet) -> u64 {
+    set.shards
+        .iter()
+        .flat_map(|s| s.proxies.iter())
+        .map(|p| p.conn_current.get().max(0) as u64)
+        .sum()
 }
 
 /// Global settings a reload cannot apply, described for the log.

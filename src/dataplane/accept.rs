@@ -163,14 +163,8 @@ fn reconcile_listeners(shard: &Rc<Shard>) {
     let snap = shard.snapshot();
     let wanted = listen_addresses(&snap.config);
     let name = |id: ProxyId| snap.config.proxies[id].name.as_str();
-    for listening in shard.listeners.borrow().iter() {
-        let kept = wanted
-            .iter()
-            .any(|&(fe, addr, _)| name(fe) == listening.frontend && addr == listening.addr);
-        if !kept {
-            listening.close();
-        }
-    }
+    // New binds open before removed ones close, so a bind that moves to another frontend
+    // is never without a listener.
     let missing: Vec<(ProxyId, SocketAddr, i32)> = wanted
         .iter()
         .copied()
@@ -196,6 +190,14 @@ fn reconcile_listeners(shard: &Rc<Shard>) {
                 shard.id,
                 name(fe)
             ),
+        }
+    }
+    for listening in shard.listeners.borrow().iter() {
+        let kept = wanted
+            .iter()
+            .any(|&(fe, addr, _)| name(fe) == listening.frontend && addr == listening.addr);
+        if !kept {
+            listening.close();
         }
     }
 }

@@ -244,8 +244,13 @@ impl Shard {
             .record(config, backend, server, micros);
     }
 
-    /// Ships what the histograms recorded to the control thread; dropped if it is behind.
+    /// Ships what the histograms recorded to the control thread. While its queue is full
+    /// (it is behind) the shard keeps adding into its own histograms instead, so memory
+    /// stays bounded and no sample is lost.
     pub fn ship_latencies(&self) {
+        if self.latency_out.is_full() {
+            return;
+        }
         for delta in self.latencies.borrow_mut().take() {
             let _ = self.latency_out.try_send(delta);
         }

@@ -84,8 +84,9 @@ pub fn start(config: Arc<Config>) -> Result<Running, StartError> {
     let (logs, records) = crossbeam_channel::bounded(logger::queue_capacity(logger::QUEUE_BYTES));
     logger::spawn(records)?;
     let logs = Some(logs);
-    // Bounded: a control thread that falls behind loses samples, never memory.
-    let (latency_tx, latency_rx) = crossbeam_channel::bounded(1024);
+    // A few deltas per shard: a control thread that falls behind makes shards keep their
+    // histograms (bounded) rather than queue copies of them.
+    let (latency_tx, latency_rx) = crossbeam_channel::bounded(4 * shards);
     let (ready_tx, ready_rx) = crossbeam_channel::unbounded::<Ready>();
     let mut senders = Vec::with_capacity(shards);
     for id in 0..shards {

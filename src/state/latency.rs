@@ -41,22 +41,32 @@ pub struct LatencyDelta {
     pub servers: Vec<(ProxyId, ServerId, LatencyHistogram)>,
 }
 
-/// A shard's own histograms, by backend and server of its current configuration.
+/// A shard's own histograms, by backend and server, for the few configurations whose
+/// requests it served lately (a reload leaves requests of the old one in flight for a
+/// while: each keeps recording into its own table, without churn).
 #[derive(Debug)]
 pub struct ShardLatencies {
-    config: Arc<Config>,
-    by_server: Vec<Vec<Option<LatencyHistogram>>>,
-    /// Recorded under a configuration since replaced, not yet shipped.
+    /// Newest last.
+    tables: Vec<Table>,
+    /// Tables pushed out by newer configurations, not yet shipped.
     stale: Vec<LatencyDelta>,
 }
+
+/// The histograms of one configuration.
+#[derive(Debug)]
+struct Table {
+    config: Arc<Config>,
+    by_server: Vec<Vec<Option<LatencyHistogram>>>,
+}
+
+/// Configurations a shard records for at once.
+const TABLES: usize = 4;
 
 impl ShardLatencies {
     /// Empty, for `config`.
     pub fn new(config: Arc<Config>) -> Self {
-        let by_server = shape(&config);
         Self {
-            config,
-            by_server,
+            tables: vec![Table::new(config)],
             stale: Vec::new(),
         }
     }
@@ -70,12 +80,22 @@ impl ShardLatencies {
         server: ServerId,
         micros: u64,
     ) {
-        if !Arc::ptr_eq(config, &self.config) {
-            let mut old = std::mem::replace(self, Self::new(Arc::clone(config)));
-            self.stale = std::mem::take(&mut old.stale);
-            self.stale.extend(old.into_delta());
-        }
-        let Some(slot) = self
+        let index = match self
+            .tables
+            .iter()
+            .rposition(|t| Arc::ptr_eq(&t.config, config))
+        {
+            Some(i) => i,
+            None => {
+                if self.tables.len() == TABLES {
+                    let oldest = self.tables.remove(0);
+                    self.stale.extend(oldest.into_delta());
+                }
+                self.tables.push(Table::new(Arc::clone(config)));
+                self.tables.len() - 1
+            }
+        };
+        let Some(slot) = self.tables[index]
             .by_server
             .get_mut(backend)
             .and_then(|list| list.get_mut(server))
@@ -89,6 +109,18 @@ impl ShardLatencies {
     /// Everything recorded since the last call; the histograms start again from zero.
     pub fn take(&mut self) -> Vec<LatencyDelta> {
         let mut out = std::mem::take(&mut self.stale);
+        out.extend(self.tables.iter_mut().filter_map(Table::take));
+        out
+    }
+}
+
+impl Table {
+    fn new(config: Arc<Config>) -> Self {
+        let by_server = shape(&config);
+        Self { config, by_server }
+    }
+
+    fn take(&mut self) -> Option<LatencyDelta> {
         let servers: Vec<_> = self
             .by_server
             .iter_mut()
@@ -102,30 +134,14 @@ impl ShardLatencies {
                 })
             })
             .collect();
-        if !servers.is_empty() {
-            out.push(LatencyDelta {
-                config: Arc::clone(&self.config),
-                servers,
-            });
-        }
-        out
-    }
-
-    fn into_delta(self) -> Option<LatencyDelta> {
-        let servers: Vec<_> = self
-            .by_server
-            .into_iter()
-            .enumerate()
-            .flat_map(|(b, list)| {
-                list.into_iter()
-                    .enumerate()
-                    .filter_map(move |(s, h)| h.filter(|h| !h.is_empty()).map(|h| (b, s, h)))
-            })
-            .collect();
-        (!servers.is_empty()).then_some(LatencyDelta {
-            config: self.config,
+        (!servers.is_empty()).then(|| LatencyDelta {
+            config: Arc::clone(&self.config),
             servers,
         })
+    }
+
+    fn into_delta(mut self) -> Option<LatencyDelta> {
+        self.take()
     }
 }
 
@@ -201,16 +217,26 @@ mod tests {
         // A reload that puts another server first: `c` is now server 1 of backend 1.
         let second = config("backend x\n server y 127.0.0.1:3\nbackend b\n server c 127.0.0.1:2\n");
         shard.record(&second, 1, 0, 10_000);
+        // Requests of the first configuration still in flight record into its own table.
+        shard.record(&first, 0, 1, 200);
+        for _ in 0..TABLES {
+            let other = config("backend b\n server c 127.0.0.1:2\n");
+            shard.record(&other, 0, 0, 1);
+        }
         let mut totals = LatencyTotals::default();
         for delta in shard.take() {
             totals.merge(&delta);
         }
         let c = totals.server("b", "c").unwrap();
-        assert_eq!(c.len(), 4);
-        assert_eq!(c.value_at_quantile(0.5), 200);
+        assert_eq!(
+            c.len(),
+            5 + TABLES as u64,
+            "nothing lost when tables are pushed out"
+        );
+        assert_eq!((c.min(), c.value_at_quantile(0.5)), (1, 100));
         assert!(c.max() >= 9_900);
         assert!(totals.server("b", "a").is_none());
-        assert_eq!(totals.backend("b").len(), 4);
+        assert_eq!(totals.backend("b").len(), 5 + TABLES as u64);
         assert!(shard.take().is_empty(), "taken once");
     }
 }
