@@ -190,6 +190,7 @@ fn bad_chunk_lines_and_trailers_are_refused() {
         "5\r\nhello\r\n0\r\nNo-Colon\r\n\r\n",
         "5\r\nhello\r\n0\r\nX: a\rb\r\n\r\n",
         "5\r\nhello\n0\r\n\r\n",
+        "5;a=b \r\nhello\r\n0\r\n\r\n",
     ] {
         let answer = exchange(
             port,

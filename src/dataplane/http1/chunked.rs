@@ -41,9 +41,10 @@ enum State {
 }
 
 /// Where a chunk extension scan is (RFC 9112 §7.1.1: `*( BWS ";" BWS name [ BWS "=" BWS
-/// value ] )`, name a token, value a token or a quoted string). Whitespace is accepted only
-/// after a value, before the next `;`: strict parsers (llhttp) refuse it around names and
-/// `=`, and a proxy must never accept framing that a strict backend would refuse.
+/// value ] )`, name a token, value a token or a quoted string), without any whitespace:
+/// strict parsers (llhttp) refuse it around names and `=` and after values (where the RFC
+/// only allows it before a further `;`), and a proxy must never accept framing that a
+/// strict backend would refuse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ext {
     /// After `;`: whitespace, then the first name character.
@@ -58,7 +59,7 @@ enum Ext {
     Quoted,
     /// After a backslash in a quoted string.
     Escaped,
-    /// After a value: whitespace, then `;` or the end.
+    /// After a quoted value: `;` or the end.
     AfterValue,
 }
 
@@ -66,14 +67,12 @@ impl Ext {
     /// The next part after byte `b`; `None` if `b` cannot come here. CR is handled by the
     /// caller (it ends the extensions where the part allows).
     fn next(self, b: u8) -> Option<Ext> {
-        let space = b == b' ' || b == b'\t';
         Some(match self {
             Ext::BeforeName | Ext::Name if is_tchar(b) => Ext::Name,
             Ext::Name | Ext::Token | Ext::AfterValue if b == b';' => Ext::BeforeName,
             Ext::Name if b == b'=' => Ext::BeforeValue,
             Ext::BeforeValue if b == b'"' => Ext::Quoted,
             Ext::BeforeValue | Ext::Token if is_tchar(b) => Ext::Token,
-            Ext::Token | Ext::AfterValue if space => Ext::AfterValue,
             Ext::Quoted if b == b'"' => Ext::AfterValue,
             Ext::Quoted if b == b'\\' => Ext::Escaped,
             Ext::Quoted | Ext::Escaped if !is_forbidden(b) => Ext::Quoted,
@@ -435,6 +434,10 @@ mod tests {
             b"6;name =value\r\nhello!\r\n",
             b"6;name= value\r\nhello!\r\n",
             b"6; name\r\nhello!\r\n",
+            // The fuzzers' differential target's fourth finding: llhttp refuses it.
+            b"6;me=vaEw \r\nluorld\r\n",
+            b"6;a=b ;c\r\nhello!\r\n",
+            b"6;a=\"b\" \r\nhello!\r\n",
             b"0\r\n folded\r\n\r\n",
             b"0\r\n: no-name\r\n\r\n",
             b"0\r\nNo colon\r\n\r\n",
