@@ -4,7 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::{Config, ProxyId, ServerId};
+use std::collections::HashMap;
+
+use crate::config::{Config, ProxyId, ProxyKind, ServerId};
+use crate::state::counters::{ProxyCounters, ServerCounters};
 use crossbeam_channel::Receiver;
 
 use crate::state::{
@@ -56,8 +59,11 @@ pub struct ControlPlane {
     servers: Vec<Vec<ServerRecord>>,
     /// A soft stop was asked for.
     stopping: bool,
-    /// Counter sets of configurations replaced by reloads, newest last.
-    retired: Vec<CounterSet>,
+    /// Counter sets of configurations replaced by reloads, with their configuration (to
+    /// find counters by name), newest last.
+    retired: Vec<(Arc<Config>, CounterSet)>,
+    /// Totals of retired sets folded away, by name.
+    carried: Carried,
     /// Response-time histograms as the shards ship them.
     latency_in: Receiver<LatencyDelta>,
     /// Their totals, by backend and server name.
@@ -83,6 +89,7 @@ impl ControlPlane {
             servers,
             stopping: false,
             retired: Vec::new(),
+            carried: Carried::default(),
             latency_in,
             latencies: LatencyTotals::default(),
         }
@@ -157,12 +164,14 @@ impl ControlPlane {
             })
             .collect();
         let counters = CounterSet::new(&config, current.counters.shards.len());
-        self.retired.push(current.counters.clone());
+        self.retired
+            .push((Arc::clone(&current.config), current.counters.clone()));
         if self.retired.len() > RETIRED_SETS {
-            // Only sets nobody counts in any more may go: a long-lived connection of an old
-            // configuration must still keep a soft stop waiting.
-            if let Some(idle) = self.retired.iter().position(|set| open_in(set) == 0) {
-                self.retired.remove(idle);
+            // Only sets nobody counts in any more may go (a long-lived connection of an old
+            // configuration must still keep a soft stop waiting); their totals stay, by name.
+            if let Some(idle) = self.retired.iter().position(|(_, set)| open_in(set) == 0) {
+                let (config, set) = self.retired.remove(idle);
+                self.carried.fold(&config, &set);
             }
         }
         self.servers = servers;
@@ -185,9 +194,67 @@ impl ControlPlane {
     /// earlier configuration too).
     pub fn open_connections(&self) -> u64 {
         std::iter::once(self.counters())
-            .chain(&self.retired)
+            .chain(self.retired.iter().map(|(_, set)| set))
             .map(open_in)
             .sum()
+    }
+
+    /// One counter of the proxy of `kind` named `name`, summed over every shard and every
+    /// configuration since startup: counters follow names across reloads.
+    pub fn proxy_total(
+        &self,
+        kind: ProxyKind,
+        name: &str,
+        pick: impl Fn(&ProxyCounters) -> u64,
+    ) -> u64 {
+        let live: u64 = self
+            .sets()
+            .filter_map(|(config, set)| {
+                let p = config
+                    .proxies
+                    .iter()
+                    .find(|p| p.kind == kind && p.name == name)?;
+                Some(set.proxy_sum(p.id, &pick))
+            })
+            .sum();
+        live + self
+            .carried
+            .proxies
+            .get(&(kind.keyword(), name.to_string()))
+            .map_or(0, &pick)
+    }
+
+    /// One counter of server `server` of backend `backend`, summed over every shard and
+    /// every configuration since startup.
+    pub fn server_total(
+        &self,
+        backend: &str,
+        server: &str,
+        pick: impl Fn(&ServerCounters) -> u64,
+    ) -> u64 {
+        let live: u64 = self
+            .sets()
+            .filter_map(|(config, set)| {
+                let p = config
+                    .proxies
+                    .iter()
+                    .find(|p| p.is_backend() && p.name == backend)?;
+                let s = p.servers.iter().position(|s| s.name == server)?;
+                Some(set.server_sum(p.id, s, &pick))
+            })
+            .sum();
+        live + self
+            .carried
+            .servers
+            .get(&(backend.to_string(), server.to_string()))
+            .map_or(0, &pick)
+    }
+
+    /// The counter set in force and the retired ones, each with its configuration.
+    fn sets(&self) -> impl Iterator<Item = (&Arc<Config>, &CounterSet)> {
+        let current = self.publisher.current();
+        std::iter::once((&current.config, &current.counters))
+            .chain(self.retired.iter().map(|(config, set)| (config, set)))
     }
 
     /// The configuration in force.
@@ -333,6 +400,45 @@ impl ControlPlane {
     }
 }
 
+/// Totals of retired counter sets, by name.
+#[derive(Debug, Default)]
+struct Carried {
+    /// By (section keyword, proxy name).
+    proxies: HashMap<(&'static str, String), ProxyCounters>,
+    /// By (backend name, server name).
+    servers: HashMap<(String, String), ServerCounters>,
+}
+
+impl Carried {
+    fn fold(&mut self, config: &Config, set: &CounterSet) {
+        for p in &config.proxies {
+            let total = self
+                .proxies
+                .entry((p.kind.keyword(), p.name.clone()))
+                .or_default();
+            for shard in set.shards.iter() {
+                if let Some(c) = shard.proxies.get(p.id) {
+                    total.absorb(c);
+                }
+            }
+            if !p.is_backend() {
+                continue;
+            }
+            for (i, s) in p.servers.iter().enumerate() {
+                let total = self
+                    .servers
+                    .entry((p.name.clone(), s.name.clone()))
+                    .or_default();
+                for shard in set.shards.iter() {
+                    if let Some(c) = shard.servers.get(p.id).and_then(|list| list.get(i)) {
+                        total.absorb(c);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Client connections counted open in `set`.
 fn open_in(set: &CounterSet) -> u64 {
     set.shards
@@ -433,6 +539,52 @@ mod tests {
                 .record_check(0, 5, result(CheckStatus::L4Ok))
                 .is_none(),
             "unknown server"
+        );
+    }
+
+    #[test]
+    fn counters_follow_names_across_reloads_even_once_folded() {
+        let (mut plane, _rx) = plane("backend b\n server a 127.0.0.1:1\n server c 127.0.0.1:2\n");
+        let bump = |plane: &ControlPlane| {
+            let snap = Arc::clone(plane.snapshot());
+            let config = &snap.config;
+            let be = config.proxies.iter().find(|p| p.name == "b").unwrap();
+            let c = be.servers.iter().position(|s| s.name == "c").unwrap();
+            snap.counters.shards[0].servers[be.id][c]
+                .sessions_total
+                .incr();
+            snap.counters.shards[0].proxies[be.id].sessions_total.incr();
+        };
+        bump(&plane);
+        let swapped = |i: usize| {
+            let text = if i.is_multiple_of(2) {
+                "backend x\n server y 127.0.0.1:3\nbackend b\n server c 127.0.0.1:2\n server a 127.0.0.1:1\n"
+            } else {
+                "backend b\n server a 127.0.0.1:1\n server c 127.0.0.1:2\n"
+            };
+            Arc::new(
+                crate::config::load_sources(&[("t".into(), text.into())])
+                    .unwrap()
+                    .config,
+            )
+        };
+        for i in 0..RETIRED_SETS + 6 {
+            plane.reload(swapped(i));
+            bump(&plane);
+        }
+        let expected = (RETIRED_SETS + 7) as u64;
+        assert_eq!(
+            plane.server_total("b", "c", |c| c.sessions_total.get()),
+            expected
+        );
+        assert_eq!(plane.server_total("b", "a", |c| c.sessions_total.get()), 0);
+        assert_eq!(
+            plane.proxy_total(ProxyKind::Backend, "b", |c| c.sessions_total.get()),
+            expected
+        );
+        assert!(
+            plane.retired.len() <= RETIRED_SETS + 1,
+            "idle sets are folded away"
         );
     }
 

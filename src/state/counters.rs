@@ -71,6 +71,13 @@ impl StatusCounters {
         };
         self.classes[class].incr();
     }
+
+    /// Adds `other`'s counts (folding a retired set; only its owner may call this).
+    pub fn absorb(&self, other: &StatusCounters) {
+        for (mine, theirs) in self.classes.iter().zip(&other.classes) {
+            mine.add(theirs.get());
+        }
+    }
 }
 
 /// Alignment (and so size granularity) of the counter blocks in a shard's arrays. Each
@@ -109,6 +116,27 @@ pub struct ProxyCounters {
     pub status: StatusCounters,
 }
 
+impl ProxyCounters {
+    /// Adds `other`'s totals (folding a retired set); gauges are not totals and stay.
+    pub fn absorb(&self, other: &ProxyCounters) {
+        for (mine, theirs) in [
+            (&self.conn_total, &other.conn_total),
+            (&self.sessions_total, &other.sessions_total),
+            (&self.requests_total, &other.requests_total),
+            (&self.bytes_in, &other.bytes_in),
+            (&self.bytes_out, &other.bytes_out),
+            (&self.request_errors, &other.request_errors),
+            (&self.connect_errors, &other.connect_errors),
+            (&self.response_errors, &other.response_errors),
+            (&self.retries, &other.retries),
+            (&self.redispatches, &other.redispatches),
+        ] {
+            mine.add(theirs.get());
+        }
+        self.status.absorb(&other.status);
+    }
+}
+
 /// Counters of one server.
 #[derive(Debug, Default)]
 #[repr(align(128))]
@@ -135,6 +163,26 @@ pub struct ServerCounters {
     pub connects: Counter,
     /// Requests that reused an idle connection.
     pub reuses: Counter,
+}
+
+impl ServerCounters {
+    /// Adds `other`'s totals (folding a retired set); gauges are not totals and stay.
+    pub fn absorb(&self, other: &ServerCounters) {
+        for (mine, theirs) in [
+            (&self.sessions_total, &other.sessions_total),
+            (&self.bytes_in, &other.bytes_in),
+            (&self.bytes_out, &other.bytes_out),
+            (&self.connect_errors, &other.connect_errors),
+            (&self.response_errors, &other.response_errors),
+            (&self.retries, &other.retries),
+            (&self.redispatches, &other.redispatches),
+            (&self.connects, &other.connects),
+            (&self.reuses, &other.reuses),
+        ] {
+            mine.add(theirs.get());
+        }
+        self.status.absorb(&other.status);
+    }
 }
 
 /// All counters of one shard.

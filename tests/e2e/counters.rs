@@ -128,4 +128,36 @@ fn counters_and_histograms_sum_to_what_the_clients_sent() {
         all.value_at_quantile(0.99) < 1_000_000,
         "loopback answers within a second"
     );
+
+    // A reload that swaps the servers' order: counters follow the names, not the ids.
+    let mut plane = ringlb::control::plane::ControlPlane::new(running.publisher, running.latencies);
+    let swapped = format!(
+        "global\n nbthread 2\n{}frontend f\n bind 127.0.0.1:{port}\n default_backend be\nbackend be\n server b 127.0.0.1:{}\n server a 127.0.0.1:{}\n",
+        defaults(""),
+        b.port,
+        a.port
+    );
+    plane.reload(Arc::new(
+        ringlb::config::load_sources(&[("counters.cfg".into(), swapped)])
+            .unwrap()
+            .config,
+    ));
+    // Every shard takes the snapshot within a sweep.
+    std::thread::sleep(Duration::from_millis(100));
+    for _ in 0..10 {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut answer = Vec::new();
+        s.read_to_end(&mut answer).unwrap();
+        assert!(answer.starts_with(b"HTTP/1.1 200"));
+    }
+    let sessions = |server: &str| plane.server_total("be", server, |c| c.sessions_total.get());
+    assert_eq!((sessions("a"), sessions("b")), (35, 35));
+    assert_eq!(
+        plane.proxy_total(ringlb::config::ProxyKind::Frontend, "f", |c| c
+            .requests_total
+            .get()),
+        70
+    );
 }
