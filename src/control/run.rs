@@ -3,8 +3,6 @@
 
 use std::cell::{Cell, RefCell};
 use std::path::PathBuf;
-
-use crate::config::{ConfigErrors, Loaded};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -12,7 +10,7 @@ use monoio::{LegacyDriver, RuntimeBuilder};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook::iterator::Signals;
 
-use crate::config::{ProxyId, ServerId};
+use crate::config::{ConfigErrors, Loaded, ProxyId, ServerId};
 
 use super::health::{self, probe, ProbeSpec};
 use super::plane::ControlPlane;
