@@ -44,6 +44,16 @@ impl Config {
         self.proxies.iter().filter(|p| p.is_backend())
     }
 
+    /// The frontend (or listen) named `name`: names, unlike ids, survive a reload.
+    pub fn frontend(&self, name: &str) -> Option<&Proxy> {
+        self.frontends().find(|p| p.name == name)
+    }
+
+    /// The backend (or listen) named `name`.
+    pub fn backend(&self, name: &str) -> Option<&Proxy> {
+        self.backends().find(|p| p.name == name)
+    }
+
     /// Looks a userlist up by name.
     pub fn userlist(&self, name: &str) -> Option<&Userlist> {
         self.userlists.iter().find(|u| u.name == name)

@@ -115,11 +115,7 @@ impl ControlPlane {
         let needs_restart = restart_only_changes(&old, &config);
         let mut servers = records(&config);
         for (proxy, list) in config.proxies.iter().zip(servers.iter_mut()) {
-            let Some(old_proxy) = old
-                .proxies
-                .iter()
-                .find(|p| p.is_backend() && p.name == proxy.name)
-            else {
+            let Some(old_proxy) = old.backend(&proxy.name) else {
                 continue;
             };
             for (id, (server, record)) in proxy.servers.iter().zip(list.iter_mut()).enumerate() {
@@ -148,10 +144,8 @@ impl ControlPlane {
             .proxies
             .iter()
             .map(|proxy| {
-                let same = old.proxies.iter().find(|p| {
-                    p.is_backend()
-                        && p.name == proxy.name
-                        && p.servers.len() == proxy.servers.len()
+                let same = old.backend(&proxy.name).filter(|p| {
+                    p.servers.len() == proxy.servers.len()
                         && p.servers
                             .iter()
                             .zip(&proxy.servers)
@@ -193,10 +187,7 @@ impl ControlPlane {
     /// Client connections open over every shard and frontend (those accepted under an
     /// earlier configuration too).
     pub fn open_connections(&self) -> u64 {
-        std::iter::once(self.counters())
-            .chain(self.retired.iter().map(|(_, set)| set))
-            .map(open_in)
-            .sum()
+        self.sets().map(|(_, set)| open_in(set)).sum()
     }
 
     /// One counter of the proxy of `kind` named `name`, summed over every shard and every
@@ -235,10 +226,7 @@ impl ControlPlane {
         let live: u64 = self
             .sets()
             .filter_map(|(config, set)| {
-                let p = config
-                    .proxies
-                    .iter()
-                    .find(|p| p.is_backend() && p.name == backend)?;
+                let p = config.backend(backend)?;
                 let s = p.servers.iter().position(|s| s.name == server)?;
                 Some(set.server_sum(p.id, s, &pick))
             })

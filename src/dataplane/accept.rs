@@ -59,17 +59,20 @@ async fn accept_while_open(
     // Ids change with a reload; the bind is kept by its frontend's name, looked up again
     // only when the configuration changes.
     let mut resolved: Option<(Arc<Config>, ProxyId)> = None;
+    let mut resolve = |config: &Arc<Config>| -> Option<ProxyId> {
+        match &resolved {
+            Some((known, id)) if Arc::ptr_eq(known, config) => Some(*id),
+            _ => {
+                let id = config.frontend(frontend)?.id;
+                resolved = Some((Arc::clone(config), id));
+                Some(id)
+            }
+        }
+    };
     while open.get() {
         let snap = shard.snapshot();
-        let id = match &resolved {
-            Some((config, id)) if Arc::ptr_eq(config, &snap.config) => *id,
-            _ => match frontend_id(&snap.config, frontend) {
-                Some(id) => {
-                    resolved = Some((Arc::clone(&snap.config), id));
-                    id
-                }
-                None => return,
-            },
+        let Some(id) = resolve(&snap.config) else {
+            return;
         };
         // A frontend's `maxconn` is shared evenly by the shards, as each accepts on its own.
         let frontend_full = snap.config.proxies[id].maxconn.is_some_and(|m| {
@@ -88,12 +91,8 @@ async fn accept_while_open(
                 let Some(local) = local else { continue };
                 // The id is resolved again under the snapshot the connection is counted in.
                 let snap = shard.snapshot();
-                let id = match &resolved {
-                    Some((config, id)) if Arc::ptr_eq(config, &snap.config) => *id,
-                    _ => match frontend_id(&snap.config, frontend) {
-                        Some(id) => id,
-                        None => continue,
-                    },
+                let Some(id) = resolve(&snap.config) else {
+                    continue;
                 };
                 serve(
                     Connection::open(Rc::clone(shard), snap, id, Rc::clone(&gauge), peer, local),
@@ -112,15 +111,6 @@ async fn accept_while_open(
             }
         }
     }
-}
-
-/// The id of the frontend named `name` in `config`.
-fn frontend_id(config: &Config, name: &str) -> Option<ProxyId> {
-    config
-        .proxies
-        .iter()
-        .find(|p| p.is_frontend() && p.name == name)
-        .map(|p| p.id)
 }
 
 /// Starts the session task of a new connection.

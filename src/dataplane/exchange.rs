@@ -381,16 +381,13 @@ impl<'a> Transaction<'a> {
             let plan = ResponsePlan {
                 method: req.method,
                 client_minor: req.minor,
-                client_keep_alive: req.keep_alive
-                    && conn_mode != HttpConnMode::Close
-                    && !self.shard.stopping(),
+                client_keep_alive: req.keep_alive && conn_mode != HttpConnMode::Close,
                 stopping: self.shard.stopping_flag(),
                 request_done: &request_done,
                 response_started: &response_started,
                 upgrade: req.facts.upgrade,
                 server_timeout: be.timeouts.server,
                 client_timeout: self.fe.timeouts.client,
-                timed: true,
                 head_limit: self.shard.buffers.size(),
                 server_deadline: &server_deadline,
                 client_deadline: self.client_deadline,
@@ -582,16 +579,10 @@ impl<'a> Transaction<'a> {
                     return self.fail(&mut client, None, e).await;
                 }
             };
-            if let Some(head) = relayed.head_at {
-                let took = head.duration_since(sent_at);
-                self.timers.response = took.as_millis() as i64;
-                self.shard.record_latency(
-                    &self.snap.config,
-                    be.id,
-                    server,
-                    took.as_micros() as u64,
-                );
-            }
+            let took = relayed.head_at.duration_since(sent_at);
+            self.timers.response = took.as_millis() as i64;
+            self.shard
+                .record_latency(&self.snap.config, be.id, server, took.as_micros() as u64);
             self.status = Some(relayed.status);
             server_counters.status.record(relayed.status);
             self.counters.proxies[be.id].status.record(relayed.status);

@@ -39,8 +39,6 @@ pub struct ResponsePlan<'a> {
     pub server_timeout: Option<Duration>,
     /// `timeout client`.
     pub client_timeout: Option<Duration>,
-    /// Whether to note when the response head arrived (for the log).
-    pub timed: bool,
     /// Longest response head accepted (`tune.bufsize`, as for requests).
     pub head_limit: usize,
     /// The server socket's deadline.
@@ -60,8 +58,8 @@ pub struct Relayed {
     pub client_keep_alive: bool,
     /// 101 Switching Protocols was relayed: the connection is now a tunnel.
     pub upgraded: bool,
-    /// When the response head arrived, if the plan asked.
-    pub head_at: Option<Instant>,
+    /// When the response head arrived.
+    pub head_at: Instant,
     /// The server authenticates the connection (NTLM, Negotiate): it must stay private.
     pub connection_auth: bool,
 }
@@ -111,7 +109,7 @@ where
                 }
             };
             if !head.is_interim() {
-                break (head, plan.timed.then(Instant::now));
+                break (head, Instant::now());
             }
             // 100 Continue was already answered by the proxy; other 1xx go to 1.1 clients.
             if head.status != 100 && plan.client_minor == 1 {

@@ -106,12 +106,7 @@ pub fn serve_http(
 #[allow(clippy::redundant_allocation)]
 fn follow_reload(conn: &mut Connection, snap: &Rc<Arc<Snapshot>>) -> bool {
     let name = &conn.snap.config.proxies[conn.frontend].name;
-    let Some(fe) = snap
-        .config
-        .proxies
-        .iter()
-        .find(|p| &p.name == name && p.is_frontend() && p.mode == Mode::Http)
-    else {
+    let Some(fe) = snap.config.frontend(name).filter(|p| p.mode == Mode::Http) else {
         return false;
     };
     conn.frontend = fe.id;

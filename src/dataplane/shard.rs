@@ -150,17 +150,30 @@ impl Shard {
         server: ServerId,
         addr: SocketAddr,
     ) -> bool {
-        let newest = self.snapshot();
         if self.stopping() {
-            false
-        } else if Arc::ptr_eq(&newest.config, &snap.config) {
+            return false;
+        }
+        match self.still_usable(snap, backend.id, server) {
+            Some(usable) => usable,
+            None => usable_address(&self.snapshot(), addr),
+        }
+    }
+
+    /// Whether the newest snapshot still lets the balancer pick `server` of `backend` (ids
+    /// of `snap`'s configuration); `None` when a reload brought another configuration.
+    pub fn still_usable(
+        &self,
+        snap: &Snapshot,
+        backend: ProxyId,
+        server: ServerId,
+    ) -> Option<bool> {
+        let newest = self.snapshot();
+        Arc::ptr_eq(&newest.config, &snap.config).then(|| {
             newest
-                .backend(backend.id)
+                .backend(backend)
                 .and_then(|view| view.servers.get(server))
                 .is_some_and(|status| status.usable())
-        } else {
-            usable_address(&newest, addr)
-        }
+        })
     }
 
     /// Whether a soft stop is under way.

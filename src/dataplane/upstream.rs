@@ -140,7 +140,8 @@ impl Dispatch {
             // As HAProxy: a server that went down meanwhile is left at once, whatever the
             // redispatch interval says.
             let leave = |shard: &Shard| {
-                backend.redispatch.is_some() && gone_down(shard, snap, backend, slot.server)
+                backend.redispatch.is_some()
+                    && shard.still_usable(snap, backend.id, slot.server) == Some(false)
             };
             let mut redispatch = redispatch_now(backend, self.retries) || leave(shard);
             if !redispatch && failure != ProxyError::ConnectTimeout {
@@ -280,17 +281,6 @@ fn queue_limit(backend: &Proxy) -> Duration {
         .timeouts
         .queue_wait()
         .unwrap_or(DEFAULT_QUEUE_TIMEOUT)
-}
-
-/// Whether the newest snapshot says `server` of `backend` can no longer be picked (the
-/// configuration still being the one `snap` had).
-fn gone_down(shard: &Shard, snap: &Snapshot, backend: &Proxy, server: usize) -> bool {
-    let newest = shard.snapshot();
-    std::sync::Arc::ptr_eq(&newest.config, &snap.config)
-        && newest
-            .backend(backend.id)
-            .and_then(|view| view.servers.get(server))
-            .is_some_and(|status| !status.usable())
 }
 
 /// `option redispatch [interval]`: whether retry number `retry` (1-based) goes elsewhere.

@@ -88,8 +88,8 @@ impl ShardLatencies {
             Some(i) => i,
             None => {
                 if self.tables.len() == TABLES {
-                    let oldest = self.tables.remove(0);
-                    self.stale.extend(oldest.into_delta());
+                    let mut oldest = self.tables.remove(0);
+                    self.stale.extend(oldest.take());
                 }
                 self.tables.push(Table::new(Arc::clone(config)));
                 self.tables.len() - 1
@@ -138,10 +138,6 @@ impl Table {
             config: Arc::clone(&self.config),
             servers,
         })
-    }
-
-    fn into_delta(mut self) -> Option<LatencyDelta> {
-        self.take()
     }
 }
 
