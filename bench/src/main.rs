@@ -77,6 +77,43 @@ struct Cli {
     /// measured: it sets the open-loop rates.
     #[arg(long, visible_alias = "only", value_name = "LIST")]
     proxies: Option<String>,
+    /// Only these cases, comma-separated: keepalive, open-25, open-50, open-75, close, 1mib,
+    /// tcp, idle (default: all). keepalive always runs: it sets the open-loop rates.
+    #[arg(long, value_name = "LIST")]
+    cases: Option<String>,
+}
+
+/// Every case id `--cases` knows, in run order.
+const CASE_IDS: [&str; 8] = [
+    "keepalive",
+    "open-25",
+    "open-50",
+    "open-75",
+    "close",
+    "1mib",
+    "tcp",
+    "idle",
+];
+
+/// The case ids to run, from `--cases`; keepalive is always in.
+fn select_cases(list: Option<&str>) -> Result<Vec<&'static str>> {
+    let Some(list) = list else {
+        return Ok(CASE_IDS.to_vec());
+    };
+    let mut named = vec!["keepalive"];
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let Some(&id) = CASE_IDS.iter().find(|&&id| id == name) else {
+            bail!(
+                "--cases: unknown case '{name}': the choices are {}",
+                CASE_IDS.join(", ")
+            );
+        };
+        named.push(id);
+    }
+    Ok(CASE_IDS
+        .into_iter()
+        .filter(|id| named.contains(id))
+        .collect())
 }
 
 /// The proxies to measure, in round order, from `--proxies` and whether `--baseline` was given.
@@ -126,6 +163,8 @@ struct Settings {
     duration: Duration,
     warmup: Duration,
     idle_conns: usize,
+    /// The case ids to run (`--cases`).
+    cases: Vec<&'static str>,
 }
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -188,6 +227,7 @@ fn run(cli: Cli) -> Result<()> {
             .idle_conns
             .unwrap_or(if cli.quick { 2000 } else { 10_000 })
             .max(1),
+        cases: select_cases(cli.cases.as_deref())?,
     };
     let placements = match (cli.pin, cli.unpinned) {
         (true, _) => vec![Placement::Pin],
@@ -415,6 +455,8 @@ fn run_placement(
     let mut cases = vec![case1];
     cases.extend([25, 50, 75].map(|pct| Case::open(pct, direct_max)));
     cases.extend([Case::close(), Case::large(), Case::tcp()]);
+    cases.retain(|c| s.cases.contains(&c.id.as_str()));
+    let idle_wanted = s.cases.contains(&"idle");
 
     let mut skipped = Vec::new();
     if proxy(Target::Nginx).is_some_and(|p| p.tcp_port.is_none()) {
@@ -433,7 +475,10 @@ fn run_placement(
                 }
             }
         }
-        for t in round_order(&wanted, round) {
+        for t in round_order(&wanted, round)
+            .into_iter()
+            .filter(|_| idle_wanted)
+        {
             check_interrupted()?;
             // A fresh instance, so that memory freed by earlier cases does not hide the cost.
             let p = Proxy::start(
@@ -629,5 +674,19 @@ mod tests {
         ] {
             assert!(selected(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn cases_flag() {
+        assert_eq!(select_cases(None).unwrap(), CASE_IDS);
+        // keepalive always runs (it sets the open-loop rates); run order, not flag order.
+        assert_eq!(
+            select_cases(Some("idle, tcp")).unwrap(),
+            ["keepalive", "tcp", "idle"]
+        );
+        assert_eq!(select_cases(Some("keepalive")).unwrap(), ["keepalive"]);
+        assert_eq!(select_cases(Some("")).unwrap(), ["keepalive"]);
+        let e = select_cases(Some("keepalive,open-90")).unwrap_err();
+        assert!(e.to_string().contains("'open-90'"), "{e}");
     }
 }

@@ -113,10 +113,14 @@ pub struct Pair {
     pub ringlb: Option<f64>,
     /// The baseline's median (None if invalid).
     pub baseline: Option<f64>,
-    /// `ringlb / baseline` of the medians: the number to read.
+    /// `ringlb / baseline` of the medians.
     pub ratio: Option<f64>,
     /// `ringlb / baseline` in each round in which both were valid: the spread shows the noise.
     pub round_ratios: Vec<f64>,
+    /// The median of `round_ratios`: the number to read, because each round's two
+    /// measurements ran back to back, so a machine that drifts over the run (a noisy host,
+    /// a warming backend) moves both of them.
+    pub paired: Option<f64>,
 }
 
 /// The comparison with the baseline ringlb in one case: CPU per request and p99.
@@ -354,11 +358,12 @@ pub fn baseline_rows(cases: &[Case], summary: &[Summary], all: &[Measurement]) -
                 let b = valid(Target::RinglbBaseline).find(|b| b.round == r.round)?;
                 div(of_round(r), of_round(b))
             })
-            .collect();
+            .collect::<Vec<f64>>();
         Pair {
             ringlb,
             baseline,
             ratio: div(ringlb, baseline),
+            paired: (!round_ratios.is_empty()).then(|| median(round_ratios.clone())),
             round_ratios,
         }
     };
@@ -392,7 +397,7 @@ fn pair_text(p: &Pair, digits: usize) -> String {
         opt(p.baseline, digits)
     );
     if let Some(range) = round_range(p) {
-        let _ = write!(s, ", rounds {range}");
+        let _ = write!(s, "; paired {}, rounds {range}", opt(p.paired, 3));
     }
     s.push(')');
     s
@@ -530,11 +535,13 @@ pub fn markdown(r: &Report) -> String {
             }
         }
         if !p.baseline.is_empty() {
-            let _ = writeln!(s, "\nringlb / ringlb-baseline, same run, same config, same rounds (below 1: this tree is cheaper or faster; rounds: the ratio in each round):\n");
+            let _ = writeln!(s, "\nringlb / ringlb-baseline, same run, same config, same rounds (below 1: this tree is cheaper or faster). Each cell: the ratio of the medians; *paired*, the median of the per-round ratios (each round measures both back to back, so drift over the run cancels: the number to read); the lowest and highest round:\n");
             let _ = writeln!(s, "| case | CPU µs/req ringlb | CPU µs/req baseline | CPU ringlb / baseline | p99 µs ringlb | p99 µs baseline | p99 ringlb / baseline |");
             let _ = writeln!(s, "|---|--:|--:|--:|--:|--:|--:|");
             let ratio = |x: &Pair| match (x.ratio, round_range(x)) {
-                (Some(r), Some(range)) => format!("{r:.3} (rounds {range})"),
+                (Some(r), Some(range)) => {
+                    format!("{r:.3} (paired {}, rounds {range})", opt(x.paired, 3))
+                }
                 (r, _) => opt(r, 3),
             };
             for row in &p.baseline {
@@ -686,12 +693,14 @@ mod tests {
                 baseline: Some(10.0),
                 ratio: Some(1.0),
                 round_ratios: vec![0.9, 1.0, 1.0],
+                paired: Some(1.0),
             }
         );
         assert_eq!(rows[0].p99.ratio, Some(0.5));
         assert_eq!(rows[1].cpu_us_per_request.ratio, None);
         // Rounds 1 and 2 were valid for both: their ratios still show.
         assert_eq!(rows[1].cpu_us_per_request.round_ratios, vec![1.5, 1.5]);
+        assert_eq!(rows[1].cpu_us_per_request.paired, Some(1.5));
 
         let report = Report {
             meta: Meta {
@@ -726,12 +735,12 @@ mod tests {
         };
         let md = markdown(&report);
         assert!(md.contains("| case | metric | ringlb/baseline |"), "{md}");
-        assert!(md.contains("| keepalive | 10.00 | 10.00 | **1.000 (rounds 0.90-1.00)** | 100 | 200 | **0.500 (rounds 0.50-0.50)** |"), "{md}");
+        assert!(md.contains("| keepalive | 10.00 | 10.00 | **1.000 (paired 1.000, rounds 0.90-1.00)** | 100 | 200 | **0.500 (paired 0.500, rounds 0.50-0.50)** |"), "{md}");
         assert!(!md.contains("HAProxy"), "{md}");
         let lines = baseline_lines(&report.placements[0]);
         assert_eq!(
             lines[0],
-            "ringlb / baseline [pin] keepalive  CPU/req 1.000 (10.00 / 10.00 µs, rounds 0.90-1.00)  p99 0.500 (100 / 200 µs, rounds 0.50-0.50)"
+            "ringlb / baseline [pin] keepalive  CPU/req 1.000 (10.00 / 10.00 µs; paired 1.000, rounds 0.90-1.00)  p99 0.500 (100 / 200 µs; paired 0.500, rounds 0.50-0.50)"
         );
         assert_eq!(
             lines[1],
