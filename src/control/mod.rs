@@ -5,6 +5,8 @@
 pub mod health;
 pub mod plane;
 pub mod run;
+pub mod socket;
+pub mod stats;
 
 use std::sync::Arc;
 

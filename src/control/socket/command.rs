@@ -1,0 +1,1 @@
+//! Runtime API commands: parsed from a line, with the level each needs.

@@ -1,0 +1,4 @@
+//! The admin socket (`stats socket`): HAProxy's runtime API on the control thread.
+
+pub mod command;
+pub mod server;

@@ -1,0 +1,1 @@
+//! The socket listeners and their sessions: `;`-chained commands, `prompt` mode, limits.

@@ -1,0 +1,4 @@
+//! The stats page of `stats enable` proxies, served by the control thread: who may see it
+//! (`auth`) and what it shows.
+
+pub mod auth;
