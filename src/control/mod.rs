@@ -3,10 +3,12 @@
 //! here; the shards never see this module, only the snapshots it sends.
 
 pub mod health;
+pub mod history;
 pub mod plane;
 pub mod run;
 pub mod socket;
 pub mod stats;
+pub mod traffic;
 
 use std::sync::Arc;
 

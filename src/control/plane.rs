@@ -2,7 +2,7 @@
 //! one place that turns a change into a new `Snapshot` for the shards.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use std::collections::HashMap;
 
@@ -15,6 +15,8 @@ use crate::state::{
 };
 
 use super::health::{Change, CheckResult, ServerCheck};
+use super::history::StateHistory;
+use super::traffic::Traffic;
 use super::Publisher;
 
 /// Counter sets of earlier configurations kept for their live gauges (connections accepted
@@ -30,6 +32,8 @@ pub struct ServerRecord {
     pub maint: bool,
     /// Its configured weight.
     pub weight: u32,
+    /// When it last changed state, and its downtime.
+    pub history: StateHistory,
 }
 
 impl ServerRecord {
@@ -57,6 +61,8 @@ pub struct ControlPlane {
     publisher: Publisher,
     /// By `ProxyId`, then `ServerId`.
     servers: Vec<Vec<ServerRecord>>,
+    /// By `ProxyId`: whether each backend had a server up, and since when.
+    backends: Vec<StateHistory>,
     /// A soft stop was asked for.
     stopping: bool,
     /// Counter sets of configurations replaced by reloads, with their configuration (to
@@ -68,6 +74,8 @@ pub struct ControlPlane {
     latency_in: Receiver<LatencyDelta>,
     /// Their totals, by backend and server name.
     latencies: LatencyTotals,
+    /// Sampled maxima and rates.
+    traffic: Traffic,
 }
 
 /// What a reload did.
@@ -84,14 +92,17 @@ impl ControlPlane {
     /// histograms arrive on `latency_in`.
     pub fn new(publisher: Publisher, latency_in: Receiver<LatencyDelta>) -> Self {
         let servers = records(&publisher.current().config);
+        let backends = backend_histories(&servers, Instant::now());
         Self {
             publisher,
             servers,
+            backends,
             stopping: false,
             retired: Vec::new(),
             carried: Carried::default(),
             latency_in,
             latencies: LatencyTotals::default(),
+            traffic: Traffic::default(),
         }
     }
 
@@ -100,6 +111,18 @@ impl ControlPlane {
         for delta in self.latency_in.try_iter() {
             self.latencies.merge(&delta);
         }
+    }
+
+    /// Samples the counters' maxima and rates (every control tick).
+    pub fn sample_traffic(&mut self, now: Instant) {
+        let mut traffic = std::mem::take(&mut self.traffic);
+        traffic.sample(self, now);
+        self.traffic = traffic;
+    }
+
+    /// Sampled maxima and rates, by name.
+    pub fn traffic(&self) -> &Traffic {
+        &self.traffic
     }
 
     /// Response-time totals by backend and server name.
@@ -124,6 +147,7 @@ impl ControlPlane {
                     continue;
                 };
                 let previous = &self.servers[old_proxy.id][old_id];
+                record.history = previous.history.clone();
                 // Only a server still checked at the same place keeps what its checks found.
                 let same_target = super::health::probe_spec(&old, old_proxy.id, old_id)
                     .map(|s| s.target)
@@ -168,7 +192,14 @@ impl ControlPlane {
                 self.carried.fold(&config, &set);
             }
         }
+        let mut backends = backend_histories(&servers, Instant::now());
+        for (proxy, history) in config.proxies.iter().zip(backends.iter_mut()) {
+            if let Some(old_proxy) = old.backend(&proxy.name) {
+                *history = self.backends[old_proxy.id].clone();
+            }
+        }
         self.servers = servers;
+        self.backends = backends;
         self.publish_with(config, shared, counters);
         Reloaded {
             generation: self.publisher.current().generation,
@@ -260,6 +291,11 @@ impl ControlPlane {
         &self.publisher.current().counters
     }
 
+    /// One backend's up/down history (by `ProxyId`; only meaningful for backends).
+    pub fn backend_history(&self, proxy: ProxyId) -> Option<&StateHistory> {
+        self.backends.get(proxy)
+    }
+
     /// One server's record.
     pub fn server(&self, proxy: ProxyId, server: ServerId) -> Option<&ServerRecord> {
         self.servers.get(proxy)?.get(server)
@@ -311,6 +347,13 @@ impl ControlPlane {
         shared: Vec<Arc<BackendShared>>,
         counters: CounterSet,
     ) {
+        let now = Instant::now();
+        for (list, backend) in self.servers.iter_mut().zip(self.backends.iter_mut()) {
+            for record in list.iter_mut() {
+                record.history.set(record.is_up(), now);
+            }
+            backend.set(list.iter().any(ServerRecord::is_up), now);
+        }
         let statuses = self
             .servers
             .iter()
@@ -456,6 +499,14 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<String> {
     changes
 }
 
+/// Backend histories that begin at `now`, up where a server is.
+fn backend_histories(servers: &[Vec<ServerRecord>], now: Instant) -> Vec<StateHistory> {
+    servers
+        .iter()
+        .map(|list| StateHistory::new(list.iter().any(ServerRecord::is_up), now))
+        .collect()
+}
+
 /// Fresh records for every server of `config`.
 fn records(config: &Config) -> Vec<Vec<ServerRecord>> {
     config
@@ -464,10 +515,15 @@ fn records(config: &Config) -> Vec<Vec<ServerRecord>> {
         .map(|p| {
             p.servers
                 .iter()
-                .map(|s| ServerRecord {
-                    check: (s.check.enabled && !s.disabled).then(|| ServerCheck::new(s.check)),
-                    maint: s.disabled,
-                    weight: s.weight,
+                .map(|s| {
+                    let check = (s.check.enabled && !s.disabled).then(|| ServerCheck::new(s.check));
+                    let up = !s.disabled && check.as_ref().is_none_or(|c| c.health.is_up());
+                    ServerRecord {
+                        check,
+                        maint: s.disabled,
+                        weight: s.weight,
+                        history: StateHistory::new(up, Instant::now()),
+                    }
                 })
                 .collect()
         })

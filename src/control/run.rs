@@ -67,7 +67,11 @@ pub fn run(plane: ControlPlane, mut signals: Signals, files: &[PathBuf]) -> std:
         let mut loading: Option<Loading> = None;
         loop {
             monoio::time::sleep(TICK).await;
-            plane.borrow_mut().collect_latencies();
+            {
+                let mut plane = plane.borrow_mut();
+                plane.collect_latencies();
+                plane.sample_traffic(Instant::now());
+            }
             let done = loading.as_ref().map(crossbeam_channel::Receiver::try_recv);
             match done {
                 Some(Ok(result)) => {

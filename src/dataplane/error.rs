@@ -2,6 +2,7 @@
 //! a response has not started), the termination state logged, and the counter to bump.
 
 use super::http1::RequestError;
+use crate::state::counters::{ProxyCounters, ServerCounters};
 
 /// What the transaction was doing (HAProxy's second termination-state letter).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,5 +171,22 @@ mod tests {
             ProxyError::BadRequest(RequestError::BareLf).status(),
             Some(400)
         );
+    }
+}
+
+/// Counts a transfer cut short, as HAProxy's `cli_abrt` and `srv_abrt`, from the two-letter
+/// termination state: the client during the response (`CH`, `cH`, `CD`, `cD`), the server
+/// during the data phase (`SD`, `sD`).
+pub fn count_abort(termination: [u8; 2], server: &ServerCounters, backend: &ProxyCounters) {
+    match termination {
+        [b'C' | b'c', b'H' | b'D'] => {
+            server.client_aborts.incr();
+            backend.client_aborts.incr();
+        }
+        [b'S' | b's', b'D'] => {
+            server.server_aborts.incr();
+            backend.server_aborts.incr();
+        }
+        _ => {}
     }
 }

@@ -19,7 +19,7 @@ use crate::state::{BackendShared, LogEvent, LogRecord, ShardCounters, Snapshot, 
 use super::balance::acquire_server;
 use super::body::{upload, BodyProgress};
 use super::deadline::{coarse_now, Deadline};
-use super::error::{Phase, ProxyError};
+use super::error::{count_abort, Phase, ProxyError};
 use super::head::{read_head, HeadError};
 use super::http1::{BodyKind, Outgoing, RequestFramer, RequestHead};
 use super::io::{
@@ -100,9 +100,11 @@ pub struct Transaction<'a> {
     bytes_out: u64,
     /// Bytes of this request taken from the client (head and body).
     bytes_in: u64,
+    /// `Tr` in µs, once the response head arrived.
+    response_us: Option<u64>,
     request_line: Option<String>,
     termination: [u8; 2],
-    /// Whether this transaction is logged: only then are its timers read from the clock.
+    /// Whether this transaction is logged: only then is a log record built.
     logged: bool,
 }
 
@@ -129,7 +131,7 @@ impl<'a> Transaction<'a> {
             client_deadline,
             peer,
             local,
-            started: if logged { Instant::now() } else { coarse_now() },
+            started: Instant::now(),
             started_wall: if logged {
                 SystemTime::now()
             } else {
@@ -140,6 +142,7 @@ impl<'a> Transaction<'a> {
             status: None,
             bytes_out: 0,
             bytes_in: 0,
+            response_us: None,
             request_line: None,
             termination: *b"--",
             logged,
@@ -581,6 +584,7 @@ impl<'a> Transaction<'a> {
             };
             let took = relayed.head_at.duration_since(sent_at);
             self.timers.response = took.as_millis() as i64;
+            self.response_us = Some(took.as_micros() as u64);
             self.shard
                 .record_latency(&self.snap.config, be.id, server, took.as_micros() as u64);
             self.status = Some(relayed.status);
@@ -792,9 +796,8 @@ impl<'a> Transaction<'a> {
     }
 
     fn log(&mut self) {
-        if self.logged {
-            self.timers.total = self.started.elapsed().as_millis() as i64;
-        }
+        let total = self.started.elapsed();
+        self.timers.total = total.as_millis() as i64;
         let frontend = &self.counters.proxies[self.fe.id];
         frontend.bytes_out.add(self.bytes_out);
         frontend.bytes_in.add(self.bytes_in);
@@ -802,6 +805,16 @@ impl<'a> Transaction<'a> {
             let server = &self.counters.servers[be.id][server];
             server.bytes_out.add(self.bytes_out);
             server.bytes_in.add(self.bytes_in);
+            let backend = &self.counters.proxies[be.id];
+            count_abort(self.termination, server, backend);
+            // As HAProxy's time averages: only exchanges that got a response head.
+            if let Some(response) = self.response_us {
+                let ms = |t: i64| u64::try_from(t).unwrap_or(0) * 1000;
+                let (queue, connect) = (ms(self.timers.queue), ms(self.timers.connect));
+                let total = total.as_micros() as u64;
+                server.times.record(queue, connect, Some(response), total);
+                backend.times.record(queue, connect, Some(response), total);
+            }
         }
         if !self.logged {
             return;

@@ -20,7 +20,7 @@ use monoio::net::TcpStream;
 use crate::config::{LogFormat, Proxy, SpliceMode};
 use crate::state::{LogEvent, LogRecord, Timers};
 
-use super::error::{Phase, ProxyError};
+use super::error::{count_abort, Phase, ProxyError};
 use super::io::{read_with_timeout, set_reset_on_close, unless_idle, within, ReadOutcome};
 use super::shard::{Connection, Shard};
 use super::upstream::Dispatch;
@@ -386,6 +386,13 @@ pub async fn serve_tcp(conn: Connection, client: TcpStream) {
     if let Some(e) = end.error {
         record.termination = e.termination();
     }
+    let backend = &snap.shard_counters(shard.id).proxies[be.id];
+    count_abort(record.termination, counters, backend);
+    let ms = |t: i64| u64::try_from(t).unwrap_or(0) * 1000;
+    let total = started.elapsed().as_micros() as u64;
+    let (queue, connect) = (ms(record.timers.queue), ms(record.timers.connect));
+    counters.times.record(queue, connect, None, total);
+    backend.times.record(queue, connect, None, total);
     drop(upstream.slot);
     finish(shard, fe.log_format, logs, record, started);
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use monoio::net::TcpStream;
 
 use crate::config::{Proxy, ServerId};
+use crate::state::counters::Gauge;
 use crate::state::{BackendView, Snapshot, Timers};
 
 use super::balance::{pick, BackendQueue, NoPick, Slot, Turn};
@@ -191,6 +192,7 @@ impl Dispatch {
             }
         }
         // Boxed: queueing is the slow path, and its state should not weigh on every request.
+        let _queued = InQueue::join(&snap.shard_counters(shard.id).proxies[backend.id].queued);
         Box::pin(self.wait_in_queue(shard, view, backend, queue, timers)).await
     }
 
@@ -267,6 +269,23 @@ impl Dispatch {
             self.queued = true;
             timers.queue = since.map_or(0, |t| t.elapsed().as_millis() as i64);
         }
+    }
+}
+
+/// Counts a request in its backend's queue gauge (`qcur`) until dropped, however the wait
+/// ends (a slot, a timeout, or the client leaving, which drops the waiting future).
+struct InQueue<'a>(&'a Gauge);
+
+impl<'a> InQueue<'a> {
+    fn join(gauge: &'a Gauge) -> Self {
+        gauge.add(1);
+        Self(gauge)
+    }
+}
+
+impl Drop for InQueue<'_> {
+    fn drop(&mut self) {
+        self.0.add(-1);
     }
 }
 

@@ -80,6 +80,77 @@ impl StatusCounters {
     }
 }
 
+/// Requests a time average spans, as HAProxy's `qtime/ctime/rtime/ttime` (a sliding window
+/// average: each new sample weighs 1/1024).
+pub const AVERAGE_WINDOW: u64 = 1024;
+
+/// A sliding-window average of one time in µs and its maximum, with one writer.
+#[derive(Debug, Default)]
+pub struct TimeAverage {
+    /// HAProxy's `swrate` sum: about the average times the window once it is full.
+    sum: Counter,
+    /// Largest sample.
+    max: Counter,
+}
+
+impl TimeAverage {
+    /// Adds one sample in µs; only the owning shard may call this.
+    #[inline]
+    pub fn record(&self, micros: u64) {
+        let sum = self.sum.get();
+        // A store, not an add: the window forgets its share of the old samples.
+        self.sum
+            .0
+            .store(sum - sum / AVERAGE_WINDOW + micros, Ordering::Relaxed);
+        if micros > self.max.get() {
+            self.max.0.store(micros, Ordering::Relaxed);
+        }
+    }
+
+    /// The window sum (read by the control thread): with `samples` recorded, the average is
+    /// `sum / min(samples, AVERAGE_WINDOW)`.
+    pub fn sum(&self) -> u64 {
+        self.sum.get()
+    }
+
+    /// The largest sample, µs.
+    pub fn max(&self) -> u64 {
+        self.max.get()
+    }
+}
+
+/// HAProxy's four per-request times: queue, connect, response (`Tr`) and total.
+#[derive(Debug, Default)]
+pub struct RequestTimes {
+    /// Requests recorded.
+    pub samples: Counter,
+    /// Requests recorded with a response time.
+    pub response_samples: Counter,
+    /// `qtime`: waiting for a server slot.
+    pub queue: TimeAverage,
+    /// `ctime`: connecting to the server (0 on a reused connection).
+    pub connect: TimeAverage,
+    /// `rtime`: request sent to response head received (HTTP only).
+    pub response: TimeAverage,
+    /// `ttime`: the whole exchange.
+    pub total: TimeAverage,
+}
+
+impl RequestTimes {
+    /// Records one request's times in µs (`response` is None outside HTTP).
+    #[inline]
+    pub fn record(&self, queue: u64, connect: u64, response: Option<u64>, total: u64) {
+        self.samples.incr();
+        self.queue.record(queue);
+        self.connect.record(connect);
+        if let Some(r) = response {
+            self.response_samples.incr();
+            self.response.record(r);
+        }
+        self.total.record(total);
+    }
+}
+
 /// Alignment (and so size granularity) of the counter blocks in a shard's arrays. Each
 /// shard's arrays are heap allocations of their own; aligned elements make each allocation
 /// cover whole lines, so no line holds two shards' counters. 128 rather than 64 as
@@ -114,6 +185,14 @@ pub struct ProxyCounters {
     pub redispatches: Counter,
     /// Responses by status class.
     pub status: StatusCounters,
+    /// Requests waiting in the backend's queue now (backend).
+    pub queued: Gauge,
+    /// Transfers the client cut short (backend).
+    pub client_aborts: Counter,
+    /// Transfers the server cut short (backend).
+    pub server_aborts: Counter,
+    /// Times of requests that reached a server (backend).
+    pub times: RequestTimes,
 }
 
 impl ProxyCounters {
@@ -130,6 +209,8 @@ impl ProxyCounters {
             (&self.response_errors, &other.response_errors),
             (&self.retries, &other.retries),
             (&self.redispatches, &other.redispatches),
+            (&self.client_aborts, &other.client_aborts),
+            (&self.server_aborts, &other.server_aborts),
         ] {
             mine.add(theirs.get());
         }
@@ -163,6 +244,12 @@ pub struct ServerCounters {
     pub connects: Counter,
     /// Requests that reused an idle connection.
     pub reuses: Counter,
+    /// Transfers the client cut short.
+    pub client_aborts: Counter,
+    /// Transfers the server cut short.
+    pub server_aborts: Counter,
+    /// Times of its requests.
+    pub times: RequestTimes,
 }
 
 impl ServerCounters {
@@ -178,6 +265,8 @@ impl ServerCounters {
             (&self.redispatches, &other.redispatches),
             (&self.connects, &other.connects),
             (&self.reuses, &other.reuses),
+            (&self.client_aborts, &other.client_aborts),
+            (&self.server_aborts, &other.server_aborts),
         ] {
             mine.add(theirs.get());
         }

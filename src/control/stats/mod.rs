@@ -2,3 +2,5 @@
 //! (`auth`) and what it shows.
 
 pub mod auth;
+pub mod page;
+pub mod rows;

@@ -1,0 +1,702 @@
+//! The rows of HAProxy's stats CSV (`show stat`, the page's `;csv`): one per frontend,
+//! server and backend, in configuration order, each field where HAProxy 2.6 puts it and
+//! empty where HAProxy leaves it empty, so HAProxy's CSV tools read ours.
+
+use std::time::Instant;
+
+use crate::config::{Balance, Config, Mode, Proxy};
+use crate::state::counters::{RequestTimes, TimeAverage, AVERAGE_WINDOW};
+use crate::state::CounterSet;
+
+use crate::control::plane::ControlPlane;
+use crate::control::traffic::Side;
+
+/// HAProxy 2.6's CSV columns, in order (`-` separates the general fields from the
+/// per-module ones: TLS, HTTP/2, HTTP/1).
+pub const COLUMNS: [&str; 128] = [
+    "pxname",
+    "svname",
+    "qcur",
+    "qmax",
+    "scur",
+    "smax",
+    "slim",
+    "stot",
+    "bin",
+    "bout",
+    "dreq",
+    "dresp",
+    "ereq",
+    "econ",
+    "eresp",
+    "wretr",
+    "wredis",
+    "status",
+    "weight",
+    "act",
+    "bck",
+    "chkfail",
+    "chkdown",
+    "lastchg",
+    "downtime",
+    "qlimit",
+    "pid",
+    "iid",
+    "sid",
+    "throttle",
+    "lbtot",
+    "tracked",
+    "type",
+    "rate",
+    "rate_lim",
+    "rate_max",
+    "check_status",
+    "check_code",
+    "check_duration",
+    "hrsp_1xx",
+    "hrsp_2xx",
+    "hrsp_3xx",
+    "hrsp_4xx",
+    "hrsp_5xx",
+    "hrsp_other",
+    "hanafail",
+    "req_rate",
+    "req_rate_max",
+    "req_tot",
+    "cli_abrt",
+    "srv_abrt",
+    "comp_in",
+    "comp_out",
+    "comp_byp",
+    "comp_rsp",
+    "lastsess",
+    "last_chk",
+    "last_agt",
+    "qtime",
+    "ctime",
+    "rtime",
+    "ttime",
+    "agent_status",
+    "agent_code",
+    "agent_duration",
+    "check_desc",
+    "agent_desc",
+    "check_rise",
+    "check_fall",
+    "check_health",
+    "agent_rise",
+    "agent_fall",
+    "agent_health",
+    "addr",
+    "cookie",
+    "mode",
+    "algo",
+    "conn_rate",
+    "conn_rate_max",
+    "conn_tot",
+    "intercepted",
+    "dcon",
+    "dses",
+    "wrew",
+    "connect",
+    "reuse",
+    "cache_lookups",
+    "cache_hits",
+    "srv_icur",
+    "src_ilim",
+    "qtime_max",
+    "ctime_max",
+    "rtime_max",
+    "ttime_max",
+    "eint",
+    "idle_conn_cur",
+    "safe_conn_cur",
+    "used_conn_cur",
+    "need_conn_est",
+    "uweight",
+    "agg_server_status",
+    "agg_server_check_status",
+    "agg_check_status",
+    "-",
+    "ssl_sess",
+    "ssl_reused_sess",
+    "ssl_failed_handshake",
+    "h2_headers_rcvd",
+    "h2_data_rcvd",
+    "h2_settings_rcvd",
+    "h2_rst_stream_rcvd",
+    "h2_goaway_rcvd",
+    "h2_detected_conn_protocol_errors",
+    "h2_detected_strm_protocol_errors",
+    "h2_rst_stream_resp",
+    "h2_goaway_resp",
+    "h2_open_connections",
+    "h2_backend_open_streams",
+    "h2_total_connections",
+    "h2_backend_total_streams",
+    "h1_open_connections",
+    "h1_open_streams",
+    "h1_total_connections",
+    "h1_total_streams",
+    "h1_bytes_in",
+    "h1_bytes_out",
+    "h1_spliced_bytes_in",
+    "h1_spliced_bytes_out",
+];
+
+/// One stats field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    /// Not applicable to this row: an empty CSV field.
+    Empty,
+    /// A number.
+    Num(i64),
+    /// Text.
+    Text(String),
+}
+
+/// What a row describes, as HAProxy's `type` field numbers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowKind {
+    /// 0: a frontend (or the frontend side of a listen).
+    Frontend,
+    /// 1: a backend (or the backend side of a listen).
+    Backend,
+    /// 2: a server.
+    Server,
+}
+
+impl RowKind {
+    /// HAProxy's `type` number.
+    pub fn number(self) -> i64 {
+        match self {
+            RowKind::Frontend => 0,
+            RowKind::Backend => 1,
+            RowKind::Server => 2,
+        }
+    }
+}
+
+/// One row: a frontend, backend or server, its fields in `COLUMNS` order.
+#[derive(Debug, Clone)]
+pub struct StatRow {
+    /// What the row describes.
+    pub kind: RowKind,
+    /// The proxy's numeric id (`iid`).
+    pub iid: u32,
+    /// The server's numeric id (`sid`), 0 for frontends and backends.
+    pub sid: u32,
+    /// Indexed like `COLUMNS`.
+    pub fields: Vec<Value>,
+}
+
+impl StatRow {
+    fn new(kind: RowKind, iid: u32, sid: u32) -> Self {
+        Self {
+            kind,
+            iid,
+            sid,
+            fields: vec![Value::Empty; COLUMNS.len()],
+        }
+    }
+
+    /// The field of column `name` (`Empty` for an unknown column).
+    pub fn get(&self, name: &str) -> &Value {
+        COLUMNS
+            .iter()
+            .position(|c| *c == name)
+            .and_then(|i| self.fields.get(i))
+            .unwrap_or(&Value::Empty)
+    }
+
+    fn set(&mut self, name: &str, value: Value) {
+        if let Some(i) = COLUMNS.iter().position(|c| *c == name) {
+            self.fields[i] = value;
+        }
+    }
+
+    fn num(&mut self, name: &str, v: impl TryInto<i64>) {
+        self.set(name, Value::Num(v.try_into().unwrap_or(i64::MAX)));
+    }
+
+    fn text(&mut self, name: &str, v: impl Into<String>) {
+        self.set(name, Value::Text(v.into()));
+    }
+
+    /// Sets each named column to 0.
+    fn zeros(&mut self, names: &[&str]) {
+        for name in names {
+            self.num(name, 0);
+        }
+    }
+
+    /// The module columns after `-`: TLS ones for every row, HTTP/2 and HTTP/1 for proxies.
+    fn modules(&mut self) {
+        let start = COLUMNS
+            .iter()
+            .position(|c| *c == "-")
+            .unwrap_or(COLUMNS.len());
+        self.text("-", "-");
+        for (i, name) in COLUMNS.iter().enumerate().skip(start + 1) {
+            if self.kind != RowKind::Server || name.starts_with("ssl_") {
+                self.fields[i] = Value::Num(0);
+            }
+        }
+    }
+}
+
+/// Every row, in HAProxy's order: per proxy, its frontend, its servers, its backend.
+pub fn stat_rows(plane: &ControlPlane, now: Instant) -> Vec<StatRow> {
+    let config = std::sync::Arc::clone(plane.config());
+    let mut rows = Vec::new();
+    for proxy in &config.proxies {
+        if proxy.is_frontend() {
+            rows.push(frontend_row(plane, &config, proxy));
+        }
+        if proxy.is_backend() {
+            for sid in 0..proxy.servers.len() {
+                rows.push(server_row(plane, proxy, sid, now));
+            }
+            rows.push(backend_row(plane, proxy, now));
+        }
+    }
+    rows
+}
+
+fn mode_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Http => "http",
+        Mode::Tcp => "tcp",
+    }
+}
+
+fn algo_name(balance: &Balance) -> &'static str {
+    match balance {
+        Balance::RoundRobin => "roundrobin",
+        Balance::StaticRr => "static-rr",
+        Balance::LeastConn => "leastconn",
+        Balance::Random { .. } => "random",
+        Balance::First => "first",
+    }
+}
+
+fn frontend_row(plane: &ControlPlane, config: &Config, proxy: &Proxy) -> StatRow {
+    let mut row = StatRow::new(RowKind::Frontend, proxy.uuid, 0);
+    let total = |pick: fn(&crate::state::counters::ProxyCounters) -> u64| {
+        plane.proxy_total(proxy.kind, &proxy.name, pick)
+    };
+    let traffic = plane.traffic().proxy(Side::Frontend, &proxy.name);
+    let current = plane
+        .counters()
+        .proxy_sum(proxy.id, |c| c.conn_current.get().max(0) as u64);
+    row.text("pxname", proxy.name.clone());
+    row.text("svname", "FRONTEND");
+    row.num("scur", current);
+    row.num("smax", traffic.sessions_max.max(current));
+    if let Some(limit) = proxy.maxconn.or(config.global.maxconn) {
+        row.num("slim", limit);
+    }
+    let sessions = total(|c| c.conn_total.get());
+    row.num("stot", sessions);
+    row.num("bin", total(|c| c.bytes_in.get()));
+    row.num("bout", total(|c| c.bytes_out.get()));
+    row.zeros(&["dreq", "dresp"]);
+    row.num("ereq", total(|c| c.request_errors.get()));
+    row.text(
+        "status",
+        if plane.snapshot().stopping {
+            "STOP"
+        } else {
+            "OPEN"
+        },
+    );
+    ids(&mut row);
+    row.num("rate", traffic.session_rate.current);
+    row.num("rate_lim", 0);
+    row.num("rate_max", traffic.session_rate.max);
+    statuses(&mut row, |class| {
+        total(match class {
+            0 => |c| c.status.classes[0].get(),
+            1 => |c| c.status.classes[1].get(),
+            2 => |c| c.status.classes[2].get(),
+            3 => |c| c.status.classes[3].get(),
+            4 => |c| c.status.classes[4].get(),
+            _ => |c| c.status.classes[5].get(),
+        })
+    });
+    row.num("req_rate", traffic.request_rate.current);
+    row.num("req_rate_max", traffic.request_rate.max);
+    row.num("req_tot", total(|c| c.requests_total.get()));
+    row.zeros(&["comp_in", "comp_out", "comp_byp", "comp_rsp"]);
+    row.text("mode", mode_name(proxy.mode));
+    row.num("conn_rate", traffic.session_rate.current);
+    row.num("conn_rate_max", traffic.session_rate.max);
+    row.num("conn_tot", sessions);
+    row.zeros(&[
+        "intercepted",
+        "dcon",
+        "dses",
+        "wrew",
+        "cache_lookups",
+        "cache_hits",
+        "eint",
+    ]);
+    row.modules();
+    row
+}
+
+/// `pid`, `iid`, `sid` and `type`.
+fn ids(row: &mut StatRow) {
+    row.num("pid", 1);
+    row.num("iid", row.iid);
+    row.num("sid", row.sid);
+    row.num("type", row.kind.number());
+}
+
+/// `hrsp_1xx` … `hrsp_other`, from the count of each class (0 = 1xx … 5 = other).
+fn statuses(row: &mut StatRow, class: impl Fn(usize) -> u64) {
+    for (i, name) in [
+        "hrsp_1xx",
+        "hrsp_2xx",
+        "hrsp_3xx",
+        "hrsp_4xx",
+        "hrsp_5xx",
+        "hrsp_other",
+    ]
+    .iter()
+    .enumerate()
+    {
+        row.num(name, class(i));
+    }
+}
+
+/// HAProxy's four time averages (ms) and maxima over the shards' current counters.
+fn times<'a>(
+    row: &mut StatRow,
+    set: &'a CounterSet,
+    of: impl Fn(usize) -> Option<&'a RequestTimes>,
+) {
+    let shards: Vec<&RequestTimes> = (0..set.shards.len()).filter_map(&of).collect();
+    let window = |n: u64| n.min(AVERAGE_WINDOW);
+    for (avg, max, pick, response) in [
+        (
+            "qtime",
+            "qtime_max",
+            (|t| &t.queue) as fn(&RequestTimes) -> &TimeAverage,
+            false,
+        ),
+        ("ctime", "ctime_max", |t| &t.connect, false),
+        ("rtime", "rtime_max", |t| &t.response, true),
+        ("ttime", "ttime_max", |t| &t.total, false),
+    ] {
+        let (mut sum, mut samples, mut top) = (0u64, 0u64, 0u64);
+        for t in &shards {
+            let n = if response {
+                t.response_samples.get()
+            } else {
+                t.samples.get()
+            };
+            sum += pick(t).sum();
+            samples += window(n);
+            top = top.max(pick(t).max());
+        }
+        row.num(avg, sum.checked_div(samples).unwrap_or(0) / 1000);
+        row.num(max, top / 1000);
+    }
+}
+
+fn server_row(plane: &ControlPlane, proxy: &Proxy, sid: usize, now: Instant) -> StatRow {
+    let server = &proxy.servers[sid];
+    let mut row = StatRow::new(RowKind::Server, proxy.uuid, server.puid);
+    let total = |pick: fn(&crate::state::counters::ServerCounters) -> u64| {
+        plane.server_total(&proxy.name, &server.name, pick)
+    };
+    let counters = plane.counters();
+    let current = counters.server_sum(proxy.id, sid, |c| c.sessions_current.get().max(0) as u64);
+    let traffic = plane.traffic().server(&proxy.name, &server.name);
+    row.text("pxname", proxy.name.clone());
+    row.text("svname", server.name.clone());
+    row.zeros(&["qcur", "qmax"]);
+    row.num("scur", current);
+    row.num("smax", traffic.sessions_max.max(current));
+    if server.maxconn > 0 {
+        row.num("slim", server.maxconn);
+    }
+    let sessions = total(|c| c.sessions_total.get());
+    row.num("stot", sessions);
+    row.num("bin", total(|c| c.bytes_in.get()));
+    row.num("bout", total(|c| c.bytes_out.get()));
+    row.num("dresp", 0);
+    row.num("econ", total(|c| c.connect_errors.get()));
+    row.num("eresp", total(|c| c.response_errors.get()));
+    row.num("wretr", total(|c| c.retries.get()));
+    row.num("wredis", total(|c| c.redispatches.get()));
+    let record = plane.server(proxy.id, sid);
+    let status = plane
+        .snapshot()
+        .backend(proxy.id)
+        .and_then(|v| v.servers.get(sid).copied());
+    let (label, weight) = match (record, status) {
+        (Some(record), Some(status)) => (server_status(record), status.weight),
+        _ => ("no check".to_string(), server.weight),
+    };
+    row.text("status", label);
+    row.num("weight", weight);
+    row.num("act", u8::from(!server.backup));
+    row.num("bck", u8::from(server.backup));
+    let check = record.and_then(|r| r.check.as_ref());
+    if let (Some(check), Some(record)) = (check, record) {
+        row.num("chkfail", check.failures);
+        row.num("chkdown", record.history.went_down());
+        row.num("downtime", record.history.downtime(now).as_secs());
+    }
+    if let Some(record) = record {
+        row.num("lastchg", record.history.since_change(now).as_secs());
+    }
+    ids(&mut row);
+    row.num("lbtot", sessions);
+    row.num("rate", traffic.session_rate.current);
+    row.num("rate_max", traffic.session_rate.max);
+    if let Some(check) = check {
+        let last = &check.last;
+        row.text("check_status", last.status.code());
+        if let Some(code) = last.code {
+            row.num("check_code", code);
+        }
+        row.num("check_duration", last.duration.as_millis());
+        if let Some(info) = &last.info {
+            row.text("last_chk", info.clone());
+        }
+        row.text("check_desc", last.status.description());
+        row.num("check_rise", check.health.rise);
+        row.num("check_fall", check.health.fall);
+        row.num("check_health", check.health.value);
+    }
+    statuses(&mut row, |class| {
+        total(match class {
+            0 => |c| c.status.classes[0].get(),
+            1 => |c| c.status.classes[1].get(),
+            2 => |c| c.status.classes[2].get(),
+            3 => |c| c.status.classes[3].get(),
+            4 => |c| c.status.classes[4].get(),
+            _ => |c| c.status.classes[5].get(),
+        })
+    });
+    if proxy.mode == Mode::Http {
+        row.num(
+            "req_tot",
+            total(|c| c.status.classes.iter().map(|n| n.get()).sum()),
+        );
+    }
+    row.num("cli_abrt", total(|c| c.client_aborts.get()));
+    row.num("srv_abrt", total(|c| c.server_aborts.get()));
+    row.num(
+        "lastsess",
+        traffic
+            .last_session
+            .map_or(-1, |t| now.saturating_duration_since(t).as_secs() as i64),
+    );
+    times(&mut row, counters, |shard| {
+        Some(
+            &counters
+                .shards
+                .get(shard)?
+                .servers
+                .get(proxy.id)?
+                .get(sid)?
+                .times,
+        )
+    });
+    row.text("addr", server.addr.addr.to_string());
+    row.text("mode", mode_name(proxy.mode));
+    row.num("wrew", 0);
+    row.num("connect", total(|c| c.connects.get()));
+    row.num("reuse", total(|c| c.reuses.get()));
+    row.zeros(&[
+        "srv_icur",
+        "eint",
+        "idle_conn_cur",
+        "safe_conn_cur",
+        "used_conn_cur",
+        "need_conn_est",
+    ]);
+    row.num("uweight", server.weight);
+    row.modules();
+    row
+}
+
+/// HAProxy's status words for a server: `UP`, `UP 1/3`, `DOWN`, `DOWN 1/2`, `MAINT`,
+/// `DRAIN`, `no check`.
+pub fn server_status(record: &crate::control::plane::ServerRecord) -> String {
+    if record.maint {
+        return "MAINT".into();
+    }
+    let label = match &record.check {
+        Some(check) => check.health.label(),
+        None => "no check".into(),
+    };
+    if record.weight == 0 && record.is_up() {
+        return "DRAIN".into();
+    }
+    label
+}
+
+fn backend_row(plane: &ControlPlane, proxy: &Proxy, now: Instant) -> StatRow {
+    let mut row = StatRow::new(RowKind::Backend, proxy.uuid, 0);
+    let total = |pick: fn(&crate::state::counters::ProxyCounters) -> u64| {
+        plane.proxy_total(proxy.kind, &proxy.name, pick)
+    };
+    let counters = plane.counters();
+    let traffic = plane.traffic().proxy(Side::Backend, &proxy.name);
+    let current: u64 = (0..proxy.servers.len())
+        .map(|s| counters.server_sum(proxy.id, s, |c| c.sessions_current.get().max(0) as u64))
+        .sum();
+    let queued = counters.proxy_sum(proxy.id, |c| c.queued.get().max(0) as u64);
+    row.text("pxname", proxy.name.clone());
+    row.text("svname", "BACKEND");
+    row.num("qcur", queued);
+    row.num("qmax", traffic.queue_max.max(queued));
+    row.num("scur", current);
+    row.num("smax", traffic.sessions_max.max(current));
+    let sessions = total(|c| c.sessions_total.get());
+    row.num("stot", sessions);
+    row.num("bin", total(|c| c.bytes_in.get()));
+    row.num("bout", total(|c| c.bytes_out.get()));
+    row.zeros(&["dreq", "dresp"]);
+    row.num("econ", total(|c| c.connect_errors.get()));
+    row.num("eresp", total(|c| c.response_errors.get()));
+    row.num("wretr", total(|c| c.retries.get()));
+    row.num("wredis", total(|c| c.redispatches.get()));
+    let view = plane.snapshot().backend(proxy.id);
+    let up = |backup: bool| {
+        proxy
+            .servers
+            .iter()
+            .enumerate()
+            .filter(|(i, s)| {
+                s.backup == backup && plane.server(proxy.id, *i).is_some_and(|r| r.is_up())
+            })
+            .count()
+    };
+    let (active, backup) = (up(false), up(true));
+    let any_up = active + backup > 0;
+    row.text("status", if any_up { "UP" } else { "DOWN" });
+    let weight: u64 = view.map_or(0, |v| {
+        proxy
+            .servers
+            .iter()
+            .zip(&v.servers)
+            .filter(|(s, st)| !s.backup && st.usable())
+            .map(|(_, st)| u64::from(st.weight))
+            .sum()
+    });
+    row.num("weight", weight);
+    row.num("act", active);
+    row.num("bck", backup);
+    if let Some(history) = plane.backend_history(proxy.id) {
+        row.num("chkdown", history.went_down());
+        row.num("lastchg", history.since_change(now).as_secs());
+        if !proxy.servers.is_empty() {
+            row.num("downtime", history.downtime(now).as_secs());
+        }
+    }
+    ids(&mut row);
+    row.num("lbtot", sessions);
+    row.num("rate", traffic.session_rate.current);
+    row.num("rate_max", traffic.session_rate.max);
+    statuses(&mut row, |class| {
+        total(match class {
+            0 => |c| c.status.classes[0].get(),
+            1 => |c| c.status.classes[1].get(),
+            2 => |c| c.status.classes[2].get(),
+            3 => |c| c.status.classes[3].get(),
+            4 => |c| c.status.classes[4].get(),
+            _ => |c| c.status.classes[5].get(),
+        })
+    });
+    if proxy.mode == Mode::Http {
+        row.num(
+            "req_tot",
+            total(|c| c.status.classes.iter().map(|n| n.get()).sum()),
+        );
+    }
+    row.num("cli_abrt", total(|c| c.client_aborts.get()));
+    row.num("srv_abrt", total(|c| c.server_aborts.get()));
+    row.zeros(&["comp_in", "comp_out", "comp_byp", "comp_rsp"]);
+    row.num(
+        "lastsess",
+        traffic
+            .last_session
+            .map_or(-1, |t| now.saturating_duration_since(t).as_secs() as i64),
+    );
+    times(&mut row, counters, |shard| {
+        Some(&counters.shards.get(shard)?.proxies.get(proxy.id)?.times)
+    });
+    row.text("mode", mode_name(proxy.mode));
+    row.text("algo", algo_name(&proxy.balance));
+    row.num("wrew", 0);
+    row.num("connect", total_servers(plane, proxy, |c| c.connects.get()));
+    row.num("reuse", total_servers(plane, proxy, |c| c.reuses.get()));
+    row.zeros(&["cache_lookups", "cache_hits", "eint"]);
+    row.num(
+        "uweight",
+        proxy
+            .servers
+            .iter()
+            .filter(|s| !s.backup)
+            .map(|s| u64::from(s.weight))
+            .sum::<u64>(),
+    );
+    row.zeros(&[
+        "agg_server_status",
+        "agg_server_check_status",
+        "agg_check_status",
+    ]);
+    row.modules();
+    row
+}
+
+/// One server counter summed over a backend's servers.
+fn total_servers(
+    plane: &ControlPlane,
+    proxy: &Proxy,
+    pick: fn(&crate::state::counters::ServerCounters) -> u64,
+) -> u64 {
+    proxy
+        .servers
+        .iter()
+        .map(|s| plane.server_total(&proxy.name, &s.name, pick))
+        .sum()
+}
+
+/// The rows as HAProxy's CSV: a `# ` header, then one line per row, every line ending with
+/// a comma.
+pub fn csv(rows: &[StatRow]) -> String {
+    let mut out = String::from("# ");
+    for c in COLUMNS {
+        out.push_str(c);
+        out.push(',');
+    }
+    out.push('\n');
+    for row in rows {
+        for field in &row.fields {
+            match field {
+                Value::Empty => {}
+                Value::Num(n) => out.push_str(&n.to_string()),
+                Value::Text(t) => out.push_str(&csv_text(t)),
+            }
+            out.push(',');
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Text as HAProxy writes it in CSV: quoted only when it holds a comma, quote or newline.
+fn csv_text(t: &str) -> String {
+    if t.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", t.replace('"', "\"\"").replace(['\n', '\r'], " "))
+    } else {
+        t.to_string()
+    }
+}
