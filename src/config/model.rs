@@ -640,6 +640,15 @@ impl Proxy {
     pub fn serves_stats(&self) -> bool {
         self.stats.enabled
     }
+
+    /// Whether this proxy does nothing but serve the stats page (a `listen stats` without
+    /// servers or backend): the control thread serves it, the shards never see its clients.
+    pub fn stats_only(&self) -> bool {
+        self.stats.enabled
+            && self.is_frontend()
+            && self.servers.is_empty()
+            && self.default_backend.is_none()
+    }
 }
 
 /// Which per-request log line a proxy writes.

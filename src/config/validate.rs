@@ -248,11 +248,11 @@ fn warn_about_gaps(config: &Config, diag: &mut Diagnostics) {
                 ),
             );
         }
-        if proxy.serves_stats() {
+        if proxy.serves_stats() && !proxy.stats_only() {
             diag.warn(
                 &proxy.location,
                 format!(
-                    "{} '{}': the stats page is not served yet; its requests are answered 503",
+                    "{} '{}': the stats page is served only by a section that does nothing else (a 'listen' with 'bind' and 'stats' lines, no servers, no backend); here the 'stats' lines are ignored",
                     proxy.kind.keyword(),
                     proxy.name
                 ),

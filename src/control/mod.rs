@@ -2,6 +2,7 @@
 //! `Snapshot` to each shard. Health checks, VRRP, the stats page and the admin socket grow
 //! here; the shards never see this module, only the snapshots it sends.
 
+pub mod admin;
 pub mod health;
 pub mod history;
 pub mod plane;

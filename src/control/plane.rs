@@ -23,6 +23,20 @@ use super::Publisher;
 /// before a reload still count themselves out there).
 const RETIRED_SETS: usize = 64;
 
+/// What an operator set on a server (stats page, admin socket); it survives reloads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AdminState {
+    /// Maintenance set (`Some(true)`) or lifted (`Some(false)`) by an operator; None: as
+    /// the configuration says (`disabled`).
+    pub maint: Option<bool>,
+    /// Draining: up, but no new traffic.
+    pub drain: bool,
+    /// A weight set at run time, in place of the configured one.
+    pub weight: Option<u32>,
+    /// Health checks turned off: their results no longer count, the server counts as up.
+    pub checks_off: bool,
+}
+
 /// What the control plane knows about one server.
 #[derive(Debug, Clone)]
 pub struct ServerRecord {
@@ -30,16 +44,25 @@ pub struct ServerRecord {
     pub check: Option<ServerCheck>,
     /// In maintenance (`disabled`, or an operator's action).
     pub maint: bool,
-    /// Its configured weight.
+    /// Its weight: the configured one, or what an operator set.
     pub weight: u32,
+    /// What operators set.
+    pub admin: AdminState,
     /// When it last changed state, and its downtime.
     pub history: StateHistory,
 }
 
 impl ServerRecord {
-    /// Whether the server counts as up: no checks, or checks that say so.
+    /// Whether the server counts as up: no checks (or checks turned off), or checks that say
+    /// so.
     pub fn is_up(&self) -> bool {
-        !self.maint && self.check.as_ref().is_none_or(|c| c.health.is_up())
+        !self.maint
+            && (self.admin.checks_off || self.check.as_ref().is_none_or(|c| c.health.is_up()))
+    }
+
+    /// Up but taking no new traffic: drained, or at weight 0.
+    pub fn is_draining(&self) -> bool {
+        self.is_up() && (self.admin.drain || self.weight == 0)
     }
 
     fn status(&self) -> ServerStatus {
@@ -51,7 +74,7 @@ impl ServerRecord {
             } else {
                 ServerState::Down
             },
-            weight: self.weight,
+            weight: if self.admin.drain { 0 } else { self.weight },
         }
     }
 }
@@ -60,7 +83,7 @@ impl ServerRecord {
 pub struct ControlPlane {
     publisher: Publisher,
     /// By `ProxyId`, then `ServerId`.
-    servers: Vec<Vec<ServerRecord>>,
+    pub(super) servers: Vec<Vec<ServerRecord>>,
     /// By `ProxyId`: whether each backend had a server up, and since when.
     backends: Vec<StateHistory>,
     /// A soft stop was asked for.
@@ -76,6 +99,14 @@ pub struct ControlPlane {
     latencies: LatencyTotals,
     /// Sampled maxima and rates.
     traffic: Traffic,
+    /// When the control plane started.
+    started: Instant,
+    /// Each shard's I/O driver.
+    drivers: Vec<&'static str>,
+    /// The process-wide connection limit.
+    maxconn: Option<u64>,
+    /// Reloads applied.
+    reloads: u64,
 }
 
 /// What a reload did.
@@ -103,6 +134,10 @@ impl ControlPlane {
             latency_in,
             latencies: LatencyTotals::default(),
             traffic: Traffic::default(),
+            started: Instant::now(),
+            drivers: Vec::new(),
+            maxconn: None,
+            reloads: 0,
         }
     }
 
@@ -111,6 +146,32 @@ impl ControlPlane {
         for delta in self.latency_in.try_iter() {
             self.latencies.merge(&delta);
         }
+    }
+
+    /// Notes what the runtime started: each shard's I/O driver and the connection limit.
+    pub fn set_process(&mut self, drivers: Vec<&'static str>, maxconn: u64) {
+        self.drivers = drivers;
+        self.maxconn = Some(maxconn);
+    }
+
+    /// When the control plane started.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// Each shard's I/O driver (`io_uring` or `epoll`).
+    pub fn drivers(&self) -> &[&'static str] {
+        &self.drivers
+    }
+
+    /// The process-wide connection limit, once known.
+    pub fn maxconn(&self) -> Option<u64> {
+        self.maxconn
+    }
+
+    /// Reloads applied since start.
+    pub fn reloads(&self) -> u64 {
+        self.reloads
     }
 
     /// Samples the counters' maxima and rates (every control tick).
@@ -148,6 +209,9 @@ impl ControlPlane {
                 };
                 let previous = &self.servers[old_proxy.id][old_id];
                 record.history = previous.history.clone();
+                record.admin = previous.admin;
+                record.maint = previous.admin.maint.unwrap_or(server.disabled);
+                record.weight = previous.admin.weight.unwrap_or(server.weight);
                 // Only a server still checked at the same place keeps what its checks found.
                 let same_target = super::health::probe_spec(&old, old_proxy.id, old_id)
                     .map(|s| s.target)
@@ -200,6 +264,7 @@ impl ControlPlane {
         }
         self.servers = servers;
         self.backends = backends;
+        self.reloads += 1;
         self.publish_with(config, shared, counters);
         Reloaded {
             generation: self.publisher.current().generation,
@@ -310,7 +375,12 @@ impl ControlPlane {
         result: CheckResult,
     ) -> Option<Duration> {
         let record = self.servers.get_mut(proxy)?.get_mut(server)?;
+        let counts = !record.maint && !record.admin.checks_off;
         let check = record.check.as_mut()?;
+        if !counts {
+            // As HAProxy: a server in maintenance or with checks off is not judged by them.
+            return Some(check.interval());
+        }
         let change = check.record(result);
         let interval = check.interval();
         match change {
@@ -324,7 +394,7 @@ impl ControlPlane {
     }
 
     /// Sends the shards a snapshot built from the current records.
-    fn publish(&mut self) {
+    pub(super) fn publish(&mut self) {
         let current = self.publisher.current();
         let config = Arc::clone(&current.config);
         let counters = current.counters.clone();
@@ -407,6 +477,43 @@ impl ControlPlane {
             };
             log::warn!(
                 "{who} is DOWN, {reason}. {active} active and {backup} backup servers left.{on_backup} {sessions} sessions active, 0 requeued, 0 remaining in queue."
+            );
+            if active == 0 && backup == 0 {
+                log::error!("backend '{}' has no server available!", p.name);
+            }
+        }
+    }
+
+    /// Logs a server an operator took down or brought back, in HAProxy's words.
+    pub(super) fn log_admin_transition(&self, proxy: ProxyId, server: ServerId, up: bool) {
+        let (Some(p), Some(record)) =
+            (self.config().proxies.get(proxy), self.server(proxy, server))
+        else {
+            return;
+        };
+        let Some(s) = p.servers.get(server) else {
+            return;
+        };
+        let (active, backup) = self.usable_counts(proxy);
+        let who = format!(
+            "{}Server {}/{}",
+            if s.backup { "Backup " } else { "" },
+            p.name,
+            s.name
+        );
+        if up {
+            log::warn!("{who} is UP/READY (leaving forced maintenance).");
+        } else {
+            let why = if record.maint {
+                "going DOWN for maintenance"
+            } else {
+                "DOWN (forced by an operator)"
+            };
+            let sessions = self
+                .counters()
+                .server_sum(proxy, server, |c| c.sessions_current.get().max(0) as u64);
+            log::warn!(
+                "{who} is {why}. {active} active and {backup} backup servers left. {sessions} sessions active, 0 requeued, 0 remaining in queue."
             );
             if active == 0 && backup == 0 {
                 log::error!("backend '{}' has no server available!", p.name);
@@ -522,6 +629,7 @@ fn records(config: &Config) -> Vec<Vec<ServerRecord>> {
                         check,
                         maint: s.disabled,
                         weight: s.weight,
+                        admin: AdminState::default(),
                         history: StateHistory::new(up, Instant::now()),
                     }
                 })

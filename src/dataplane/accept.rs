@@ -24,6 +24,7 @@ use super::{session, tunnel};
 pub fn listen_addresses(config: &Config) -> Vec<(ProxyId, SocketAddr, i32)> {
     config
         .frontends()
+        .filter(|p| !p.stats_only())
         .flat_map(|p| {
             let backlog = p.maxconn.map_or(4096, |m| m.clamp(16, 65535) as i32);
             p.binds.iter().map(move |b| (p.id, b.addr, backlog))

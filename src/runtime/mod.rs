@@ -55,6 +55,8 @@ pub struct Running {
     pub latencies: crossbeam_channel::Receiver<crate::state::LatencyDelta>,
     /// Client connections allowed over the whole process.
     pub maxconn: u64,
+    /// Each shard's I/O driver (`io_uring` or `epoll`), by shard id.
+    pub drivers: Vec<&'static str>,
 }
 
 /// Starts everything `config` describes and returns once every shard is accepting.
@@ -114,9 +116,14 @@ pub fn start(config: Arc<Config>) -> Result<Running, StartError> {
             .spawn(move || shard_thread::run(thread))?;
     }
     drop(ready_tx);
+    let mut drivers = vec![""; shards];
     for _ in 0..shards {
         match ready_rx.recv() {
-            Ok(Ok(_)) => {}
+            Ok(Ok((id, driver))) => {
+                if let Some(slot) = drivers.get_mut(id) {
+                    *slot = driver;
+                }
+            }
             Ok(Err(message)) => return Err(StartError::Shard(message)),
             Err(_) => return Err(StartError::Shard("a shard stopped while starting".into())),
         }
@@ -134,5 +141,6 @@ pub fn start(config: Arc<Config>) -> Result<Running, StartError> {
         latencies: latency_rx,
         shards,
         maxconn: budget.maxconn,
+        drivers,
     })
 }

@@ -20,7 +20,7 @@ const RING_ENTRIES: u32 = 4096;
 static FALLBACK_LOGGED: AtomicBool = AtomicBool::new(false);
 
 /// What a shard thread reports once it is serving, or why it could not start.
-pub type Ready = Result<usize, String>;
+pub type Ready = Result<(usize, &'static str), String>;
 
 /// Everything a shard thread needs.
 pub struct ShardThread {
@@ -68,13 +68,13 @@ pub fn run(thread: ShardThread) {
                 .build()
         });
     match uring {
-        Ok(mut rt) => rt.block_on(serve(setup, binds, ready)),
+        Ok(mut rt) => rt.block_on(serve(setup, binds, ready, "io_uring")),
         Err(e) => {
             if !FALLBACK_LOGGED.swap(true, Ordering::Relaxed) {
                 log::warn!("io_uring unavailable ({e}): shards use the epoll driver instead");
             }
             match RuntimeBuilder::<LegacyDriver>::new().enable_timer().build() {
-                Ok(mut rt) => rt.block_on(serve(setup, binds, ready)),
+                Ok(mut rt) => rt.block_on(serve(setup, binds, ready, "epoll")),
                 Err(e) => {
                     let _ = ready.send(Err(format!("shard {id}: cannot start a runtime: {e}")));
                 }
@@ -83,7 +83,13 @@ pub fn run(thread: ShardThread) {
     }
 }
 
-async fn serve(setup: ShardSetup, binds: Vec<(ProxyId, SocketAddr, i32)>, ready: Sender<Ready>) {
+/// `driver` names the runtime's I/O driver, for the stats page.
+async fn serve(
+    setup: ShardSetup,
+    binds: Vec<(ProxyId, SocketAddr, i32)>,
+    ready: Sender<Ready>,
+    driver: &'static str,
+) {
     let id = setup.id;
     let shard = Shard::new(setup);
     let mut listeners = Vec::with_capacity(binds.len());
@@ -104,6 +110,6 @@ async fn serve(setup: ShardSetup, binds: Vec<(ProxyId, SocketAddr, i32)>, ready:
         let name = shard.snapshot().config.proxies[frontend].name.clone();
         monoio::spawn(accept_loop(Rc::clone(&shard), listener, name));
     }
-    let _ = ready.send(Ok(id));
+    let _ = ready.send(Ok((id, driver)));
     housekeeping(shard).await;
 }

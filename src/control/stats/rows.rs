@@ -535,7 +535,7 @@ pub fn server_status(record: &crate::control::plane::ServerRecord) -> String {
         Some(check) => check.health.label(),
         None => "no check".into(),
     };
-    if record.weight == 0 && record.is_up() {
+    if record.is_draining() {
         return "DRAIN".into();
     }
     label
