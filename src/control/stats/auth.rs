@@ -283,27 +283,34 @@ fn parse_basic(value: &[u8]) -> Option<(String, String)> {
     Some((user.to_string(), pass.to_string()))
 }
 
-/// crypt(3) formats as glibc/libxcrypt write them; an unknown format never matches.
+/// The crypt(3) formats Debian's libxcrypt (HAProxy's crypt) verifies, DES and other
+/// legacy ones aside; an unknown format never matches.
 fn password_matches(stored: &Password, given: &str) -> bool {
-    match stored {
-        Password::Insecure(expected) => expected.as_bytes().ct_eq(given.as_bytes()).into(),
-        Password::Hashed(hash) if hash.starts_with("$5$") || hash.starts_with("$6$") => {
-            use sha_crypt::PasswordVerifier as _;
-            sha_crypt::ShaCrypt::default()
-                .verify_password(given.as_bytes(), hash.as_str())
-                .is_ok()
-        }
-        Password::Hashed(hash) => {
-            let Some(rest) = hash.strip_prefix("$1$") else {
-                return false;
-            };
-            // glibc keeps at most 8 salt characters, ending at the next '$'.
-            let salt = rest.split('$').next().unwrap_or("");
-            let salt = &salt.as_bytes()[..salt.len().min(8)];
-            md5crypt::md5crypt(given.as_bytes(), salt)
-                .ct_eq(hash.as_bytes())
-                .into()
-        }
+    use sha_crypt::PasswordVerifier as _;
+    let hash = match stored {
+        Password::Insecure(expected) => return expected.as_bytes().ct_eq(given.as_bytes()).into(),
+        Password::Hashed(hash) => hash.as_str(),
+    };
+    let password = given.as_bytes();
+    if hash.starts_with("$6$") || hash.starts_with("$5$") {
+        sha_crypt::ShaCrypt::default()
+            .verify_password(password, hash)
+            .is_ok()
+    } else if hash.starts_with("$y$") {
+        yescrypt::Yescrypt::default()
+            .verify_password(password, hash)
+            .is_ok()
+    } else if ["$2a$", "$2b$", "$2y$"].iter().any(|p| hash.starts_with(p)) {
+        bcrypt::verify(password, hash).unwrap_or(false)
+    } else if let Some(rest) = hash.strip_prefix("$1$") {
+        // glibc keeps at most 8 salt characters, ending at the next '$'.
+        let salt = rest.split('$').next().unwrap_or("");
+        let salt = &salt.as_bytes()[..salt.len().min(8)];
+        md5crypt::md5crypt(password, salt)
+            .ct_eq(hash.as_bytes())
+            .into()
+    } else {
+        false
     }
 }
 
@@ -315,6 +322,9 @@ mod tests {
     const SHA512: &str = "$6$saltsalt$As4wrv0kZlfch1du9WeH7qhskyLriQWySXrZzynnvi46nFnNxjdpl6ksRegrrKexvhIa/Iny8S8uF3fVWTMuC1";
     const SHA256: &str = "$5$saltsalt$i1q2ZQzc.tl/BQ6CHiENAcVDvEY6nJ1OWlWXKh94b1.";
     const MD5: &str = "$1$saltsalt$RwMqRjSWhXMKbW72DwzGd1";
+    /// Python's `crypt.crypt("s3cret", ...)` with libxcrypt, bcrypt cost 4 and yescrypt.
+    const BCRYPT: &str = "$2b$04$oHMU5ooqkQbmpaphLv9hSuAtdQiZ4d84TSehMLaFUeJ6MBsUPyEEu";
+    const YESCRYPT: &str = "$y$j9T$saltsaltsaltsalt$gIvwkwu59HUpqBIOkVbDR/t2/jSuuzFfOz0l6nwgRw2";
 
     /// The `userlist` and `listen stats` of the seed configuration.
     const SEED: &str = "\
@@ -462,16 +472,18 @@ listen stats
             assert_eq!(check(&mut a, &format!("{user}:s3cre")), challenge("R"));
             assert_eq!(check(&mut a, &format!("{user}:s3cret ")), challenge("R"));
         }
-        assert!(!password_matches(
-            &Password::Hashed("$2y$05$xx".into()),
-            "s3cret"
-        ));
-        assert!(!password_matches(
-            &Password::Hashed("s3cret".into()),
-            "s3cret"
-        ));
-        assert!(!password_matches(&Password::Hashed("$6$".into()), ""));
-        assert!(!password_matches(&Password::Hashed("$1$".into()), ""));
+        for hash in [BCRYPT, YESCRYPT] {
+            let stored = Password::Hashed(hash.to_string());
+            assert!(password_matches(&stored, "s3cret"), "{hash}");
+            assert!(!password_matches(&stored, "s3cre"), "{hash}");
+        }
+        for broken in ["$2y$05$xx", "$y$xx", "$6$", "$1$", "s3cret", ""] {
+            assert!(!password_matches(
+                &Password::Hashed(broken.into()),
+                "s3cret"
+            ));
+            assert!(!password_matches(&Password::Hashed(broken.into()), ""));
+        }
     }
 
     #[test]
@@ -504,6 +516,10 @@ listen stats
         assert_eq!(a.check(None), granted(None, true));
         let mut a = listen(" stats http-request auth if FALSE\n stats admin unless FALSE\n");
         assert_eq!(a.check(None), granted(None, true));
+        // A declared ACL shadows the predefined one of the same name.
+        let mut a = listen(" acl TRUE http_auth(L)\n stats admin if TRUE\n");
+        assert_eq!(a.check(None), granted(None, false));
+        assert_eq!(check(&mut a, "guest:guest"), granted(Some("guest"), true));
         let mut a = listen(" stats http-request auth\n");
         assert_eq!(check(&mut a, "guest:guest"), challenge(DEFAULT_REALM));
     }
