@@ -7,6 +7,11 @@
 //! - `stats auth` lines add one last rule, as HAProxy does: challenge (realm `stats realm`,
 //!   else [`DEFAULT_REALM`]) unless the credentials match one of them;
 //! - with no rule at all the page is open; `stats admin` decides admin rights on its own.
+//!
+//! HAProxy refuses `stats auth`/`stats realm` together with `stats http-request`; should a
+//! configuration get here with both, the `stats auth` rule simply comes after the others.
+//! Verifying a crypt(3) hash costs milliseconds (yescrypt also 16 MiB), and a polled page
+//! repeats one header, so verdicts are remembered per header value in a small FIFO.
 
 use std::collections::VecDeque;
 
@@ -43,7 +48,7 @@ pub enum Access {
 /// A stats proxy's access rules compiled from the configuration, with a bounded cache of verified credentials.
 #[derive(Debug)]
 pub struct StatsAccess {
-    /// Only the userlists this proxy's ACLs name, so a reload elsewhere costs nothing here.
+    /// Only the userlists this proxy's ACLs name: credentials are verified nowhere else.
     userlists: Vec<Userlist>,
     /// `stats auth` pairs: a userlist of its own, as in HAProxy.
     stats_auth: Vec<(String, String)>,
@@ -97,7 +102,8 @@ impl StatsAccess {
     /// Compiles the rules of `proxy`'s stats page.
     pub fn new(config: &Config, proxy: ProxyId) -> Self {
         let Some(px) = config.proxies.get(proxy) else {
-            return Self::open();
+            // A caller's bug must not open the page.
+            return Self::closed();
         };
         let stats = &px.stats;
         let mut userlists: Vec<Userlist> = Vec::new();
@@ -153,12 +159,15 @@ impl StatsAccess {
         }
     }
 
-    fn open() -> Self {
+    fn closed() -> Self {
         Self {
             userlists: Vec::new(),
             stats_auth: Vec::new(),
             acls: Vec::new(),
-            rules: Vec::new(),
+            rules: vec![Rule {
+                realm: DEFAULT_REALM.to_string(),
+                when: When::Always,
+            }],
             admin: None,
             cache: VecDeque::new(),
             verifications: 0,
@@ -599,14 +608,13 @@ listen stats
     }
 
     #[test]
-    fn missing_proxy_is_open() {
+    fn missing_proxy_is_closed() {
         let config = match crate::config::load_sources(&[("t".into(), "".into())]) {
             Ok(loaded) => loaded.config,
             Err(e) => panic!("{e}"),
         };
-        assert_eq!(
-            StatsAccess::new(&config, 7).check(None),
-            granted(None, false)
-        );
+        let mut a = StatsAccess::new(&config, 7);
+        assert_eq!(a.check(None), challenge(DEFAULT_REALM));
+        assert_eq!(check(&mut a, "x:y"), challenge(DEFAULT_REALM));
     }
 }
