@@ -117,7 +117,9 @@ fn resolve_default_backend(
 fn check_acls(draft: &ProxyDraft, userlists: &[Userlist], diag: &mut Diagnostics) {
     let proxy = &draft.proxy;
     for (name, at) in &draft.acl_uses {
-        if !proxy.acls.iter().any(|a| &a.name == name) {
+        // `TRUE` and `FALSE` are predefined in HAProxy (a declared ACL may still shadow them).
+        let predefined = name == "TRUE" || name == "FALSE";
+        if !predefined && !proxy.acls.iter().any(|a| &a.name == name) {
             diag.error(
                 at,
                 format!(
