@@ -504,8 +504,8 @@ pub struct StatsSettings {
     pub refresh: Option<Duration>,
     /// `stats auth USER:PASS` lines.
     pub auth: Vec<(String, String)>,
-    /// `stats admin if|unless COND`.
-    pub admin: Option<Condition>,
+    /// `stats admin if|unless COND` lines; any one that holds grants admin rights.
+    pub admin: Vec<Condition>,
     /// `stats http-request auth [realm R] [if|unless COND]`.
     pub http_request_auth: Vec<AuthRule>,
     /// `stats hide-version`.

@@ -98,7 +98,7 @@ pub fn parse_stats(
             }
         }
         "admin" => match parse_condition(args, at, &mut draft.acl_uses) {
-            Ok(Some(condition)) => draft.proxy.stats.admin = Some(condition),
+            Ok(Some(condition)) => draft.proxy.stats.admin.push(condition),
             Ok(None) => diag.error(
                 at,
                 "'stats admin' expects 'if' or 'unless' followed by a condition",

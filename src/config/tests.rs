@@ -598,3 +598,19 @@ fn random_configurations_never_panic() {
         let _ = load(&text);
     }
 }
+
+#[test]
+fn stats_auth_and_http_request_auth_do_not_mix() {
+    // HAProxy 2.6 refuses both mixes with this message.
+    for line in [" stats auth a:b\n", " stats realm R\n"] {
+        let e = errors(&format!(
+            "listen stats\n bind 127.0.0.1:1\n stats enable\n{line} stats http-request auth\n"
+        ));
+        assert!(
+            e.iter().any(|m| m.contains(
+                "stats 'auth'/'realm' and 'http-request' can't be used at the same time"
+            ) && m.contains(":1]")),
+            "{e:?}"
+        );
+    }
+}

@@ -250,6 +250,18 @@ fn warn_about_gaps(config: &Config, diag: &mut Diagnostics) {
                 ),
             );
         }
+        if !proxy.stats.http_request_auth.is_empty()
+            && (!proxy.stats.auth.is_empty() || proxy.stats.realm.is_some())
+        {
+            // HAProxy refuses the mix: which rule would ask for credentials is unclear.
+            diag.error(
+                &proxy.location,
+                format!(
+                    "proxy '{}': stats 'auth'/'realm' and 'http-request' can't be used at the same time",
+                    proxy.name
+                ),
+            );
+        }
         if proxy.serves_stats() && !proxy.stats_only() {
             diag.warn(
                 &proxy.location,

@@ -54,7 +54,7 @@ pub struct StatsAccess {
     stats_auth: Vec<(String, String)>,
     acls: Vec<(String, Test)>,
     rules: Vec<Rule>,
-    admin: Option<Condition>,
+    admin: Vec<Condition>,
     /// Keyed by a SHA-256 of the header so neither passwords nor huge headers are kept.
     cache: VecDeque<([u8; 32], Option<Verified>)>,
     /// Password comparisons done so far (how tests see that the cache works).
@@ -168,7 +168,7 @@ impl StatsAccess {
                 realm: DEFAULT_REALM.to_string(),
                 when: When::Always,
             }],
-            admin: None,
+            admin: Vec::new(),
             cache: VecDeque::new(),
             verifications: 0,
         }
@@ -194,10 +194,8 @@ impl StatsAccess {
             user: verified
                 .filter(|v| v.valid_anywhere())
                 .map(|v| v.user.clone()),
-            admin: self
-                .admin
-                .as_ref()
-                .is_some_and(|cond| self.holds(cond, verified)),
+            // Several `stats admin` lines: any one that holds grants, as in HAProxy.
+            admin: self.admin.iter().any(|cond| self.holds(cond, verified)),
         }
     }
 
@@ -523,6 +521,14 @@ listen stats
 
         let mut a = listen(" stats admin if TRUE\n");
         assert_eq!(a.check(None), granted(None, true));
+        // Several `stats admin` lines OR together (HAProxy 2.6 gave the readonly guest
+        // admin rights through the first line).
+        let mut a = listen(
+            " acl GUEST http_auth_group(L) readonly\n acl ADMIN http_auth_group(L) admin\n stats admin if GUEST\n stats admin if ADMIN\n",
+        );
+        assert_eq!(check(&mut a, "guest:guest"), granted(Some("guest"), true));
+        assert_eq!(check(&mut a, "admin:adminpw"), granted(Some("admin"), true));
+        assert_eq!(check(&mut a, "dave:s3cret"), granted(Some("dave"), false));
         let mut a = listen(" stats http-request auth if FALSE\n stats admin unless FALSE\n");
         assert_eq!(a.check(None), granted(None, true));
         // A declared ACL shadows the predefined one of the same name.
