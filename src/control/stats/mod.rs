@@ -2,5 +2,10 @@
 //! (`auth`) and what it shows.
 
 pub mod auth;
+pub mod build;
+pub mod html;
+pub mod json;
 pub mod page;
+pub mod prometheus;
 pub mod rows;
+pub mod server;

@@ -1,0 +1,4 @@
+//! stub
+pub fn page(_p: &super::page::StatsPage) -> String {
+    String::new()
+}

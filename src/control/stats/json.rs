@@ -1,0 +1,4 @@
+//! stub
+pub fn stat_json(_r: &[super::rows::StatRow]) -> String {
+    String::new()
+}
