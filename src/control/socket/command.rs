@@ -878,3 +878,271 @@ fn fingerprint(fp: &mut [u8; 1024], word: &str) {
     }
     fp[32 * from + 28] = fp[32 * from + 28].wrapping_add(1);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        crate::config::load_sources(&[(
+            "t".into(),
+            "backend servers\n server s1 127.0.0.1:1\n server s2 127.0.0.1:2\n\
+             backend fixed\n balance static-rr\n server f1 127.0.0.1:3\n"
+                .into(),
+        )])
+        .unwrap()
+        .config
+    }
+
+    fn ok(line: &str) -> Command {
+        parse(line, &config()).unwrap()
+    }
+
+    fn err(line: &str) -> String {
+        parse(line, &config()).unwrap_err()
+    }
+
+    fn s(server: ServerId) -> ServerRef {
+        ServerRef {
+            backend: config().backend("servers").unwrap().id,
+            server,
+        }
+    }
+
+    #[test]
+    fn simple_commands() {
+        assert_eq!(ok("prompt"), Command::Prompt);
+        assert_eq!(ok("quit"), Command::Quit);
+        assert_eq!(ok("show backend"), Command::ShowBackend);
+        assert_eq!(ok("reload"), Command::Reload);
+        assert_eq!(ok("show vrrp"), Command::ShowVrrp);
+        assert_eq!(
+            ok("show info"),
+            Command::ShowInfo {
+                format: Format::Plain,
+                desc: false
+            }
+        );
+        assert_eq!(
+            ok("show info typed desc"),
+            Command::ShowInfo {
+                format: Format::Typed,
+                desc: true
+            }
+        );
+        assert!(matches!(ok("help"), Command::Help(t) if t.starts_with("The following commands are valid at this level:\n")));
+    }
+
+    #[test]
+    fn show_stat_options_and_filter() {
+        assert_eq!(ok("show stat"), Command::ShowStat(StatOptions::default()));
+        let Command::ShowStat(o) = ok("show stat json up") else {
+            panic!()
+        };
+        assert_eq!(o.format, Format::Json);
+        assert!(o.up && !o.no_maint && !o.desc && o.filter.is_none());
+        let Command::ShowStat(o) = ok("show stat servers -1 -1 no-maint desc") else {
+            panic!()
+        };
+        assert!(o.no_maint && o.desc && o.filter.is_some());
+        let uuid = config().backend("servers").unwrap().uuid as i32;
+        let Command::ShowStat(o) = ok("show stat servers 4 -1 typed") else {
+            panic!()
+        };
+        assert_eq!(
+            o.filter,
+            Some(StatFilter {
+                iid: uuid,
+                types: 4,
+                sid: -1
+            })
+        );
+        assert_eq!(o.format, Format::Typed);
+        let Command::ShowStat(o) = ok("show stat 99 -1 -1") else {
+            panic!()
+        };
+        assert_eq!(o.filter.map(|f| f.iid), Some(99));
+        assert_eq!(err("show stat nob 4 -1"), "No such proxy.\n");
+        // Three words make a filter, even option words (as in HAProxy).
+        assert_eq!(err("show stat typed json up"), "No such proxy.\n");
+        assert!(matches!(ok("show stat domain proxy"), Command::ShowStat(_)));
+        assert_eq!(err("show stat domain dns"), "Invalid statistics domain.\n");
+    }
+
+    #[test]
+    fn show_servers_state_and_errors() {
+        let id = config().backend("servers").unwrap().id;
+        assert_eq!(ok("show servers state"), Command::ShowServersState(None));
+        assert_eq!(
+            ok("show servers state servers"),
+            Command::ShowServersState(Some(id))
+        );
+        assert_eq!(err("show servers state nob"), "Can't find backend.\n");
+        assert_eq!(
+            ok("show errors"),
+            Command::ShowErrors {
+                iid: -1,
+                side: ErrorSide::Both
+            }
+        );
+        assert_eq!(
+            ok("show errors -1 request"),
+            Command::ShowErrors {
+                iid: -1,
+                side: ErrorSide::Request
+            }
+        );
+        assert!(matches!(
+            ok("show errors servers response"),
+            Command::ShowErrors {
+                side: ErrorSide::Response,
+                ..
+            }
+        ));
+        assert_eq!(err("show errors nob"), "No such proxy.\n");
+    }
+
+    #[test]
+    fn server_state_commands_and_name_errors() {
+        assert_eq!(ok("disable server servers/s2"), Command::DisableServer(s(1)));
+        assert_eq!(ok("enable server servers/s1"), Command::EnableServer(s(0)));
+        assert_eq!(ok("disable health servers/s1"), Command::DisableHealth(s(0)));
+        assert_eq!(ok("enable health servers/s1"), Command::EnableHealth(s(0)));
+        assert_eq!(ok("get weight servers/s2"), Command::GetWeight(s(1)));
+        // HAProxy's '#<id>' forms.
+        let uuid = config().backend("servers").unwrap().uuid;
+        assert_eq!(
+            ok(&format!("get weight #{uuid}/#2")),
+            Command::GetWeight(s(1))
+        );
+        for cmd in ["disable server", "enable server", "disable health", "enable health", "set weight", "set server"] {
+            assert_eq!(err(cmd), "Require 'backend/server'.\n", "{cmd}");
+            assert_eq!(err(&format!("{cmd} servers")), "Require 'backend/server'.\n");
+            assert_eq!(err(&format!("{cmd} /s1")), "Require 'backend/server'.\n");
+            assert_eq!(err(&format!("{cmd} nob/s1")), "No such backend.\n");
+            assert_eq!(err(&format!("{cmd} servers/x")), "No such server.\n");
+        }
+        assert_eq!(err("get weight"), "Require 'backend/server'.\n");
+        assert_eq!(err("get weight servers/"), "Require 'backend/server'.\n");
+        assert_eq!(err("get weight /s1"), "No such backend.\n");
+        assert_eq!(err("get weight servers/x"), "No such server.\n");
+    }
+
+    #[test]
+    fn weights() {
+        assert_eq!(ok("set weight servers/s1 10"), Command::SetWeight(s(0), Weight::Absolute(10)));
+        assert_eq!(ok("set server servers/s1 weight 256"), Command::SetWeight(s(0), Weight::Absolute(256)));
+        assert_eq!(ok("set weight servers/s1 50%"), Command::SetWeight(s(0), Weight::Relative(50)));
+        assert_eq!(ok("set weight servers/s1 99999%"), Command::SetWeight(s(0), Weight::Relative(25600)));
+        assert_eq!(Weight::Relative(50).resolve(10), 5);
+        assert_eq!(Weight::Relative(25600).resolve(100), 256);
+        assert_eq!(err("set weight servers/s1"), "Require <weight> or <weight%>.\n");
+        assert_eq!(err("set server servers/s1 weight"), "Require <weight> or <weight%>.\n");
+        for w in ["257", "300", "-1", "300x"] {
+            assert_eq!(err(&format!("set weight servers/s1 {w}")), "Absolute weight can only be between 0 and 256 inclusive.\n");
+        }
+        for w in ["abc", "%", "x5"] {
+            assert_eq!(err(&format!("set weight servers/s1 {w}")), "Empty weight string empty or preceded by garbage");
+        }
+        for w in ["12x", "5%x", "1 %"] {
+            let line = format!("set weight servers/s1 {}", w.replace(' ', "\\ "));
+            assert_eq!(err(&line), "Trailing garbage in weight string", "{w}");
+        }
+        assert_eq!(err("set weight servers/s1 -5%"), "Relative weight must be positive.\n");
+    }
+
+    #[test]
+    fn set_server() {
+        assert_eq!(ok("set server servers/s1 state drain"), Command::SetServerState(s(0), AdminState::Drain));
+        assert_eq!(ok("set server servers/s1 state ready"), Command::SetServerState(s(0), AdminState::Ready));
+        assert_eq!(ok("set server servers/s1 state maint"), Command::SetServerState(s(0), AdminState::Maint));
+        assert_eq!(ok("set server servers/s1 health stopping"), Command::SetServerHealth(s(0), HealthState::Stopping));
+        for bad in ["state", "state foo"] {
+            assert_eq!(err(&format!("set server servers/s1 {bad}")), "'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n");
+        }
+        assert_eq!(err("set server servers/s1 health x"), "'set server <srv> health' expects 'up', 'stopping', or 'down'.\n");
+        let usage = "usage: set server <backend>/<server> addr | agent | agent-addr | agent-port | agent-send | check-addr | check-port | fqdn | health | ssl | state | weight\n";
+        assert_eq!(err("set server servers/s1"), usage);
+        assert_eq!(err("set server servers/s1 foo"), usage);
+        assert_eq!(
+            ok("set server servers/s1 addr 1.2.3.4 port 99"),
+            Command::SetServerAddr { server: s(0), addr: "1.2.3.4".parse().unwrap(), port: Some(99) }
+        );
+        assert_eq!(
+            ok("set server servers/s1 addr ::1 foo 3"),
+            Command::SetServerAddr { server: s(0), addr: "::1".parse().unwrap(), port: None }
+        );
+        assert_eq!(err("set server servers/s1 addr"), "set server <b>/<s> addr requires an address and optionally a port.\n");
+        assert_eq!(err("set server servers/s1 addr bad"), "Invalid addr 'bad' by 'stats socket command'\n");
+        assert_eq!(err("set server servers/s1 addr 1.2.3.4 port x"), "problem converting port 'x' to an int by 'stats socket command'\n");
+        assert_eq!(err("set server servers/s1 addr 1.2.3.4 port"), "problem converting port '' to an int by 'stats socket command'\n");
+        assert!(err("set server servers/s1 fqdn x").contains("not supported"));
+    }
+
+    #[test]
+    fn add_and_del_server() {
+        let id = config().backend("servers").unwrap().id;
+        assert_eq!(
+            ok("add server servers/s9 1.2.3.4:80 weight 5 check"),
+            Command::AddServer { backend: id, name: "s9".into(), addr: "1.2.3.4:80".into(), options: vec!["weight".into(), "5".into(), "check".into()] }
+        );
+        for cmd in ["add server", "del server"] {
+            assert_eq!(err(cmd), "Require 'backend/server'.");
+            assert_eq!(err(&format!("{cmd} servers")), "Require 'backend/server'.");
+            assert_eq!(err(&format!("{cmd} servers/")), "Require 'backend/server'.");
+            assert_eq!(err(&format!("{cmd} /s1 1.2.3.4")), "Require 'backend/server'.");
+            assert_eq!(err(&format!("{cmd} nob/x 1.2.3.4")), "No such backend.");
+        }
+        assert_eq!(err("add server servers/s1"), "'server' expects <name> and <addr>[:<port>] as arguments.\n");
+        assert_eq!(err("add server servers/s1 1.2.3.4:80"), "Already exists a server with the same name in backend.\n");
+        assert_eq!(err("add server fixed/x 1.2.3.4:80"), "Backend must use a dynamic load balancing to support dynamic servers.");
+        assert_eq!(ok("del server servers/s2"), Command::DelServer(s(1)));
+        assert_eq!(err("del server servers/x"), "No such server.");
+    }
+
+    #[test]
+    fn levels_follow_haproxy_and_are_checked_before_names() {
+        let c = config();
+        assert_eq!(parse_at("disable server nob/x", &c, StatsLevel::User).unwrap_err(), PERMISSION_DENIED);
+        assert_eq!(parse_at("set server servers/s1 state drain", &c, StatsLevel::Operator).unwrap_err(), PERMISSION_DENIED);
+        assert_eq!(parse_at("set weight servers/s1 1", &c, StatsLevel::Operator).unwrap_err(), PERMISSION_DENIED);
+        assert_eq!(parse_at("show errors", &c, StatsLevel::User).unwrap_err(), PERMISSION_DENIED);
+        assert!(parse_at("show errors", &c, StatsLevel::Operator).is_ok());
+        for line in ["show info", "show stat", "show servers state", "show backend", "get weight servers/s1", "help", "prompt", "quit", "show vrrp"] {
+            let cmd = parse_at(line, &c, StatsLevel::User).unwrap();
+            assert_eq!(cmd.level(), StatsLevel::User, "{line}");
+        }
+        assert_eq!(ok("reload").level(), StatsLevel::Admin);
+        assert_eq!(ok("del server servers/s1").level(), StatsLevel::Admin);
+        assert_eq!(ok("set server servers/s1 addr ::1").level(), StatsLevel::Admin);
+    }
+
+    #[test]
+    fn unknown_commands_get_haproxy_usage() {
+        let full = err("");
+        assert!(full.starts_with("Unknown command. Please enter one of the following commands only:\n  add server"));
+        assert!(full.ends_with("  quit                                    : disconnect\n"));
+        let get = err("get");
+        assert_eq!(
+            get,
+            "Unknown command, but maybe one of the following ones is a better match:\n  \
+             get weight <bk>/<srv>                   : report a server's current weight\n  \
+             help [<command>]                        : list matching or all commands\n  \
+             prompt                                  : toggle interactive mode with prompt\n  \
+             quit                                    : disconnect\n"
+        );
+        // A near miss is suggested by HAProxy's letter-pair distance.
+        assert!(err("show stats").contains("  show stat [desc"));
+        assert!(err("foo").starts_with("Unknown command, but maybe"));
+        let Command::Help(help) = ok("help show") else { panic!() };
+        assert!(help.contains("show info") && !help.contains("get weight"));
+    }
+
+    #[test]
+    fn words_split_like_haproxy() {
+        assert_eq!(split_args("  a\tb  "), ["a", "b"]);
+        assert_eq!(split_args(r"a\ b c\;d e\\f"), ["a b", "c;d", r"e\f"]);
+        assert_eq!(split_args(r"x\"), ["x"]);
+        assert_eq!(ok(r"get weight servers\/s1"), Command::GetWeight(s(0)));
+    }
+}
