@@ -223,10 +223,7 @@ impl Command {
             Command::Reload => Kw::Reload,
             Command::ShowVrrp => Kw::ShowVrrp,
         };
-        KEYWORDS
-            .iter()
-            .find(|k| k.kw == kw)
-            .unwrap_or(&KEYWORDS[0])
+        KEYWORDS.iter().find(|k| k.kw == kw).unwrap_or(&KEYWORDS[0])
     }
 }
 
@@ -452,8 +449,10 @@ pub fn parse_at(line: &str, config: &Config, level: StatsLevel) -> Result<Comman
         Kw::DelServer => {
             let (backend, server) =
                 split_dynamic(arg(2)).ok_or_else(|| "Require 'backend/server'.".to_string())?;
-            let proxy = find_backend(config, backend).ok_or_else(|| "No such backend.".to_string())?;
-            let server = server_index(proxy, server).ok_or_else(|| "No such server.".to_string())?;
+            let proxy =
+                find_backend(config, backend).ok_or_else(|| "No such backend.".to_string())?;
+            let server =
+                server_index(proxy, server).ok_or_else(|| "No such server.".to_string())?;
             Ok(Command::DelServer(ServerRef {
                 backend: proxy.id,
                 server,
@@ -579,9 +578,7 @@ fn parse_add_server(args: &[String], config: &Config) -> Result<Command, String>
         split_dynamic(arg(2)).ok_or_else(|| "Require 'backend/server'.".to_string())?;
     let proxy = find_backend(config, backend).ok_or_else(|| "No such backend.".to_string())?;
     if matches!(proxy.balance, Balance::StaticRr) {
-        return Err(
-            "Backend must use a dynamic load balancing to support dynamic servers.".into(),
-        );
+        return Err("Backend must use a dynamic load balancing to support dynamic servers.".into());
     }
     let addr = arg(3);
     if addr.is_empty() {
@@ -633,15 +630,20 @@ fn strtol(s: &str) -> Option<(i64, &str)> {
     if len == 0 {
         return None;
     }
-    let magnitude = digits[..len]
-        .bytes()
-        .fold(0i64, |acc, d| acc.saturating_mul(10).saturating_add(i64::from(d - b'0')));
-    Some((if negative { -magnitude } else { magnitude }, &digits[len..]))
+    let magnitude = digits[..len].bytes().fold(0i64, |acc, d| {
+        acc.saturating_mul(10).saturating_add(i64::from(d - b'0'))
+    });
+    Some((
+        if negative { -magnitude } else { magnitude },
+        &digits[len..],
+    ))
 }
 
 /// C's `atoi`: 0 when there is no number.
 fn atoi(s: &str) -> i32 {
-    strtol(s).map_or(0, |(v, _)| v.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32)
+    strtol(s).map_or(0, |(v, _)| {
+        v.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
+    })
 }
 
 /// A proxy of any kind by name, else the number as written (HAProxy's `iid` lookup).
@@ -800,7 +802,9 @@ fn usage(args: &[String]) -> String {
         for kw in visible() {
             // HAProxy requires the loop to reach `length` with every word equal.
             let reached = (0..length)
-                .take_while(|&idx| matches!((kw.words.get(idx), word(idx)), (Some(w), Some(a)) if *w == a))
+                .take_while(
+                    |&idx| matches!((kw.words.get(idx), word(idx)), (Some(w), Some(a)) if *w == a),
+                )
                 .count();
             if reached != length {
                 continue;
@@ -831,7 +835,10 @@ fn usage(args: &[String]) -> String {
                     matches.pop();
                 }
                 // Stable insertion: a later keyword with an equal distance goes after.
-                let at = matches.iter().position(|m| m.1 > dist).unwrap_or(matches.len());
+                let at = matches
+                    .iter()
+                    .position(|m| m.1 > dist)
+                    .unwrap_or(matches.len());
                 matches.insert(at, (kw, dist));
             }
         }
@@ -930,7 +937,9 @@ mod tests {
                 desc: true
             }
         );
-        assert!(matches!(ok("help"), Command::Help(t) if t.starts_with("The following commands are valid at this level:\n")));
+        assert!(
+            matches!(ok("help"), Command::Help(t) if t.starts_with("The following commands are valid at this level:\n"))
+        );
     }
 
     #[test]
@@ -1004,9 +1013,15 @@ mod tests {
 
     #[test]
     fn server_state_commands_and_name_errors() {
-        assert_eq!(ok("disable server servers/s2"), Command::DisableServer(s(1)));
+        assert_eq!(
+            ok("disable server servers/s2"),
+            Command::DisableServer(s(1))
+        );
         assert_eq!(ok("enable server servers/s1"), Command::EnableServer(s(0)));
-        assert_eq!(ok("disable health servers/s1"), Command::DisableHealth(s(0)));
+        assert_eq!(
+            ok("disable health servers/s1"),
+            Command::DisableHealth(s(0))
+        );
         assert_eq!(ok("enable health servers/s1"), Command::EnableHealth(s(0)));
         assert_eq!(ok("get weight servers/s2"), Command::GetWeight(s(1)));
         // HAProxy's '#<id>' forms.
@@ -1015,9 +1030,19 @@ mod tests {
             ok(&format!("get weight #{uuid}/#2")),
             Command::GetWeight(s(1))
         );
-        for cmd in ["disable server", "enable server", "disable health", "enable health", "set weight", "set server"] {
+        for cmd in [
+            "disable server",
+            "enable server",
+            "disable health",
+            "enable health",
+            "set weight",
+            "set server",
+        ] {
             assert_eq!(err(cmd), "Require 'backend/server'.\n", "{cmd}");
-            assert_eq!(err(&format!("{cmd} servers")), "Require 'backend/server'.\n");
+            assert_eq!(
+                err(&format!("{cmd} servers")),
+                "Require 'backend/server'.\n"
+            );
             assert_eq!(err(&format!("{cmd} /s1")), "Require 'backend/server'.\n");
             assert_eq!(err(&format!("{cmd} nob/s1")), "No such backend.\n");
             assert_eq!(err(&format!("{cmd} servers/x")), "No such server.\n");
@@ -1030,52 +1055,117 @@ mod tests {
 
     #[test]
     fn weights() {
-        assert_eq!(ok("set weight servers/s1 10"), Command::SetWeight(s(0), Weight::Absolute(10)));
-        assert_eq!(ok("set server servers/s1 weight 256"), Command::SetWeight(s(0), Weight::Absolute(256)));
-        assert_eq!(ok("set weight servers/s1 50%"), Command::SetWeight(s(0), Weight::Relative(50)));
-        assert_eq!(ok("set weight servers/s1 99999%"), Command::SetWeight(s(0), Weight::Relative(25600)));
+        assert_eq!(
+            ok("set weight servers/s1 10"),
+            Command::SetWeight(s(0), Weight::Absolute(10))
+        );
+        assert_eq!(
+            ok("set server servers/s1 weight 256"),
+            Command::SetWeight(s(0), Weight::Absolute(256))
+        );
+        assert_eq!(
+            ok("set weight servers/s1 50%"),
+            Command::SetWeight(s(0), Weight::Relative(50))
+        );
+        assert_eq!(
+            ok("set weight servers/s1 99999%"),
+            Command::SetWeight(s(0), Weight::Relative(25600))
+        );
         assert_eq!(Weight::Relative(50).resolve(10), 5);
         assert_eq!(Weight::Relative(25600).resolve(100), 256);
-        assert_eq!(err("set weight servers/s1"), "Require <weight> or <weight%>.\n");
-        assert_eq!(err("set server servers/s1 weight"), "Require <weight> or <weight%>.\n");
+        assert_eq!(
+            err("set weight servers/s1"),
+            "Require <weight> or <weight%>.\n"
+        );
+        assert_eq!(
+            err("set server servers/s1 weight"),
+            "Require <weight> or <weight%>.\n"
+        );
         for w in ["257", "300", "-1", "300x"] {
-            assert_eq!(err(&format!("set weight servers/s1 {w}")), "Absolute weight can only be between 0 and 256 inclusive.\n");
+            assert_eq!(
+                err(&format!("set weight servers/s1 {w}")),
+                "Absolute weight can only be between 0 and 256 inclusive.\n"
+            );
         }
         for w in ["abc", "%", "x5"] {
-            assert_eq!(err(&format!("set weight servers/s1 {w}")), "Empty weight string empty or preceded by garbage");
+            assert_eq!(
+                err(&format!("set weight servers/s1 {w}")),
+                "Empty weight string empty or preceded by garbage"
+            );
         }
         for w in ["12x", "5%x", "1 %"] {
             let line = format!("set weight servers/s1 {}", w.replace(' ', "\\ "));
             assert_eq!(err(&line), "Trailing garbage in weight string", "{w}");
         }
-        assert_eq!(err("set weight servers/s1 -5%"), "Relative weight must be positive.\n");
+        assert_eq!(
+            err("set weight servers/s1 -5%"),
+            "Relative weight must be positive.\n"
+        );
     }
 
     #[test]
     fn set_server() {
-        assert_eq!(ok("set server servers/s1 state drain"), Command::SetServerState(s(0), AdminState::Drain));
-        assert_eq!(ok("set server servers/s1 state ready"), Command::SetServerState(s(0), AdminState::Ready));
-        assert_eq!(ok("set server servers/s1 state maint"), Command::SetServerState(s(0), AdminState::Maint));
-        assert_eq!(ok("set server servers/s1 health stopping"), Command::SetServerHealth(s(0), HealthState::Stopping));
+        assert_eq!(
+            ok("set server servers/s1 state drain"),
+            Command::SetServerState(s(0), AdminState::Drain)
+        );
+        assert_eq!(
+            ok("set server servers/s1 state ready"),
+            Command::SetServerState(s(0), AdminState::Ready)
+        );
+        assert_eq!(
+            ok("set server servers/s1 state maint"),
+            Command::SetServerState(s(0), AdminState::Maint)
+        );
+        assert_eq!(
+            ok("set server servers/s1 health stopping"),
+            Command::SetServerHealth(s(0), HealthState::Stopping)
+        );
         for bad in ["state", "state foo"] {
-            assert_eq!(err(&format!("set server servers/s1 {bad}")), "'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n");
+            assert_eq!(
+                err(&format!("set server servers/s1 {bad}")),
+                "'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n"
+            );
         }
-        assert_eq!(err("set server servers/s1 health x"), "'set server <srv> health' expects 'up', 'stopping', or 'down'.\n");
+        assert_eq!(
+            err("set server servers/s1 health x"),
+            "'set server <srv> health' expects 'up', 'stopping', or 'down'.\n"
+        );
         let usage = "usage: set server <backend>/<server> addr | agent | agent-addr | agent-port | agent-send | check-addr | check-port | fqdn | health | ssl | state | weight\n";
         assert_eq!(err("set server servers/s1"), usage);
         assert_eq!(err("set server servers/s1 foo"), usage);
         assert_eq!(
             ok("set server servers/s1 addr 1.2.3.4 port 99"),
-            Command::SetServerAddr { server: s(0), addr: "1.2.3.4".parse().unwrap(), port: Some(99) }
+            Command::SetServerAddr {
+                server: s(0),
+                addr: "1.2.3.4".parse().unwrap(),
+                port: Some(99)
+            }
         );
         assert_eq!(
             ok("set server servers/s1 addr ::1 foo 3"),
-            Command::SetServerAddr { server: s(0), addr: "::1".parse().unwrap(), port: None }
+            Command::SetServerAddr {
+                server: s(0),
+                addr: "::1".parse().unwrap(),
+                port: None
+            }
         );
-        assert_eq!(err("set server servers/s1 addr"), "set server <b>/<s> addr requires an address and optionally a port.\n");
-        assert_eq!(err("set server servers/s1 addr bad"), "Invalid addr 'bad' by 'stats socket command'\n");
-        assert_eq!(err("set server servers/s1 addr 1.2.3.4 port x"), "problem converting port 'x' to an int by 'stats socket command'\n");
-        assert_eq!(err("set server servers/s1 addr 1.2.3.4 port"), "problem converting port '' to an int by 'stats socket command'\n");
+        assert_eq!(
+            err("set server servers/s1 addr"),
+            "set server <b>/<s> addr requires an address and optionally a port.\n"
+        );
+        assert_eq!(
+            err("set server servers/s1 addr bad"),
+            "Invalid addr 'bad' by 'stats socket command'\n"
+        );
+        assert_eq!(
+            err("set server servers/s1 addr 1.2.3.4 port x"),
+            "problem converting port 'x' to an int by 'stats socket command'\n"
+        );
+        assert_eq!(
+            err("set server servers/s1 addr 1.2.3.4 port"),
+            "problem converting port '' to an int by 'stats socket command'\n"
+        );
         assert!(err("set server servers/s1 fqdn x").contains("not supported"));
     }
 
@@ -1084,18 +1174,35 @@ mod tests {
         let id = config().backend("servers").unwrap().id;
         assert_eq!(
             ok("add server servers/s9 1.2.3.4:80 weight 5 check"),
-            Command::AddServer { backend: id, name: "s9".into(), addr: "1.2.3.4:80".into(), options: vec!["weight".into(), "5".into(), "check".into()] }
+            Command::AddServer {
+                backend: id,
+                name: "s9".into(),
+                addr: "1.2.3.4:80".into(),
+                options: vec!["weight".into(), "5".into(), "check".into()]
+            }
         );
         for cmd in ["add server", "del server"] {
             assert_eq!(err(cmd), "Require 'backend/server'.");
             assert_eq!(err(&format!("{cmd} servers")), "Require 'backend/server'.");
             assert_eq!(err(&format!("{cmd} servers/")), "Require 'backend/server'.");
-            assert_eq!(err(&format!("{cmd} /s1 1.2.3.4")), "Require 'backend/server'.");
+            assert_eq!(
+                err(&format!("{cmd} /s1 1.2.3.4")),
+                "Require 'backend/server'."
+            );
             assert_eq!(err(&format!("{cmd} nob/x 1.2.3.4")), "No such backend.");
         }
-        assert_eq!(err("add server servers/s1"), "'server' expects <name> and <addr>[:<port>] as arguments.\n");
-        assert_eq!(err("add server servers/s1 1.2.3.4:80"), "Already exists a server with the same name in backend.\n");
-        assert_eq!(err("add server fixed/x 1.2.3.4:80"), "Backend must use a dynamic load balancing to support dynamic servers.");
+        assert_eq!(
+            err("add server servers/s1"),
+            "'server' expects <name> and <addr>[:<port>] as arguments.\n"
+        );
+        assert_eq!(
+            err("add server servers/s1 1.2.3.4:80"),
+            "Already exists a server with the same name in backend.\n"
+        );
+        assert_eq!(
+            err("add server fixed/x 1.2.3.4:80"),
+            "Backend must use a dynamic load balancing to support dynamic servers."
+        );
         assert_eq!(ok("del server servers/s2"), Command::DelServer(s(1)));
         assert_eq!(err("del server servers/x"), "No such server.");
     }
@@ -1103,24 +1210,56 @@ mod tests {
     #[test]
     fn levels_follow_haproxy_and_are_checked_before_names() {
         let c = config();
-        assert_eq!(parse_at("disable server nob/x", &c, StatsLevel::User).unwrap_err(), PERMISSION_DENIED);
-        assert_eq!(parse_at("set server servers/s1 state drain", &c, StatsLevel::Operator).unwrap_err(), PERMISSION_DENIED);
-        assert_eq!(parse_at("set weight servers/s1 1", &c, StatsLevel::Operator).unwrap_err(), PERMISSION_DENIED);
-        assert_eq!(parse_at("show errors", &c, StatsLevel::User).unwrap_err(), PERMISSION_DENIED);
+        assert_eq!(
+            parse_at("disable server nob/x", &c, StatsLevel::User).unwrap_err(),
+            PERMISSION_DENIED
+        );
+        assert_eq!(
+            parse_at(
+                "set server servers/s1 state drain",
+                &c,
+                StatsLevel::Operator
+            )
+            .unwrap_err(),
+            PERMISSION_DENIED
+        );
+        assert_eq!(
+            parse_at("set weight servers/s1 1", &c, StatsLevel::Operator).unwrap_err(),
+            PERMISSION_DENIED
+        );
+        assert_eq!(
+            parse_at("show errors", &c, StatsLevel::User).unwrap_err(),
+            PERMISSION_DENIED
+        );
         assert!(parse_at("show errors", &c, StatsLevel::Operator).is_ok());
-        for line in ["show info", "show stat", "show servers state", "show backend", "get weight servers/s1", "help", "prompt", "quit", "show vrrp"] {
+        for line in [
+            "show info",
+            "show stat",
+            "show servers state",
+            "show backend",
+            "get weight servers/s1",
+            "help",
+            "prompt",
+            "quit",
+            "show vrrp",
+        ] {
             let cmd = parse_at(line, &c, StatsLevel::User).unwrap();
             assert_eq!(cmd.level(), StatsLevel::User, "{line}");
         }
         assert_eq!(ok("reload").level(), StatsLevel::Admin);
         assert_eq!(ok("del server servers/s1").level(), StatsLevel::Admin);
-        assert_eq!(ok("set server servers/s1 addr ::1").level(), StatsLevel::Admin);
+        assert_eq!(
+            ok("set server servers/s1 addr ::1").level(),
+            StatsLevel::Admin
+        );
     }
 
     #[test]
     fn unknown_commands_get_haproxy_usage() {
         let full = err("");
-        assert!(full.starts_with("Unknown command. Please enter one of the following commands only:\n  add server"));
+        assert!(full.starts_with(
+            "Unknown command. Please enter one of the following commands only:\n  add server"
+        ));
         assert!(full.ends_with("  quit                                    : disconnect\n"));
         let get = err("get");
         assert_eq!(
@@ -1134,7 +1273,9 @@ mod tests {
         // A near miss is suggested by HAProxy's letter-pair distance.
         assert!(err("show stats").contains("  show stat [desc"));
         assert!(err("foo").starts_with("Unknown command, but maybe"));
-        let Command::Help(help) = ok("help show") else { panic!() };
+        let Command::Help(help) = ok("help show") else {
+            panic!()
+        };
         assert!(help.contains("show info") && !help.contains("get weight"));
     }
 

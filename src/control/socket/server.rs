@@ -485,7 +485,11 @@ fn next_command(buf: &[u8], limit: usize) -> Option<(usize, usize)> {
         match buf[i] {
             b'\\' => i += 2,
             b'\n' | b';' => {
-                let len = if i > 0 && buf[i - 1] == b'\r' { i - 1 } else { i };
+                let len = if i > 0 && buf[i - 1] == b'\r' {
+                    i - 1
+                } else {
+                    i
+                };
                 return Some((len, i + 1));
             }
             _ => i += 1,
@@ -594,5 +598,339 @@ async fn session<S: AsyncReadRent + AsyncWriteRent>(
             // EOF (an unterminated last command is dropped, as HAProxy does), error, or idle.
             _ => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::time::Instant;
+
+    use super::*;
+    use crate::config::Location;
+
+    struct Fake {
+        config: Arc<Config>,
+        big: usize,
+    }
+
+    impl Executor for Fake {
+        fn execute(&mut self, command: &Command, _level: StatsLevel) -> String {
+            match command {
+                Command::GetWeight(_) => "1 (initial 1)\n".into(),
+                Command::ShowStat(_) => "x".repeat(self.big),
+                _ => String::new(),
+            }
+        }
+        fn config(&self) -> Arc<Config> {
+            Arc::clone(&self.config)
+        }
+    }
+
+    fn temp_dir() -> PathBuf {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "ringlb-sock-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn socket_line(path: &Path, level: StatsLevel) -> StatsSocket {
+        StatsSocket {
+            path: path.display().to_string(),
+            mode: Some(0o600),
+            user: None,
+            group: None,
+            level,
+            location: Location {
+                file: Arc::from("t"),
+                line: 1,
+            },
+        }
+    }
+
+    /// A serving runtime on its own thread; dropping it stops the accept loop and joins.
+    struct Server {
+        path: PathBuf,
+        stop: Arc<AtomicBool>,
+        thread: Option<std::thread::JoinHandle<()>>,
+    }
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            self.stop.store(true, Ordering::Relaxed);
+            if let Some(t) = self.thread.take() {
+                let _ = t.join();
+            }
+            if let Some(dir) = self.path.parent() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+    }
+
+    fn limits() -> Limits {
+        Limits {
+            idle_timeout: Duration::from_millis(300),
+            write_timeout: Duration::from_millis(300),
+            max_line: 1024,
+            max_sessions: 10,
+            stop_poll: Duration::from_millis(20),
+        }
+    }
+
+    fn start(level: StatsLevel, big: usize) -> Server {
+        let dir = temp_dir();
+        let path = dir.join("admin.sock");
+        let bound = bind(&socket_line(&path, level)).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let config = crate::config::load_sources(&[(
+                "t".into(),
+                "backend servers\n server s1 127.0.0.1:1\n".into(),
+            )])
+            .unwrap()
+            .config;
+            let executor: Rc<RefCell<dyn Executor>> = Rc::new(RefCell::new(Fake {
+                config: Arc::new(config),
+                big,
+            }));
+            let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+                .enable_timer()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let running = Rc::new(Cell::new(true));
+                let flag = Rc::clone(&running);
+                monoio::spawn(async move {
+                    while !stop2.load(Ordering::Relaxed) {
+                        monoio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                    flag.set(false);
+                });
+                serve(bound, level, executor, running, limits())
+                    .await
+                    .unwrap();
+            });
+        });
+        Server {
+            path,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn talk(path: &Path, input: &[u8]) -> String {
+        let mut s = UnixStream::connect(path).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        s.write_all(input).unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn single_command_then_close() {
+        let server = start(StatsLevel::Admin, 0);
+        assert_eq!(
+            talk(&server.path, b"get weight servers/s1\n"),
+            "1 (initial 1)\n\n"
+        );
+        // The connection closes without waiting for the client's EOF.
+        assert_eq!(
+            talk(&server.path, b"get weight servers/x\r\n"),
+            "No such server.\n\n"
+        );
+    }
+
+    #[test]
+    fn semicolons_chain_and_escape() {
+        let server = start(StatsLevel::Admin, 0);
+        assert_eq!(
+            talk(&server.path, b"get weight servers/s1;get weight nob/s1\n"),
+            "1 (initial 1)\n\nNo such backend.\n\n"
+        );
+        // An escaped ';' stays inside the word.
+        assert_eq!(
+            talk(&server.path, b"get weight servers/s1\\;x\n"),
+            "No such server.\n\n"
+        );
+        // Pipelined lines in one write are all served, as HAProxy does.
+        assert_eq!(
+            talk(
+                &server.path,
+                b"disable server servers/s1\nget weight servers/s1\n"
+            ),
+            "\n1 (initial 1)\n\n"
+        );
+    }
+
+    #[test]
+    fn prompt_mode_and_quit() {
+        let server = start(StatsLevel::Admin, 0);
+        let mut s = UnixStream::connect(&server.path).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        s.write_all(b"prompt\n").unwrap();
+        let mut buf = [0u8; 64];
+        let n = s.read(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"\n> ");
+        s.write_all(b"get weight servers/s1\n").unwrap();
+        let n = s.read(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"1 (initial 1)\n\n> ");
+        s.write_all(b"quit\n").unwrap();
+        let mut rest = Vec::new();
+        s.read_to_end(&mut rest).unwrap();
+        assert!(rest.is_empty());
+        // Toggling twice goes back to one-shot mode.
+        assert_eq!(
+            talk(&server.path, b"prompt;prompt;get weight servers/s1\n"),
+            "\n> \n1 (initial 1)\n\n"
+        );
+    }
+
+    #[test]
+    fn user_level_is_refused_admin_commands() {
+        let server = start(StatsLevel::User, 0);
+        assert_eq!(
+            talk(&server.path, b"disable server servers/s1\n"),
+            "Permission denied\n\n"
+        );
+        assert_eq!(
+            talk(&server.path, b"get weight servers/s1\n"),
+            "1 (initial 1)\n\n"
+        );
+    }
+
+    #[test]
+    fn overlong_line_is_refused_and_closed() {
+        let server = start(StatsLevel::Admin, 0);
+        let mut line = vec![b'a'; 5000];
+        line.push(b'\n');
+        let mut s = UnixStream::connect(&server.path).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        // The server may close before everything is written.
+        let _ = s.write_all(&line);
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        assert!(out.starts_with("Command line too long"), "{out:?}");
+        // A line that just fits is served.
+        let mut fits = b"get weight servers/s1 ".to_vec();
+        fits.resize(1022, b'x');
+        fits.push(b'\n');
+        assert_eq!(talk(&server.path, &fits), "1 (initial 1)\n\n");
+    }
+
+    #[test]
+    fn idle_session_times_out() {
+        let server = start(StatsLevel::Admin, 0);
+        let mut s = UnixStream::connect(&server.path).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        s.write_all(b"get weight").unwrap();
+        let started = Instant::now();
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).unwrap();
+        assert!(out.is_empty());
+        assert!(started.elapsed() < Duration::from_millis(1500));
+    }
+
+    #[test]
+    fn a_client_that_never_reads_is_dropped_and_others_are_served() {
+        let server = start(StatsLevel::Admin, 16 << 20);
+        let mut stuck = UnixStream::connect(&server.path).unwrap();
+        stuck.write_all(b"show stat\n").unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        // Served while the first session is blocked on its write.
+        let started = Instant::now();
+        assert_eq!(
+            talk(&server.path, b"get weight servers/s1\n"),
+            "1 (initial 1)\n\n"
+        );
+        assert!(started.elapsed() < Duration::from_millis(200));
+        std::thread::sleep(Duration::from_millis(500));
+        // By now the stuck session is gone: what it can still read is far short of the reply.
+        stuck
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        let mut got = Vec::new();
+        let _ = stuck.read_to_end(&mut got);
+        assert!(got.len() < 16 << 20, "{}", got.len());
+    }
+
+    #[test]
+    fn stale_socket_is_replaced_and_live_one_refused() {
+        let dir = temp_dir();
+        let path = dir.join("s.sock");
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        let bound = bind(&socket_line(&path, StatsLevel::Admin)).unwrap();
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        assert!(UnixStream::connect(&path).is_ok());
+        let again = bind(&socket_line(&path, StatsLevel::Admin)).unwrap_err();
+        assert!(matches!(again, BindError::InUse { .. }), "{again}");
+        drop(bound);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn regular_file_is_refused_and_kept() {
+        let dir = temp_dir();
+        let path = dir.join("not-a-socket");
+        std::fs::write(&path, b"keep me").unwrap();
+        let e = bind(&socket_line(&path, StatsLevel::Admin)).unwrap_err();
+        assert!(matches!(e, BindError::NotASocket { .. }));
+        assert!(e.to_string().contains(&path.display().to_string()));
+        assert_eq!(std::fs::read(&path).unwrap(), b"keep me");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn unknown_owner_is_an_error_naming_the_path() {
+        let dir = temp_dir();
+        let path = dir.join("o.sock");
+        let mut line = socket_line(&path, StatsLevel::Admin);
+        line.user = Some("no-such-user-ringlb".into());
+        let e = bind(&line).unwrap_err();
+        assert!(matches!(e, BindError::UnknownOwner { .. }), "{e}");
+        assert!(!path.exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn addresses() {
+        assert!(matches!(target("/run/x.sock"), Ok(Target::Unix(_))));
+        assert!(matches!(target("unix@x.sock"), Ok(Target::Unix(_))));
+        assert!(matches!(target("ipv4@127.0.0.1:9999"), Ok(Target::Tcp(a)) if a.port() == 9999));
+        assert!(matches!(target("ipv6@[::1]:9999"), Ok(Target::Tcp(a)) if a.is_ipv6()));
+        assert!(matches!(target("127.0.0.1:9999"), Ok(Target::Tcp(_))));
+        assert!(matches!(target("abns@x"), Err(BindError::Address { .. })));
+        assert!(matches!(
+            target("ipv4@host:1"),
+            Err(BindError::Address { .. })
+        ));
+        let bound = bind(&StatsSocket {
+            path: "ipv4@127.0.0.1:0".into(),
+            ..socket_line(Path::new("x"), StatsLevel::Admin)
+        })
+        .unwrap();
+        assert!(matches!(bound, Bound::Tcp(_)));
+    }
+
+    #[test]
+    fn stopping_removes_our_socket_file() {
+        let server = start(StatsLevel::Admin, 0);
+        let path = server.path.clone();
+        assert!(path.exists());
+        drop(server);
+        assert!(!path.exists());
+        // And the path can be bound again at once (the test server's drop took its directory).
+        let dir = path.parent().unwrap();
+        std::fs::create_dir_all(dir).unwrap();
+        drop(bind(&socket_line(&path, StatsLevel::Admin)).unwrap());
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }
