@@ -61,6 +61,17 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     let config = Arc::new(loaded.config);
     let signals = Signals::new([SIGTERM, SIGINT, SIGUSR1, SIGHUP, SIGUSR2])
         .context("cannot install signal handlers")?;
+    // The control thread's listeners are bound first: a port taken or a socket path in the
+    // way stops ringlb before any shard starts, as a frontend's bind does.
+    let listeners = ringlb::control::run::Listeners {
+        stats: ringlb::control::stats::server::bind_all(&config)?,
+        sockets: config
+            .global
+            .stats_sockets
+            .iter()
+            .map(|s| ringlb::control::socket::server::bind(s).map(|b| (b, s.level)))
+            .collect::<Result<_, _>>()?,
+    };
     let running = ringlb::runtime::start(Arc::clone(&config))?;
     log::info!(
         "ringlb {} started: {} shard(s), maxconn {}",
@@ -71,7 +82,9 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     let mut plane = ringlb::control::plane::ControlPlane::new(running.publisher, running.latencies);
     plane.set_process(running.drivers, running.maxconn);
     // This thread becomes the control thread: health checks and signals, until a stop.
-    match ringlb::control::run::run(plane, signals, &cli.files).context("control thread")? {
+    match ringlb::control::run::run(plane, signals, &cli.files, listeners)
+        .context("control thread")?
+    {
         ringlb::control::run::Exit::Drained | ringlb::control::run::Exit::Cut { .. } => {}
     }
     Ok(ExitCode::SUCCESS)

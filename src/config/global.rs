@@ -80,9 +80,17 @@ pub fn parse_line(global: &mut Global, line: &Line, diag: &mut Diagnostics) {
                 }
                 Err(message) => diag.error(at, format!("'stats socket' in section 'global': {message}")),
             },
+            Some("timeout") => match args.get(1..) {
+                Some([v]) => match parse_time(v) {
+                    Ok(t) if !t.is_zero() => global.stats_timeout = Some(t),
+                    Ok(_) => diag.error(at, "'stats timeout' in section 'global' expects a non-zero time"),
+                    Err(e) => diag.error(at, format!("'stats timeout' in section 'global': {e}")),
+                },
+                _ => diag.error(at, "'stats timeout' in section 'global' expects one time"),
+            },
             other => diag.error(
                 at,
-                format!("unknown keyword 'stats {}' in section 'global' (supported: 'stats socket')", other.unwrap_or("")),
+                format!("unknown keyword 'stats {}' in section 'global' (supported: 'stats socket', 'stats timeout')", other.unwrap_or("")),
             ),
         },
         "daemon" => diag.warn(

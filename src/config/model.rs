@@ -77,6 +77,8 @@ pub struct Global {
     pub pidfile: Option<String>,
     /// `hard-stop-after`: longest a soft stop may last before remaining connections are cut.
     pub hard_stop_after: Option<Duration>,
+    /// `stats timeout`: how long an admin socket session may stay idle (default 10 s).
+    pub stats_timeout: Option<Duration>,
 }
 
 impl Default for Global {
@@ -89,6 +91,7 @@ impl Default for Global {
             stats_sockets: Vec::new(),
             pidfile: None,
             hard_stop_after: None,
+            stats_timeout: None,
         }
     }
 }
@@ -647,7 +650,7 @@ impl Proxy {
         self.stats.enabled
             && self.is_frontend()
             && self.servers.is_empty()
-            && self.default_backend.is_none()
+            && self.default_backend.is_none_or(|b| b == self.id)
     }
 }
 

@@ -18,7 +18,9 @@ pub fn finish(
     for (id, draft) in drafts.iter().enumerate() {
         let mut proxy = draft.proxy.clone();
         proxy.id = id;
-        proxy.uuid = id as u32 + 1;
+        // As HAProxy numbers them: a `stats socket` creates its own internal proxy first,
+        // which takes id 1 (checked against HAProxy 2.6's `show stat`).
+        proxy.uuid = id as u32 + 1 + u32::from(!global.stats_sockets.is_empty());
         proxy.errorpages = Arc::new(draft.errorpages.clone());
         if draft.log_global {
             let own = std::mem::take(&mut proxy.log);
@@ -288,14 +290,5 @@ fn warn_about_gaps(config: &Config, diag: &mut Diagnostics) {
                 ),
             );
         }
-    }
-    for socket in &config.global.stats_sockets {
-        diag.warn(
-            &socket.location,
-            format!(
-                "'stats socket {}': the admin socket is not served yet",
-                socket.path
-            ),
-        );
     }
 }

@@ -18,7 +18,7 @@ pub enum ServerAction {
     Maint,
     /// `ehlth`: health checks count again.
     ChecksOn,
-    /// `dhlth`: health checks stop counting; the server counts as up.
+    /// `dhlth`: health checks stop counting; the state they reached stays.
     ChecksOff,
     /// `hrunn`: the health counter set fully up.
     ForceUp,

@@ -33,7 +33,7 @@ pub struct AdminState {
     pub drain: bool,
     /// A weight set at run time, in place of the configured one.
     pub weight: Option<u32>,
-    /// Health checks turned off: their results no longer count, the server counts as up.
+    /// Health checks turned off: their results no longer count; the state stays.
     pub checks_off: bool,
 }
 
@@ -53,11 +53,10 @@ pub struct ServerRecord {
 }
 
 impl ServerRecord {
-    /// Whether the server counts as up: no checks (or checks turned off), or checks that say
-    /// so.
+    /// Whether the server counts as up: no checks, or checks that say so (turning checks
+    /// off freezes the state they reached, as in HAProxy).
     pub fn is_up(&self) -> bool {
-        !self.maint
-            && (self.admin.checks_off || self.check.as_ref().is_none_or(|c| c.health.is_up()))
+        !self.maint && self.check.as_ref().is_none_or(|c| c.health.is_up())
     }
 
     /// Up but taking no new traffic: drained, or at weight 0.

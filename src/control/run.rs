@@ -14,6 +14,18 @@ use crate::config::{ConfigErrors, Loaded, ProxyId, ServerId};
 
 use super::health::{self, probe, ProbeSpec};
 use super::plane::ControlPlane;
+use super::socket::execute::PlaneExecutor;
+use super::socket::server::{self as socket, Bound, Executor, Limits};
+use super::stats::server::{StatsBind, StatsServer};
+
+/// What the control thread serves besides checks, bound at start (a bind failure is fatal
+/// there, as for a frontend).
+pub struct Listeners {
+    /// The stats pages' listeners.
+    pub stats: Vec<StatsBind>,
+    /// The admin sockets, each with its level.
+    pub sockets: Vec<(Bound, crate::config::StatsLevel)>,
+}
 
 /// How often the loop looks at signals.
 const TICK: Duration = Duration::from_millis(20);
@@ -56,13 +68,66 @@ fn grace(signal: i32, hard_stop_after: Option<Duration>) -> Option<Duration> {
 
 /// Runs the control plane on the calling thread until a stop completes; `files` are the
 /// configuration files a reload reads again.
-pub fn run(plane: ControlPlane, mut signals: Signals, files: &[PathBuf]) -> std::io::Result<Exit> {
+pub fn run(
+    plane: ControlPlane,
+    mut signals: Signals,
+    files: &[PathBuf],
+    listeners: Listeners,
+) -> std::io::Result<Exit> {
     let mut runtime = RuntimeBuilder::<LegacyDriver>::new()
         .enable_timer()
         .build()?;
     Ok(runtime.block_on(async move {
         let plane = Rc::new(RefCell::new(plane));
         let mut _checks = start_checks(&plane);
+        let mut stats = StatsServer::start(Rc::clone(&plane), listeners.stats);
+        // Raised by the admin socket when it changed the configuration (reload, a server
+        // added, deleted or moved): checks restart and listeners follow, as after SIGHUP.
+        let changed = Rc::new(Cell::new(false));
+        let executor: Rc<RefCell<dyn Executor>> = Rc::new(RefCell::new(PlaneExecutor::new(
+            Rc::clone(&plane),
+            files.to_vec(),
+            Rc::clone(&changed),
+        )));
+        let sockets_open = Rc::new(Cell::new(true));
+        let limits = Limits {
+            idle_timeout: plane
+                .borrow()
+                .config()
+                .global
+                .stats_timeout
+                .unwrap_or(Limits::default().idle_timeout),
+            ..Limits::default()
+        };
+        for (bound, level) in listeners.sockets {
+            let executor = Rc::clone(&executor);
+            let open = Rc::clone(&sockets_open);
+            monoio::spawn(async move {
+                if let Err(e) = socket::serve(bound, level, executor, open, limits).await {
+                    log::error!("admin socket: {e}");
+                }
+            });
+        }
+        let exit = control_loop(&plane, &mut signals, files, &mut stats, &changed, _checks).await;
+        // The sockets' tasks remove their files once they see this.
+        sockets_open.set(false);
+        stats.stop();
+        monoio::time::sleep(limits.stop_poll + TICK).await;
+        exit
+    }))
+}
+
+/// Reacts to signals, reloads and the end of a soft stop until ringlb should exit.
+async fn control_loop(
+    plane: &Rc<RefCell<ControlPlane>>,
+    signals: &mut Signals,
+    files: &[PathBuf],
+    stats: &mut StatsServer,
+    changed: &Cell<bool>,
+    checks: ChecksRunning,
+) -> Exit {
+    {
+        let mut _checks = checks;
         let mut stopping: Option<Stopping> = None;
         let mut loading: Option<Loading> = None;
         loop {
@@ -78,8 +143,8 @@ pub fn run(plane: ControlPlane, mut signals: Signals, files: &[PathBuf]) -> std:
                     loading = None;
                     // The old check tasks end at their next wake-up; new ones check the new
                     // configuration's servers.
-                    if stopping.is_none() && apply(&plane, result) {
-                        _checks = start_checks(&plane);
+                    if stopping.is_none() && apply(plane, result) {
+                        changed.set(true);
                     }
                 }
                 Some(Err(crossbeam_channel::TryRecvError::Disconnected)) => {
@@ -87,6 +152,10 @@ pub fn run(plane: ControlPlane, mut signals: Signals, files: &[PathBuf]) -> std:
                     loading = None;
                 }
                 Some(Err(crossbeam_channel::TryRecvError::Empty)) | None => {}
+            }
+            if changed.take() && stopping.is_none() {
+                _checks = start_checks(plane);
+                stats.reconcile();
             }
             for signal in signals.pending() {
                 match signal {
@@ -112,6 +181,7 @@ pub fn run(plane: ControlPlane, mut signals: Signals, files: &[PathBuf]) -> std:
                         return Exit::Cut { open };
                     }
                     SIGTERM | SIGINT | SIGUSR1 if stopping.is_none() => {
+                        stats.stop();
                         let mut plane = plane.borrow_mut();
                         let grace = grace(signal, plane.config().global.hard_stop_after);
                         plane.stop();
@@ -140,7 +210,7 @@ pub fn run(plane: ControlPlane, mut signals: Signals, files: &[PathBuf]) -> std:
                 }
             }
         }
-    }))
+    }
 }
 
 /// A configuration being read on a thread of its own.

@@ -1,4 +1,5 @@
 //! The admin socket (`stats socket`): HAProxy's runtime API on the control thread.
 
 pub mod command;
+pub mod execute;
 pub mod server;

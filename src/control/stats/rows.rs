@@ -560,8 +560,9 @@ fn backend_row(plane: &ControlPlane, proxy: &Proxy, now: Instant) -> StatRow {
     row.num("smax", traffic.sessions_max.max(current));
     let sessions = total(|c| c.sessions_total.get());
     row.num("stot", sessions);
-    row.num("bin", total(|c| c.bytes_in.get()));
-    row.num("bout", total(|c| c.bytes_out.get()));
+    // Bytes are counted per frontend and per server: a backend's are its servers'.
+    row.num("bin", total_servers(plane, proxy, |c| c.bytes_in.get()));
+    row.num("bout", total_servers(plane, proxy, |c| c.bytes_out.get()));
     row.zeros(&["dreq", "dresp"]);
     row.num("econ", total(|c| c.connect_errors.get()));
     row.num("eresp", total(|c| c.response_errors.get()));
@@ -579,7 +580,8 @@ fn backend_row(plane: &ControlPlane, proxy: &Proxy, now: Instant) -> StatRow {
             .count()
     };
     let (active, backup) = (up(false), up(true));
-    let any_up = active + backup > 0;
+    // A backend without servers (a stats section) is UP, as HAProxy shows it.
+    let any_up = active + backup > 0 || proxy.servers.is_empty();
     row.text("status", if any_up { "UP" } else { "DOWN" });
     let weight: u64 = view.map_or(0, |v| {
         proxy
