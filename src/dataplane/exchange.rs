@@ -589,7 +589,9 @@ impl<'a> Transaction<'a> {
                 .record_latency(&self.snap.config, be.id, server, took.as_micros() as u64);
             self.status = Some(relayed.status);
             server_counters.status.record(relayed.status);
-            self.counters.proxies[be.id].status.record(relayed.status);
+            self.counters.proxies[be.id]
+                .backend_status
+                .record(relayed.status);
             self.counters.proxies[self.fe.id]
                 .status
                 .record(relayed.status);
@@ -767,7 +769,7 @@ impl<'a> Transaction<'a> {
             self.counters.proxies[self.fe.id].status.record(code);
             if let Some(be) = self.backend {
                 if !error.is_request_error() {
-                    self.counters.proxies[be.id].status.record(code);
+                    self.counters.proxies[be.id].backend_status.record(code);
                 }
             }
             let (sent, _) =

@@ -183,8 +183,11 @@ pub struct ProxyCounters {
     pub retries: Counter,
     /// Retries sent to another server (backend).
     pub redispatches: Counter,
-    /// Responses by status class.
+    /// Responses to clients by status class (frontend).
     pub status: StatusCounters,
+    /// Responses by status class (backend): a `listen` counts its two sides apart, as
+    /// HAProxy's FRONTEND and BACKEND rows do.
+    pub backend_status: StatusCounters,
     /// Requests waiting in the backend's queue now (backend).
     pub queued: Gauge,
     /// Transfers the client cut short (backend).
@@ -193,6 +196,8 @@ pub struct ProxyCounters {
     pub server_aborts: Counter,
     /// Times of requests that reached a server (backend).
     pub times: RequestTimes,
+    /// Requests answered by ringlb itself: the stats page (frontend).
+    pub intercepted: Counter,
 }
 
 impl ProxyCounters {
@@ -211,10 +216,12 @@ impl ProxyCounters {
             (&self.redispatches, &other.redispatches),
             (&self.client_aborts, &other.client_aborts),
             (&self.server_aborts, &other.server_aborts),
+            (&self.intercepted, &other.intercepted),
         ] {
             mine.add(theirs.get());
         }
         self.status.absorb(&other.status);
+        self.backend_status.absorb(&other.backend_status);
     }
 }
 

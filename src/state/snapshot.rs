@@ -134,7 +134,9 @@ impl Snapshot {
             .iter()
             .map(|p| Arc::new(BackendShared::new(p.servers.len())))
             .collect();
-        let counters = CounterSet::new(&config, shards);
+        // One block per shard, and one for the control thread's own listeners (the stats
+        // page counts its clients as HAProxy does).
+        let counters = CounterSet::new(&config, shards + 1);
         Self::build(1, config, statuses, shared, counters)
     }
 
@@ -192,6 +194,11 @@ impl Snapshot {
             stopping: false,
             counters,
         }
+    }
+
+    /// The control thread's counters under this snapshot (the last block).
+    pub fn control_counters(&self) -> Option<&ShardCounters> {
+        self.counters.shards.last().map(|c| &***c)
     }
 
     /// Shard `shard`'s counters under this snapshot.

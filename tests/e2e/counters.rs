@@ -92,7 +92,10 @@ fn counters_and_histograms_sum_to_what_the_clients_sent() {
     assert_eq!(counters.proxy_sum(fe, |c| c.status.classes[1].get()), 50);
     assert_eq!(counters.proxy_sum(fe, |c| c.status.classes[4].get()), 10);
     assert_eq!(counters.proxy_sum(be, |c| c.sessions_total.get()), 60);
-    assert_eq!(counters.proxy_sum(be, |c| c.status.classes[4].get()), 10);
+    assert_eq!(
+        counters.proxy_sum(be, |c| c.backend_status.classes[4].get()),
+        10
+    );
     assert_eq!(counters.proxy_sum(fe, |c| c.bytes_out.get()), received);
     assert_eq!(counters.proxy_sum(fe, |c| c.bytes_in.get()), sent);
     assert_eq!(

@@ -18,5 +18,6 @@ mod http;
 mod logging;
 mod resources;
 mod runtime;
+mod stats;
 mod stop;
 mod tcp;

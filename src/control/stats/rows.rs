@@ -332,8 +332,9 @@ fn frontend_row(plane: &ControlPlane, config: &Config, proxy: &Proxy) -> StatRow
     row.num("conn_rate", traffic.session_rate.current);
     row.num("conn_rate_max", traffic.session_rate.max);
     row.num("conn_tot", sessions);
+    // The stats page's own requests are intercepted (answered by ringlb itself).
+    row.num("intercepted", total(|c| c.intercepted.get()));
     row.zeros(&[
-        "intercepted",
         "dcon",
         "dses",
         "wrew",
@@ -608,18 +609,18 @@ fn backend_row(plane: &ControlPlane, proxy: &Proxy, now: Instant) -> StatRow {
     row.num("rate_max", traffic.session_rate.max);
     statuses(&mut row, |class| {
         total(match class {
-            0 => |c| c.status.classes[0].get(),
-            1 => |c| c.status.classes[1].get(),
-            2 => |c| c.status.classes[2].get(),
-            3 => |c| c.status.classes[3].get(),
-            4 => |c| c.status.classes[4].get(),
-            _ => |c| c.status.classes[5].get(),
+            0 => |c| c.backend_status.classes[0].get(),
+            1 => |c| c.backend_status.classes[1].get(),
+            2 => |c| c.backend_status.classes[2].get(),
+            3 => |c| c.backend_status.classes[3].get(),
+            4 => |c| c.backend_status.classes[4].get(),
+            _ => |c| c.backend_status.classes[5].get(),
         })
     });
     if proxy.mode == Mode::Http {
         row.num(
             "req_tot",
-            total(|c| c.status.classes.iter().map(|n| n.get()).sum()),
+            total(|c| c.backend_status.classes.iter().map(|n| n.get()).sum()),
         );
     }
     row.num("cli_abrt", total(|c| c.client_aborts.get()));

@@ -204,6 +204,8 @@ struct Request {
     target: String,
     authorization: Option<Vec<u8>>,
     body: Vec<u8>,
+    /// Bytes read from the client.
+    bytes: usize,
     /// The body was longer than `BODY_LIMIT` (not read).
     body_too_large: bool,
 }
@@ -218,20 +220,57 @@ enum ReadError {
 }
 
 async fn serve(context: &Context, mut stream: TcpStream, local: SocketAddr) {
-    let response = match monoio::time::timeout(IO_TIMEOUT, read_request(&mut stream)).await {
-        Ok(Ok(request)) => respond(context, &request, local),
-        Ok(Err(ReadError::Closed)) => return,
-        Ok(Err(ReadError::Bad)) => {
-            simple(400, "Bad Request", "Your browser sent an invalid request.")
-        }
-        Err(_) => simple(
-            408,
-            "Request Time-out",
-            "Your browser didn't send a complete request in time.",
+    // The section's counters in the snapshot in force: the control thread is their only
+    // writer, as each shard is of its own.
+    let snap = Arc::clone(context.plane.borrow().snapshot());
+    let counters =
+        section_for(&snap.config, local).and_then(|p| snap.control_counters()?.proxies.get(p.id));
+    if let Some(c) = counters {
+        c.conn_total.incr();
+        c.conn_current.add(1);
+    }
+    let read = monoio::time::timeout(IO_TIMEOUT, read_request(&mut stream)).await;
+    // A request counts once read, as HAProxy counts it before answering: a CSV export
+    // includes the request that asked for it.
+    if let Some(c) = counters {
+        c.requests_total.incr();
+    }
+    let (response, bytes_in) = match read {
+        Ok(Ok(request)) => (respond(context, &request, local), request.bytes),
+        // As HAProxy counts a client that leaves without a request: a request error, 400.
+        Ok(Err(ReadError::Closed)) => (Vec::new(), 0),
+        Ok(Err(ReadError::Bad)) => (
+            simple(400, "Bad Request", "Your browser sent an invalid request."),
+            0,
+        ),
+        Err(_) => (
+            simple(
+                408,
+                "Request Time-out",
+                "Your browser didn't send a complete request in time.",
+            ),
+            0,
         ),
     };
-    let _ = monoio::time::timeout(IO_TIMEOUT, stream.write_all(response)).await;
+    if let Some(c) = counters {
+        let status = std::str::from_utf8(response.get(9..12).unwrap_or(b"400"))
+            .ok()
+            .and_then(|s| s.parse::<u16>().ok())
+            .unwrap_or(400);
+        c.status.record(status);
+        if status == 400 || status == 408 {
+            c.request_errors.incr();
+        }
+        c.bytes_in.add(bytes_in as u64);
+        c.bytes_out.add(response.len() as u64);
+    }
+    if !response.is_empty() {
+        let _ = monoio::time::timeout(IO_TIMEOUT, stream.write_all(response)).await;
+    }
     let _ = stream.shutdown().await;
+    if let Some(c) = counters {
+        c.conn_current.add(-1);
+    }
 }
 
 async fn read_request(stream: &mut TcpStream) -> Result<Request, ReadError> {
@@ -272,12 +311,14 @@ async fn read_request(stream: &mut TcpStream) -> Result<Request, ReadError> {
     }
     if length > BODY_LIMIT {
         request.body_too_large = true;
+        request.bytes = data.len();
         return Ok(request);
     }
     while data.len() < head_end + length {
         read_more(stream, &mut data).await?;
     }
     request.body = data[head_end..head_end + length].to_vec();
+    request.bytes = data.len();
     Ok(request)
 }
 
@@ -320,6 +361,15 @@ fn respond(context: &Context, request: &Request, local: SocketAddr) -> Vec<u8> {
     else {
         return proxy.errorpages.get(503).to_vec();
     };
+    if let Some(c) = context
+        .plane
+        .borrow()
+        .snapshot()
+        .control_counters()
+        .and_then(|c| c.proxies.get(proxy.id))
+    {
+        c.intercepted.incr();
+    }
     let head = request.method == "HEAD";
     if !matches!(request.method.as_str(), "GET" | "HEAD" | "POST") {
         return simple(
@@ -357,16 +407,13 @@ fn respond(context: &Context, request: &Request, local: SocketAddr) -> Vec<u8> {
     let plane = context.plane.borrow();
     let page = super::build::page(&plane, proxy, admin, user, options.0, options.1);
     let (content_type, body) = if metrics {
-        (
-            "text/plain; version=0.0.4; charset=utf-8",
-            super::prometheus::metrics(&page),
-        )
+        ("text/plain; version=0.0.4; charset=utf-8", String::new())
     } else if options.2 == Format::Csv {
         ("text/plain", super::rows::csv(&page.rows))
     } else if options.2 == Format::Json {
-        ("application/json", super::json::stat_json(&page.rows))
+        ("application/json", String::new())
     } else {
-        ("text/html; charset=utf-8", super::html::page(&page))
+        ("text/html; charset=utf-8", String::new())
     };
     let mut out = format!(
         "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n",

@@ -1,4 +1,0 @@
-//! stub
-pub fn page(_p: &super::page::StatsPage) -> String {
-    String::new()
-}
