@@ -2,5 +2,8 @@
 //! (`auth`) and what it shows.
 
 pub mod auth;
+pub mod html;
+pub mod json;
 pub mod page;
+pub mod prometheus;
 pub mod rows;

@@ -1,0 +1,1 @@
+//! The stats as Prometheus text.
