@@ -12,8 +12,8 @@ use crate::control::admin::{ActionError, ServerAction};
 use crate::control::health::CheckStatus;
 use crate::control::plane::{ControlPlane, ServerRecord};
 use crate::control::stats::build::process_info;
-use crate::control::stats::rows;
 use crate::control::stats::rows::{csv, stat_rows, RowKind, StatRow, Value};
+use crate::control::stats::{json, rows};
 
 use super::command::{AdminState, Command, Format, HealthState, ServerRef, StatOptions};
 use super::server::Executor;
@@ -79,8 +79,8 @@ impl PlaneExecutor {
             .collect();
         match options.format {
             Format::Plain => csv(&rows),
-            Format::Typed => String::new(),
-            Format::Json => String::new(),
+            Format::Typed => json::stat_typed(&rows),
+            Format::Json => json::stat_json(&rows),
         }
     }
 

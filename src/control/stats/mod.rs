@@ -3,6 +3,9 @@
 
 pub mod auth;
 pub mod build;
+pub mod html;
+pub mod json;
 pub mod page;
+pub mod prometheus;
 pub mod rows;
 pub mod server;

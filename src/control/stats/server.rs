@@ -407,13 +407,16 @@ fn respond(context: &Context, request: &Request, local: SocketAddr) -> Vec<u8> {
     let plane = context.plane.borrow();
     let page = super::build::page(&plane, proxy, admin, user, options.0, options.1);
     let (content_type, body) = if metrics {
-        ("text/plain; version=0.0.4; charset=utf-8", String::new())
+        (
+            "text/plain; version=0.0.4; charset=utf-8",
+            super::prometheus::metrics(&page),
+        )
     } else if options.2 == Format::Csv {
         ("text/plain", super::rows::csv(&page.rows))
     } else if options.2 == Format::Json {
-        ("application/json", String::new())
+        ("application/json", super::json::stat_json(&page.rows))
     } else {
-        ("text/html; charset=utf-8", String::new())
+        ("text/html; charset=utf-8", super::html::page(&page))
     };
     let mut out = format!(
         "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n",
