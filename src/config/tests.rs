@@ -62,12 +62,21 @@ fn seed_fixture_loads_with_haproxy_defaults() {
     assert!(!list.in_group("guest", "admin"));
     // Accepted-but-inert keywords are announced, not silently dropped.
     let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
-    for kw in ["'daemon'", "'chroot'", "'user'", "'group'", "stats socket"] {
+    for kw in ["'daemon'", "'chroot'", "'user'", "'group'"] {
         assert!(
             warnings.iter().any(|w| w.contains(kw)),
             "no warning for {kw}: {warnings:#?}"
         );
     }
+    // The stats page and the admin socket are served: no warning about them.
+    assert!(
+        !warnings.iter().any(|w| w.contains("stats")),
+        "{warnings:#?}"
+    );
+    assert!(
+        stats.stats_only(),
+        "the control thread serves the stats section"
+    );
 }
 
 #[test]

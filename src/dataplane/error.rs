@@ -143,9 +143,50 @@ impl ProxyError {
     }
 }
 
+/// Counts a transfer cut short, as HAProxy's `cli_abrt` and `srv_abrt`, from the two-letter
+/// termination state: the client during the response (`CH`, `cH`, `CD`, `cD`), the server
+/// during the data phase (`SD`, `sD`).
+pub fn count_abort(termination: [u8; 2], server: &ServerCounters, backend: &ProxyCounters) {
+    match termination {
+        [b'C' | b'c', b'H' | b'D'] => {
+            server.client_aborts.incr();
+            backend.client_aborts.incr();
+        }
+        [b'S' | b's', b'D'] => {
+            server.server_aborts.incr();
+            backend.server_aborts.incr();
+        }
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn aborts_are_counted_by_who_cut_the_transfer() {
+        for (term, client, server) in [
+            (*b"CD", 1, 0),
+            (*b"cH", 1, 0),
+            (*b"SD", 0, 1),
+            (*b"sD", 0, 1),
+            (*b"CR", 0, 0),
+            (*b"SH", 0, 0),
+            (*b"--", 0, 0),
+        ] {
+            let (s, b) = (ServerCounters::default(), ProxyCounters::default());
+            count_abort(term, &s, &b);
+            assert_eq!(
+                (s.client_aborts.get(), s.server_aborts.get()),
+                (client, server),
+                "{}",
+                String::from_utf8_lossy(&term)
+            );
+            assert_eq!(b.client_aborts.get(), client);
+            assert_eq!(b.server_aborts.get(), server);
+        }
+    }
 
     #[test]
     fn statuses_and_terminations() {
@@ -171,22 +212,5 @@ mod tests {
             ProxyError::BadRequest(RequestError::BareLf).status(),
             Some(400)
         );
-    }
-}
-
-/// Counts a transfer cut short, as HAProxy's `cli_abrt` and `srv_abrt`, from the two-letter
-/// termination state: the client during the response (`CH`, `cH`, `CD`, `cD`), the server
-/// during the data phase (`SD`, `sD`).
-pub fn count_abort(termination: [u8; 2], server: &ServerCounters, backend: &ProxyCounters) {
-    match termination {
-        [b'C' | b'c', b'H' | b'D'] => {
-            server.client_aborts.incr();
-            backend.client_aborts.incr();
-        }
-        [b'S' | b's', b'D'] => {
-            server.server_aborts.incr();
-            backend.server_aborts.incr();
-        }
-        _ => {}
     }
 }

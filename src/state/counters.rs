@@ -94,14 +94,18 @@ pub struct TimeAverage {
 }
 
 impl TimeAverage {
-    /// Adds one sample in µs; only the owning shard may call this.
+    /// Adds the `n`th sample (1-based), in µs; only the owning shard may call this.
     #[inline]
-    pub fn record(&self, micros: u64) {
+    pub fn record(&self, micros: u64, n: u64) {
+        // Until the window is full the sum just grows, so the first samples average exactly;
+        // then each sample replaces 1/1024 of it (HAProxy's `swrate`). A store, not an add.
         let sum = self.sum.get();
-        // A store, not an add: the window forgets its share of the old samples.
-        self.sum
-            .0
-            .store(sum - sum / AVERAGE_WINDOW + micros, Ordering::Relaxed);
+        let forget = if n > AVERAGE_WINDOW {
+            sum.div_ceil(AVERAGE_WINDOW)
+        } else {
+            0
+        };
+        self.sum.0.store(sum - forget + micros, Ordering::Relaxed);
         if micros > self.max.get() {
             self.max.0.store(micros, Ordering::Relaxed);
         }
@@ -141,13 +145,14 @@ impl RequestTimes {
     #[inline]
     pub fn record(&self, queue: u64, connect: u64, response: Option<u64>, total: u64) {
         self.samples.incr();
-        self.queue.record(queue);
-        self.connect.record(connect);
+        let n = self.samples.get();
+        self.queue.record(queue, n);
+        self.connect.record(connect, n);
         if let Some(r) = response {
             self.response_samples.incr();
-            self.response.record(r);
+            self.response.record(r, self.response_samples.get());
         }
-        self.total.record(total);
+        self.total.record(total, n);
     }
 }
 
@@ -362,6 +367,36 @@ impl CounterSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn time_averages_slide_over_the_last_1024_samples() {
+        let t = RequestTimes::default();
+        let avg = |a: &TimeAverage, n: u64| a.sum() / n.min(AVERAGE_WINDOW);
+        for _ in 0..10 {
+            t.record(0, 2_000, Some(1_000), 5_000);
+        }
+        // Before the window fills, the sum over the samples is their average.
+        assert_eq!(avg(&t.response, t.response_samples.get()), 1_000);
+        for _ in 0..3_000 {
+            t.record(0, 0, Some(1_000), 5_000);
+        }
+        assert_eq!(avg(&t.response, t.response_samples.get()), 1_000);
+        // 1,024 slower samples move it most of the way (1 - e^-1 of the step).
+        for _ in 0..1_024 {
+            t.record(0, 0, Some(3_000), 5_000);
+        }
+        let moved = avg(&t.response, t.response_samples.get());
+        assert!((2_200..2_300).contains(&moved), "{moved}");
+        assert_eq!(t.response.max(), 3_000);
+        assert_eq!(t.connect.max(), 2_000);
+        t.record(0, 0, None, 1);
+        assert_eq!(t.samples.get(), 10 + 3_000 + 1_024 + 1);
+        assert_eq!(
+            t.response_samples.get(),
+            10 + 3_000 + 1_024,
+            "no Tr outside HTTP"
+        );
+    }
 
     #[test]
     fn counters_sum_over_shards() {
