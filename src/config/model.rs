@@ -515,6 +515,9 @@ pub struct StatsSettings {
     pub hide_version: bool,
     /// `stats show-legends`.
     pub show_legends: bool,
+    /// `http-request use-service prometheus-exporter [if { path P }]`: the metrics are
+    /// served at this path (`None`: at every path of the section).
+    pub prometheus: Option<Option<String>>,
 }
 
 /// A `stats http-request auth` rule.
@@ -647,7 +650,7 @@ impl Proxy {
     /// Whether this proxy does nothing but serve the stats page (a `listen stats` without
     /// servers or backend): the control thread serves it, the shards never see its clients.
     pub fn stats_only(&self) -> bool {
-        self.stats.enabled
+        (self.stats.enabled || self.stats.prometheus.is_some())
             && self.is_frontend()
             && self.servers.is_empty()
             && self.default_backend.is_none_or(|b| b == self.id)

@@ -230,6 +230,11 @@ pub fn parse_line(
             }
         }
         "stats" => stats::parse_stats(draft, section, line, diag),
+        "http-request" => {
+            if place(keyword, NOT_DEFAULTS, Side::Frontend, draft, diag) {
+                stats::parse_use_service(draft, line, diag);
+            }
+        }
         "acl" => {
             if place(keyword, NOT_DEFAULTS, Side::Both, draft, diag) {
                 stats::parse_acl(draft, line, diag);

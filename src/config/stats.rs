@@ -7,14 +7,15 @@ use super::model::{Acl, AclTest, AuthRule, Condition, Location};
 use super::proxy::{check_place, Allowed, Side};
 use super::units::parse_time;
 
+// As HAProxy's manual allows them: a `frontend` may serve the page too.
 const STATS: Allowed = Allowed {
     defaults: true,
-    frontend: false,
+    frontend: true,
     backend: true,
 };
 const STATS_RULES: Allowed = Allowed {
     defaults: false,
-    frontend: false,
+    frontend: true,
     backend: true,
 };
 
@@ -41,7 +42,7 @@ pub fn parse_stats(
             return;
         }
     };
-    if !check_place(&keyword, allowed, Side::Backend, section, draft, line, diag) {
+    if !check_place(&keyword, allowed, Side::Both, section, draft, line, diag) {
         return;
     }
     let one = |diag: &mut Diagnostics| match args {
@@ -147,6 +148,28 @@ fn parse_http_request(
             format!("'stats http-request auth': unexpected '{}'", rest.join(" ")),
         ),
         Err(message) => diag.error(at, format!("'stats http-request auth': {message}")),
+    }
+}
+
+/// Applies `http-request use-service prometheus-exporter [if { path P }]`, HAProxy's way to
+/// publish the Prometheus metrics; other `http-request` actions come with content switching.
+pub fn parse_use_service(draft: &mut ProxyDraft, line: &Line, diag: &mut Diagnostics) {
+    let at = &line.location;
+    let words: Vec<&str> = line.words[1..].iter().map(String::as_str).collect();
+    match words.as_slice() {
+        ["use-service", "prometheus-exporter"] => draft.proxy.stats.prometheus = Some(None),
+        ["use-service", "prometheus-exporter", "if", "{", "path", path, "}"] => {
+            draft.proxy.stats.prometheus = Some(Some(path.to_string()));
+        }
+        ["use-service", "prometheus-exporter", ..] => diag.error(
+            at,
+            "'http-request use-service prometheus-exporter' takes no condition or 'if { path <path> }'",
+        ),
+        [action, ..] => diag.error(
+            at,
+            format!("'http-request {action}' is not supported yet (supported: 'use-service prometheus-exporter')"),
+        ),
+        [] => diag.error(at, "'http-request' expects an action"),
     }
 }
 

@@ -119,8 +119,9 @@ fn resolve_default_backend(
 fn check_acls(draft: &ProxyDraft, userlists: &[Userlist], diag: &mut Diagnostics) {
     let proxy = &draft.proxy;
     for (name, at) in &draft.acl_uses {
-        // `TRUE` and `FALSE` are predefined in HAProxy (a declared ACL may still shadow them).
-        let predefined = name == "TRUE" || name == "FALSE";
+        // `TRUE`, `FALSE` and `LOCALHOST` are predefined in HAProxy (a declared ACL may
+        // still shadow them).
+        let predefined = matches!(name.as_str(), "TRUE" | "FALSE" | "LOCALHOST");
         if !predefined && !proxy.acls.iter().any(|a| &a.name == name) {
             diag.error(
                 at,
@@ -243,7 +244,10 @@ fn warn_about_gaps(config: &Config, diag: &mut Diagnostics) {
                 format!("missing timeouts for {} '{}': set 'timeout {}' to a non-zero value, or a stuck peer holds a connection forever", proxy.kind.keyword(), proxy.name, missing.join("', 'timeout ")),
             );
         }
-        if proxy.kind == ProxyKind::Frontend && proxy.default_backend.is_none() {
+        if proxy.kind == ProxyKind::Frontend
+            && proxy.default_backend.is_none()
+            && !proxy.stats_only()
+        {
             diag.warn(
                 &proxy.location,
                 format!(

@@ -349,3 +349,101 @@ fn hostile_stats_clients_get_an_answer_and_harm_no_one() {
     // Outside the stats URI: HAProxy's 503 (no server in a stats section).
     assert_eq!(request(stats, "GET", "/other", None, "").status, 503);
 }
+
+/// The value of `metric` whose labels include every pair of `labels`.
+fn sample(scrape: &prometheus_parse::Scrape, metric: &str, labels: &[(&str, &str)]) -> f64 {
+    use prometheus_parse::Value;
+    let s = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .unwrap_or_else(|| panic!("no {metric} {labels:?}"));
+    match &s.value {
+        Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => *v,
+        other => panic!("{metric} is {other:?}"),
+    }
+}
+
+fn scrape(port: u16, path: &str, user: Option<&str>) -> prometheus_parse::Scrape {
+    let r = request(port, "GET", path, user, "");
+    assert_eq!(r.status, 200, "{}", r.head);
+    assert!(r.header("content-type").unwrap().starts_with("text/plain"));
+    let lines = r
+        .text()
+        .lines()
+        .map(|l| Ok(l.to_string()))
+        .collect::<Vec<_>>();
+    prometheus_parse::Scrape::parse(lines.into_iter()).expect("prometheus text parses")
+}
+
+#[test]
+fn prometheus_metrics_parse_and_count_the_requests() {
+    let (a, b) = (Backend::start("server1"), Backend::start("server2"));
+    let (stats, front, prom) = (free_port(), free_port(), free_port());
+    let mut cfg = seed_config(stats, front, &[("server1", a.port), ("server2", b.port)]);
+    // HAProxy's own form: a frontend that only exports the metrics.
+    cfg.push_str(&format!(
+        "frontend prometheus\n bind 127.0.0.1:{prom}\n mode http\n http-request use-service prometheus-exporter if {{ path /metrics }}\n no log\n"
+    ));
+    let _lb = Ringlb::start(&cfg);
+    for _ in 0..6 {
+        assert_eq!(client::get(front, "/").status, 200);
+    }
+    // The shards ship their response times once a second.
+    std::thread::sleep(Duration::from_millis(1300));
+    for (port, user) in [(stats, Some("guest:guest")), (prom, None)] {
+        let m = scrape(port, "/metrics", user);
+        assert_eq!(
+            sample(
+                &m,
+                "haproxy_frontend_http_requests_total",
+                &[("proxy", "servers")]
+            ),
+            6.0
+        );
+        assert_eq!(
+            sample(
+                &m,
+                "haproxy_backend_http_responses_total",
+                &[("proxy", "servers"), ("code", "2xx")]
+            ),
+            6.0
+        );
+        assert_eq!(
+            sample(
+                &m,
+                "haproxy_server_sessions_total",
+                &[("proxy", "servers"), ("server", "server1")]
+            ),
+            3.0
+        );
+        assert_eq!(
+            sample(
+                &m,
+                "haproxy_server_status",
+                &[("proxy", "servers"), ("server", "server2"), ("state", "UP")]
+            ),
+            1.0
+        );
+        // Our response-time histogram, as native Prometheus buckets.
+        let hist = m
+            .samples
+            .iter()
+            .find(|s| {
+                s.metric == "ringlb_backend_response_time_seconds"
+                    && s.labels.get("proxy") == Some("servers")
+            })
+            .expect("backend histogram");
+        match &hist.value {
+            prometheus_parse::Value::Histogram(buckets) => {
+                let all = buckets.last().unwrap();
+                assert!(all.less_than.is_infinite());
+                assert_eq!(all.count, 6.0);
+            }
+            other => panic!("not a histogram: {other:?}"),
+        }
+    }
+    // The page still asks for credentials; the exporter frontend answers only its path.
+    assert_eq!(request(stats, "GET", "/metrics", None, "").status, 401);
+    assert_eq!(request(prom, "GET", "/other", None, "").status, 503);
+}

@@ -14,6 +14,7 @@
 //! repeats one header, so verdicts are remembered per header value in a small FIFO.
 
 use std::collections::VecDeque;
+use std::net::IpAddr;
 
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
@@ -176,12 +177,18 @@ impl StatsAccess {
 
     /// `authorization`: the raw value of the request's Authorization header, if any.
     pub fn check(&mut self, authorization: Option<&[u8]>) -> Access {
+        self.check_from(authorization, None)
+    }
+
+    /// As `check`, for a client at `peer` (HAProxy's predefined `LOCALHOST` ACL looks at it).
+    pub fn check_from(&mut self, authorization: Option<&[u8]>, peer: Option<IpAddr>) -> Access {
         let verified = authorization.and_then(|value| self.verify_cached(value));
         let verified = verified.as_ref();
+        let request = (verified, peer);
         for rule in &self.rules {
             let applies = match &rule.when {
                 When::Always => true,
-                When::Cond(cond) => self.holds(cond, verified),
+                When::Cond(cond) => self.holds(cond, request),
                 When::UnlessStatsAuth => !verified.is_some_and(|v| v.stats_auth),
             };
             if applies {
@@ -195,7 +202,7 @@ impl StatsAccess {
                 .filter(|v| v.valid_anywhere())
                 .map(|v| v.user.clone()),
             // Several `stats admin` lines: any one that holds grants, as in HAProxy.
-            admin: self.admin.iter().any(|cond| self.holds(cond, verified)),
+            admin: self.admin.iter().any(|cond| self.holds(cond, request)),
         }
     }
 
@@ -241,21 +248,31 @@ impl StatsAccess {
         }
     }
 
-    fn holds(&self, cond: &Condition, verified: Option<&Verified>) -> bool {
+    fn holds(&self, cond: &Condition, request: (Option<&Verified>, Option<IpAddr>)) -> bool {
         let any = cond.any_of.iter().any(|terms| {
             terms
                 .iter()
-                .all(|(negated, name)| self.acl(name, verified) != *negated)
+                .all(|(negated, name)| self.acl(name, request) != *negated)
         });
         any != cond.unless
     }
 
-    /// Lines sharing a name OR together; `TRUE` and `FALSE` are HAProxy's predefined ACLs,
-    /// which a user's own ACL of that name overrides.
-    fn acl(&self, name: &str, verified: Option<&Verified>) -> bool {
+    /// Lines sharing a name OR together; `TRUE`, `FALSE` and `LOCALHOST` are HAProxy's
+    /// predefined ACLs, which a user's own ACL of that name overrides.
+    fn acl(&self, name: &str, (verified, peer): (Option<&Verified>, Option<IpAddr>)) -> bool {
         let mut declared = self.acls.iter().filter(|(n, _)| n == name).peekable();
         if declared.peek().is_none() {
-            return name == "TRUE";
+            return match name {
+                "TRUE" => true,
+                // HAProxy's `src 127.0.0.1/8 ::1`.
+                "LOCALHOST" => peer.is_some_and(|ip| match ip {
+                    IpAddr::V4(v4) => v4.is_loopback(),
+                    IpAddr::V6(v6) => {
+                        v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+                    }
+                }),
+                _ => false,
+            };
         }
         let Some(v) = verified else {
             return false;
@@ -521,6 +538,17 @@ listen stats
 
         let mut a = listen(" stats admin if TRUE\n");
         assert_eq!(a.check(None), granted(None, true));
+        // LOCALHOST looks at the client's address.
+        let mut a = listen(" stats admin if LOCALHOST\n");
+        let local: IpAddr = "127.0.0.2".parse().unwrap();
+        let remote: IpAddr = "192.0.2.1".parse().unwrap();
+        assert_eq!(a.check_from(None, Some(local)), granted(None, true));
+        assert_eq!(
+            a.check_from(None, Some("::1".parse().unwrap())),
+            granted(None, true)
+        );
+        assert_eq!(a.check_from(None, Some(remote)), granted(None, false));
+        assert_eq!(a.check(None), granted(None, false));
         // Several `stats admin` lines OR together (HAProxy 2.6 gave the readonly guest
         // admin rights through the first line).
         let mut a = listen(

@@ -177,14 +177,14 @@ async fn accept_loop(
         // loop see that its listener is no longer wanted.
         match monoio::time::timeout(LISTEN_CHECK, listener.accept()).await {
             Err(_) => {}
-            Ok(Ok((stream, _peer))) => {
+            Ok(Ok((stream, peer))) => {
                 if context.active.get() >= MAX_CONNECTIONS {
                     continue;
                 }
                 context.active.set(context.active.get() + 1);
                 let context = Rc::clone(&context);
                 monoio::spawn(async move {
-                    serve(&context, stream, addr).await;
+                    serve(&context, stream, addr, peer).await;
                     context.active.set(context.active.get() - 1);
                 });
             }
@@ -219,7 +219,7 @@ enum ReadError {
     Bad,
 }
 
-async fn serve(context: &Context, mut stream: TcpStream, local: SocketAddr) {
+async fn serve(context: &Context, mut stream: TcpStream, local: SocketAddr, peer: SocketAddr) {
     // The section's counters in the snapshot in force: the control thread is their only
     // writer, as each shard is of its own.
     let snap = Arc::clone(context.plane.borrow().snapshot());
@@ -236,7 +236,7 @@ async fn serve(context: &Context, mut stream: TcpStream, local: SocketAddr) {
         c.requests_total.incr();
     }
     let (response, bytes_in) = match read {
-        Ok(Ok(request)) => (respond(context, &request, local), request.bytes),
+        Ok(Ok(request)) => (respond(context, &request, local, peer), request.bytes),
         // As HAProxy counts a client that leaves without a request: a request error, 400.
         Ok(Err(ReadError::Closed)) => (Vec::new(), 0),
         Ok(Err(ReadError::Bad)) => (
@@ -343,7 +343,7 @@ fn section_for(config: &Config, local: SocketAddr) -> Option<&Proxy> {
     })
 }
 
-fn respond(context: &Context, request: &Request, local: SocketAddr) -> Vec<u8> {
+fn respond(context: &Context, request: &Request, local: SocketAddr, peer: SocketAddr) -> Vec<u8> {
     let config = Arc::clone(context.plane.borrow().config());
     let Some(proxy) = section_for(&config, local) else {
         return simple(
@@ -353,10 +353,18 @@ fn respond(context: &Context, request: &Request, local: SocketAddr) -> Vec<u8> {
         );
     };
     let path = request.target.as_str();
-    let metrics = path == "/metrics" || path.starts_with("/metrics?");
+    let bare = path.split(['?', ';']).next().unwrap_or("");
+    // `/metrics` on every stats listener, and where `http-request use-service
+    // prometheus-exporter` says.
+    let metrics = bare == "/metrics"
+        || match &proxy.stats.prometheus {
+            Some(None) => true,
+            Some(Some(p)) => bare == p,
+            None => false,
+        };
     let Some(rest) = path
         .strip_prefix(proxy.stats.uri.as_str())
-        .filter(|_| !metrics)
+        .filter(|_| !metrics && proxy.stats.enabled)
         .or(metrics.then_some(""))
     else {
         return proxy.errorpages.get(503).to_vec();
@@ -386,7 +394,9 @@ fn respond(context: &Context, request: &Request, local: SocketAddr) -> Vec<u8> {
         if !Arc::ptr_eq(&entry.0, &config) {
             *entry = (Arc::clone(&config), StatsAccess::new(&config, proxy.id));
         }
-        entry.1.check(request.authorization.as_deref())
+        entry
+            .1
+            .check_from(request.authorization.as_deref(), Some(peer.ip()))
     };
     let (user, admin) = match access {
         Access::Challenge { realm } => return unauthorized(&realm),
