@@ -38,7 +38,7 @@ pub enum ActionError {
     #[error("Health checks are not configured on this server, cannot enable.")]
     NoChecks,
     /// Weights of static algorithms only go to 0% or 100%.
-    #[error("Backend is using a static LB algorithm and only accepts weights '0%' and '100%'.\n")]
+    #[error("Backend is using a static LB algorithm and only accepts weights '0%' and '100%'.")]
     StaticWeight,
 }
 
@@ -85,6 +85,7 @@ impl ControlPlane {
                     }
                     ServerAction::Maint => {
                         record.admin.maint = Some(true);
+                        record.admin.was_maint = true;
                         record.maint = true;
                     }
                     ServerAction::ChecksOn

@@ -35,6 +35,9 @@ pub struct AdminState {
     pub weight: Option<u32>,
     /// Health checks turned off: their results no longer count; the state stays.
     pub checks_off: bool,
+    /// Put in maintenance at some point: HAProxy then zeroes the health of a server without
+    /// checks for good (`show servers state`'s `srv_check_health`).
+    pub was_maint: bool,
 }
 
 /// What the control plane knows about one server.
@@ -59,9 +62,10 @@ impl ServerRecord {
         !self.maint && self.check.as_ref().is_none_or(|c| c.health.is_up())
     }
 
-    /// Up but taking no new traffic: drained, or at weight 0.
+    /// Up but drained by an operator. A weight of 0 also takes no new traffic, but HAProxy
+    /// 2.6 reports such a server `UP` (or `no check`), not `DRAIN`.
     pub fn is_draining(&self) -> bool {
-        self.is_up() && (self.admin.drain || self.weight == 0)
+        self.is_up() && self.admin.drain
     }
 
     fn status(&self) -> ServerStatus {

@@ -4,10 +4,12 @@
 
 mod backend;
 mod client;
+mod haproxy;
 mod harness;
 mod raw;
 mod reload;
 
+mod admin_socket;
 mod balancing;
 mod cli;
 mod counters;

@@ -180,7 +180,8 @@ impl PlaneExecutor {
                 let Some(record) = plane.server(proxy.id, sid) else {
                     continue;
                 };
-                let (status, result, health, state) = check_fields(record, server.check.rise);
+                let (status, result, health, state) =
+                    check_fields(record, server.check.rise, server.disabled);
                 let _ = writeln!(
                     out,
                     "{} {} {} {} {} {} {} {} {} {} {status} {result} {health} {state} 0 0 0 - {} - 0 {} {} - 0",
@@ -246,8 +247,16 @@ impl PlaneExecutor {
         server.disabled = true;
         server.puid = target.servers.iter().map(|s| s.puid).max().unwrap_or(0) + 1;
         target.servers.push(server);
+        let added = target.servers.len() - 1;
         self.replace(next);
-        "New server registered.".into()
+        // And in HAProxy's words that is a forced maintenance (admin state 0x01), not the
+        // configuration's `disabled` (0x05): say so, as an operator's `disable server` would.
+        let _ = self
+            .plane
+            .borrow_mut()
+            .apply(&[(backend, added, ServerAction::Maint)]);
+        // HAProxy's text ends in a newline (its notice), unlike "Server deleted.".
+        "New server registered.\n".into()
     }
 
     fn del_server(&self, target: ServerRef) -> String {
@@ -407,14 +416,19 @@ fn admin_bits(record: &ServerRecord, disabled: bool) -> u8 {
 }
 
 /// HAProxy's `srv_check_status`, `srv_check_result`, `srv_check_health`, `srv_check_state`.
-fn check_fields(record: &ServerRecord, rise: u32) -> (u8, u8, u32, u8) {
+fn check_fields(record: &ServerRecord, rise: u32, disabled: bool) -> (u8, u8, u32, u8) {
     let Some(check) = &record.check else {
-        // No check: initialising, neutral, at `rise`, and paused when in maintenance.
+        // No check: initialising, neutral, at `rise` until the server is first put in
+        // maintenance (HAProxy zeroes it then, and nothing raises it again). Only the
+        // configuration's `disabled` marks the (absent) check paused (HAProxy's
+        // `srv_parse_disabled`); `disable server` at run time does not.
+        let paused = disabled && record.admin.maint.is_none();
+        let zeroed = record.maint || disabled || record.admin.was_maint;
         return (
             1,
             0,
-            if record.maint { 0 } else { rise },
-            if record.maint { 8 } else { 0 },
+            if zeroed { 0 } else { rise },
+            if paused { 8 } else { 0 },
         );
     };
     let status = match check.last.status {

@@ -433,13 +433,11 @@ fn server_row(plane: &ControlPlane, proxy: &Proxy, sid: usize, now: Instant) -> 
     row.num("wretr", total(|c| c.retries.get()));
     row.num("wredis", total(|c| c.redispatches.get()));
     let record = plane.server(proxy.id, sid);
-    let status = plane
-        .snapshot()
-        .backend(proxy.id)
-        .and_then(|v| v.servers.get(sid).copied());
-    let (label, weight) = match (record, status) {
-        (Some(record), Some(status)) => (server_status(record), status.weight),
-        _ => ("no check".to_string(), server.weight),
+    // HAProxy shows the server's effective weight even when drained: draining keeps the
+    // balancer away without touching the weight (the backend's `act` and `weight` drop it).
+    let (label, weight) = match record {
+        Some(record) => (server_status(record), record.weight),
+        None => ("no check".to_string(), server.weight),
     };
     row.text("status", label);
     row.num("weight", weight);
@@ -570,15 +568,17 @@ fn backend_row(plane: &ControlPlane, proxy: &Proxy, now: Instant) -> StatRow {
     row.num("wretr", total(|c| c.retries.get()));
     row.num("wredis", total(|c| c.redispatches.get()));
     let view = plane.snapshot().backend(proxy.id);
+    // HAProxy's `srv_act`/`srv_bck`: servers the balancer may pick, so a drained server or
+    // one at weight 0 is not counted even though its own row says UP.
     let up = |backup: bool| {
-        proxy
-            .servers
-            .iter()
-            .enumerate()
-            .filter(|(i, s)| {
-                s.backup == backup && plane.server(proxy.id, *i).is_some_and(|r| r.is_up())
-            })
-            .count()
+        view.map_or(0, |v| {
+            proxy
+                .servers
+                .iter()
+                .zip(&v.servers)
+                .filter(|(s, st)| s.backup == backup && st.usable())
+                .count()
+        })
     };
     let (active, backup) = (up(false), up(true));
     // A backend without servers (a stats section) is UP, as HAProxy shows it.

@@ -1,0 +1,91 @@
+//! The real HAProxy, for differential tests: started on a config, ready once its admin socket
+//! answers, killed on drop. A missing `haproxy` fails the test with a clear message.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::temp_dir;
+
+/// A running `haproxy -db`.
+pub struct Haproxy {
+    child: Child,
+    /// Its directory (config, stderr).
+    pub dir: PathBuf,
+}
+
+impl Haproxy {
+    /// Starts HAProxy on `config` and waits until the UNIX socket at `socket` answers.
+    pub fn start(config: &str, socket: &Path) -> Haproxy {
+        let dir = temp_dir("haproxy");
+        let cfg = dir.join("haproxy.cfg");
+        std::fs::write(&cfg, config).expect("write haproxy config");
+        let stderr = std::fs::File::create(dir.join("stderr")).expect("stderr file");
+        let child = match Command::new("haproxy")
+            .arg("-db")
+            .arg("-f")
+            .arg(&cfg)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+        {
+            Ok(child) => child,
+            Err(e) => panic!(
+                "cannot run haproxy ({e}); the differential tests need HAProxy 2.6 \
+                 (scripts/install-deps.sh haproxy)"
+            ),
+        };
+        let mut haproxy = Haproxy { child, dir };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(status)) = haproxy.child.try_wait() {
+                panic!("haproxy exited early ({status}):\n{}", haproxy.stderr());
+            }
+            if cli(socket, "show info").starts_with("Name: HAProxy") {
+                return haproxy;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "haproxy's socket did not answer:\n{}",
+                haproxy.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// What it printed on stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.join("stderr")).unwrap_or_default()
+    }
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends `input` on a new connection to the UNIX socket at `path` and reads until the peer
+/// closes (at most 5 s); empty if nothing listens there. `echo input | socat - path`.
+pub fn raw(path: &Path, input: &[u8]) -> Vec<u8> {
+    let Ok(mut stream) = UnixStream::connect(path) else {
+        return Vec::new();
+    };
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    // A server that stops reading (an overlong line) may refuse the rest: read what it said.
+    let _ = stream.write_all(input);
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    out
+}
+
+/// One command on its own connection, as `echo cmd | socat - path`: the whole reply.
+pub fn cli(path: &Path, command: &str) -> String {
+    String::from_utf8_lossy(&raw(path, format!("{command}\n").as_bytes())).into_owned()
+}
