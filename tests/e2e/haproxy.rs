@@ -19,6 +19,20 @@ pub struct Haproxy {
 impl Haproxy {
     /// Starts HAProxy on `config` and waits until the UNIX socket at `socket` answers.
     pub fn start(config: &str, socket: &Path) -> Haproxy {
+        Self::start_until(config, "its socket", || {
+            cli(socket, "show info").starts_with("Name: HAProxy")
+        })
+    }
+
+    /// Starts HAProxy on `config` and waits until loopback `port` accepts a connection
+    /// (which HAProxy counts, like any other).
+    pub fn start_on_port(config: &str, port: u16) -> Haproxy {
+        Self::start_until(config, "its port", || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        })
+    }
+
+    fn start_until(config: &str, what: &str, ready: impl Fn() -> bool) -> Haproxy {
         let dir = temp_dir("haproxy");
         let cfg = dir.join("haproxy.cfg");
         std::fs::write(&cfg, config).expect("write haproxy config");
@@ -44,12 +58,12 @@ impl Haproxy {
             if let Ok(Some(status)) = haproxy.child.try_wait() {
                 panic!("haproxy exited early ({status}):\n{}", haproxy.stderr());
             }
-            if cli(socket, "show info").starts_with("Name: HAProxy") {
+            if ready() {
                 return haproxy;
             }
             assert!(
                 Instant::now() < deadline,
-                "haproxy's socket did not answer:\n{}",
+                "haproxy: {what} did not answer:\n{}",
                 haproxy.stderr()
             );
             std::thread::sleep(Duration::from_millis(20));

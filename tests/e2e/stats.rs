@@ -8,7 +8,8 @@ use base64::Engine as _;
 
 use crate::backend::Backend;
 use crate::client::{self, Conn, Response};
-use crate::harness::{free_port, temp_dir, Ringlb};
+use crate::harness::{free_port, Ringlb};
+use crate::haproxy::Haproxy;
 
 /// The seed's stats section and userlist, a frontend and a backend of `servers`.
 fn seed_config(stats: u16, front: u16, servers: &[(&str, u16)]) -> String {
@@ -53,45 +54,6 @@ fn request(port: u16, method: &str, target: &str, user: Option<&str>, body: &str
     conn.response(method == "HEAD").expect("response")
 }
 
-/// HAProxy 2.6 running on a configuration, killed on drop.
-struct Haproxy(std::process::Child);
-
-impl Haproxy {
-    fn start(config: &str, probe_port: u16) -> Haproxy {
-        assert!(
-            std::process::Command::new("haproxy")
-                .arg("-v")
-                .output()
-                .is_ok(),
-            "haproxy is not installed (scripts/install-deps.sh haproxy)"
-        );
-        let dir = temp_dir("haproxy");
-        let cfg = dir.join("haproxy.cfg");
-        std::fs::write(&cfg, config).unwrap();
-        let child = std::process::Command::new("haproxy")
-            .arg("-db")
-            .arg("-f")
-            .arg(&cfg)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start haproxy");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while std::net::TcpStream::connect(("127.0.0.1", probe_port)).is_err() {
-            assert!(Instant::now() < deadline, "haproxy did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Haproxy(child)
-    }
-}
-
-impl Drop for Haproxy {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// (status, realm) of a GET of the stats page with `user`.
 fn access(port: u16, user: Option<&str>) -> (u16, Option<String>) {
     let r = request(port, "GET", "/haproxy", user, "");
@@ -115,7 +77,7 @@ fn the_seed_stats_page_asks_for_credentials_as_haproxy_does() {
         users.iter().map(|u| access(stats, *u)).collect()
     };
     let theirs: Vec<_> = {
-        let _hx = Haproxy::start(&cfg, stats);
+        let _hx = Haproxy::start_on_port(&cfg, stats);
         users.iter().map(|u| access(stats, *u)).collect()
     };
     assert_eq!(ours, theirs, "ringlb against HAProxy for {users:?}");
@@ -142,13 +104,13 @@ fn csv_header_and_counts_match_haproxy_for_the_same_requests() {
     };
     let ours = {
         let _lb = Ringlb::start(&cfg);
-        // The same probe connection `Haproxy::start` makes: both count it.
+        // The same probe connection `Haproxy::start_on_port` makes: both count it.
         drop(std::net::TcpStream::connect(("127.0.0.1", stats)).unwrap());
         std::thread::sleep(Duration::from_millis(50));
         csv(10)
     };
     let theirs = {
-        let _hx = Haproxy::start(&cfg, stats);
+        let _hx = Haproxy::start_on_port(&cfg, stats);
         csv(10)
     };
     let table = |text: &str| -> (Vec<String>, Vec<Vec<String>>) {
