@@ -15,6 +15,8 @@ ringlb=${RINGLB:-target/debug/ringlb}
 [ -x "$ringlb" ] || cargo build --bin ringlb -q
 browser=$(command -v chromium || command -v chromium-browser)
 dir=$(mktemp -d /tmp/ringlb-screenshot.XXXXXX)
+# apache serves from here as www-data when run as root.
+chmod 755 "$dir"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 p1=$(free_port); p2=$(free_port); down=$(free_port); front=$(free_port); stats=$(free_port)
 pid=""
@@ -62,7 +64,7 @@ sleep 1.5 # server3's checks fail twice; the shards ship their response times
 url="http://127.0.0.1:$stats/haproxy;norefresh"
 "$browser" --headless --no-sandbox --disable-gpu --hide-scrollbars --dump-dom "$url" > "$dir/dom.html" 2>/dev/null
 mkdir -p "$(dirname "$out")"
-"$browser" --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1500,900 \
+"$browser" --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1920,760 \
   --screenshot="$out" "$url" >/dev/null 2>&1
 # The rendered DOM must show each server's state and the process block.
 fail=0

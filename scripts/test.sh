@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Every check, on a fresh machine: installs what the tests need, then formatting, lints,
-# unit and end-to-end tests of the whole workspace, and the quickstart as a smoke test.
+# unit and end-to-end tests of the whole workspace, the quickstart as a smoke test, and the
+# stats page rendered by headless Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh apache2 curl iproute2 haproxy
+scripts/install-deps.sh apache2 curl iproute2 haproxy chromium
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
@@ -21,4 +22,6 @@ if [ "$got" != "server1 server2 server1 server2 " ]; then
   exit 1
 fi
 echo "quickstart: $got"
+echo "== stats page in a real browser"
+scripts/screenshot-stats.sh /tmp/ringlb-stats-check.png
 echo "== all checks passed"

@@ -337,6 +337,41 @@ impl ControlPlane {
             .map_or(0, &pick)
     }
 
+    /// The highest `conn_max` any shard reached for frontend `name`, in any configuration
+    /// still counted (a lower bound of the process-wide maximum, exact with one shard).
+    pub fn frontend_peak(&self, kind: ProxyKind, name: &str) -> u64 {
+        self.sets()
+            .filter_map(|(config, set)| {
+                let p = config
+                    .proxies
+                    .iter()
+                    .find(|p| p.kind == kind && p.name == name)?;
+                set.shards
+                    .iter()
+                    .filter_map(|s| s.proxies.get(p.id))
+                    .map(|c| c.conn_max.get())
+                    .max()
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The highest `sessions_max` any shard reached for a server (as `frontend_peak`).
+    pub fn server_peak(&self, backend: &str, server: &str) -> u64 {
+        self.sets()
+            .filter_map(|(config, set)| {
+                let p = config.backend(backend)?;
+                let i = p.servers.iter().position(|s| s.name == server)?;
+                set.shards
+                    .iter()
+                    .filter_map(|s| s.servers.get(p.id)?.get(i))
+                    .map(|c| c.sessions_max.get())
+                    .max()
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
     /// The counter set in force and the retired ones, each with its configuration.
     fn sets(&self) -> impl Iterator<Item = (&Arc<Config>, &CounterSet)> {
         let current = self.publisher.current();

@@ -371,7 +371,9 @@ impl<'a> Transaction<'a> {
             };
             let server_counters = &self.counters.servers[be.id][upstream.slot.server];
             server_counters.sessions_total.incr();
-            server_counters.sessions_current.add(1);
+            server_counters
+                .sessions_current
+                .rise(&server_counters.sessions_max);
             self.counters.proxies[be.id].sessions_total.incr();
             let request_done = Cell::new(body.is_done());
             let Upstream {

@@ -385,7 +385,8 @@ impl Connection {
         // Counted before the task runs, so the accept loop's limit check sees it at once.
         let counters = Arc::clone(&snap.counters.shards[shard.id]);
         counters.proxies[frontend].conn_total.incr();
-        counters.proxies[frontend].conn_current.add(1);
+        let c = &counters.proxies[frontend];
+        c.conn_current.rise(&c.conn_max);
         shard.open_conns.set(shard.open_conns.get() + 1);
         shard.fit_pool();
         Self {

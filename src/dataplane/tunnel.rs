@@ -368,7 +368,7 @@ pub async fn serve_tcp(conn: Connection, client: TcpStream) {
     record.server = Some(upstream.slot.server);
     let counters = &snap.shard_counters(shard.id).servers[be.id][upstream.slot.server];
     counters.sessions_total.incr();
-    counters.sessions_current.add(1);
+    counters.sessions_current.rise(&counters.sessions_max);
     snap.shard_counters(shard.id).proxies[be.id]
         .sessions_total
         .incr();

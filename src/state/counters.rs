@@ -52,6 +52,17 @@ impl Gauge {
     pub fn get(&self) -> i64 {
         self.0.load(Ordering::Relaxed)
     }
+
+    /// Adds one and raises `max` to the new level if it is higher (a compare, rarely a
+    /// store); only the owning shard may call this.
+    #[inline]
+    pub fn rise(&self, max: &Counter) {
+        let level = self.0.load(Ordering::Relaxed) + 1;
+        self.0.store(level, Ordering::Relaxed);
+        if level as u64 > max.get() {
+            max.0.store(level as u64, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Response status classes, as HAProxy's `hrsp_1xx` … `hrsp_other`.
@@ -170,6 +181,8 @@ pub struct ProxyCounters {
     pub conn_total: Counter,
     /// Client connections open now (frontend).
     pub conn_current: Gauge,
+    /// The most `conn_current` reached on this shard (frontend).
+    pub conn_max: Counter,
     /// Sessions / requests sent to a server (backend).
     pub sessions_total: Counter,
     /// HTTP requests received (frontend).
@@ -238,6 +251,8 @@ pub struct ServerCounters {
     pub sessions_total: Counter,
     /// In flight now.
     pub sessions_current: Gauge,
+    /// The most `sessions_current` reached on this shard.
+    pub sessions_max: Counter,
     /// Bytes sent to it (request side).
     pub bytes_in: Counter,
     /// Bytes received from it (response side).

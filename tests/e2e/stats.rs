@@ -8,8 +8,8 @@ use base64::Engine as _;
 
 use crate::backend::Backend;
 use crate::client::{self, Conn, Response};
-use crate::harness::{free_port, Ringlb};
 use crate::haproxy::Haproxy;
+use crate::harness::{free_port, Ringlb};
 
 /// The seed's stats section and userlist, a frontend and a backend of `servers`.
 fn seed_config(stats: u16, front: u16, servers: &[(&str, u16)]) -> String {

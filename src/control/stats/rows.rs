@@ -292,7 +292,9 @@ fn frontend_row(plane: &ControlPlane, config: &Config, proxy: &Proxy) -> StatRow
     row.text("pxname", proxy.name.clone());
     row.text("svname", "FRONTEND");
     row.num("scur", current);
-    row.num("smax", traffic.sessions_max.max(current));
+    // Sampled every control tick, and each shard's own peak: never more than was reached.
+    let peak = plane.frontend_peak(proxy.kind, &proxy.name);
+    row.num("smax", traffic.sessions_max.max(current).max(peak));
     if let Some(limit) = proxy.maxconn.or(config.global.maxconn) {
         row.num("slim", limit);
     }
@@ -419,7 +421,8 @@ fn server_row(plane: &ControlPlane, proxy: &Proxy, sid: usize, now: Instant) -> 
     row.text("svname", server.name.clone());
     row.zeros(&["qcur", "qmax"]);
     row.num("scur", current);
-    row.num("smax", traffic.sessions_max.max(current));
+    let peak = plane.server_peak(&proxy.name, &server.name);
+    row.num("smax", traffic.sessions_max.max(current).max(peak));
     if server.maxconn > 0 {
         row.num("slim", server.maxconn);
     }
@@ -556,7 +559,13 @@ fn backend_row(plane: &ControlPlane, proxy: &Proxy, now: Instant) -> StatRow {
     row.num("qcur", queued);
     row.num("qmax", traffic.queue_max.max(queued));
     row.num("scur", current);
-    row.num("smax", traffic.sessions_max.max(current));
+    let peak = proxy
+        .servers
+        .iter()
+        .map(|s| plane.server_peak(&proxy.name, &s.name))
+        .max()
+        .unwrap_or(0);
+    row.num("smax", traffic.sessions_max.max(current).max(peak));
     let sessions = total(|c| c.sessions_total.get());
     row.num("stot", sessions);
     // Bytes are counted per frontend and per server: a backend's are its servers'.

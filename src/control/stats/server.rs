@@ -227,7 +227,7 @@ async fn serve(context: &Context, mut stream: TcpStream, local: SocketAddr, peer
         section_for(&snap.config, local).and_then(|p| snap.control_counters()?.proxies.get(p.id));
     if let Some(c) = counters {
         c.conn_total.incr();
-        c.conn_current.add(1);
+        c.conn_current.rise(&c.conn_max);
     }
     let read = monoio::time::timeout(IO_TIMEOUT, read_request(&mut stream)).await;
     // A request counts once read, as HAProxy counts it before answering: a CSV export
