@@ -34,7 +34,7 @@ fn main() -> ExitCode {
     match run(&cli) {
         Ok(code) => code,
         Err(e) => {
-            alert(&format!("{e:#}"));
+            alert(&chain(&e));
             ExitCode::from(1)
         }
     }
@@ -88,6 +88,20 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         ringlb::control::run::Exit::Drained | ringlb::control::run::Exit::Cut { .. } => {}
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The error and its causes, `: `-separated, leaving out a cause the message already quotes
+/// (ringlb's errors name their cause in HAProxy's words, e.g. `cannot bind socket (…)`).
+fn chain(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+    }
+    out
 }
 
 fn alert(message: &str) {

@@ -779,6 +779,53 @@ mod tests {
     }
 
     #[test]
+    fn what_operators_set_survives_a_reload_and_goes_out_as_one_snapshot() {
+        use crate::control::admin::ServerAction;
+        let text = "backend b\n server a 127.0.0.1:1 check\n server c 127.0.0.1:2\n server d 127.0.0.1:3\n";
+        let (mut plane, rx) = plane(text);
+        let out = plane.apply(&[
+            (0, 0, ServerAction::ChecksOff),
+            (0, 1, ServerAction::Drain),
+            (0, 2, ServerAction::Weight(7)),
+        ]);
+        assert!(out.iter().all(Result::is_ok), "{out:?}");
+        let snap = rx.try_recv().unwrap();
+        assert!(rx.try_recv().is_err(), "one snapshot for the batch");
+        let view = snap.backend(0).unwrap();
+        assert_eq!(view.servers[1].weight, 0, "drained: no new traffic");
+        assert_eq!(view.servers[2].weight, 7);
+        // The same servers in another order, one more: state follows the names.
+        let config = Arc::new(
+            crate::config::load_sources(&[(
+                "t".into(),
+                "backend b\n server d 127.0.0.1:3\n server n 127.0.0.1:4\n server c 127.0.0.1:2\n server a 127.0.0.1:1 check\n".into(),
+            )])
+            .unwrap()
+            .config,
+        );
+        plane.reload(config);
+        let by = |name: &str| {
+            let id = plane.config().proxies[0]
+                .servers
+                .iter()
+                .position(|s| s.name == name)
+                .unwrap();
+            plane.server(0, id).unwrap().clone()
+        };
+        assert!(by("a").admin.checks_off);
+        assert!(by("c").admin.drain && by("c").is_draining());
+        assert_eq!(by("d").weight, 7);
+        assert_eq!(by("n").admin, AdminState::default());
+        let snap = rx.try_iter().last().unwrap();
+        let c = plane.config().proxies[0]
+            .servers
+            .iter()
+            .position(|s| s.name == "c")
+            .unwrap();
+        assert_eq!(snap.backend(0).unwrap().servers[c].weight, 0);
+    }
+
+    #[test]
     fn servers_without_checks_have_no_check_record() {
         let (plane, _rx) =
             plane("backend b\n server a 127.0.0.1:1\n server c 127.0.0.1:2 check disabled\n");

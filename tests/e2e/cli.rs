@@ -80,4 +80,6 @@ fn a_port_already_in_use_stops_startup() {
         stderr.contains("cannot bind socket") && stderr.contains(&port.to_string()),
         "{stderr}"
     );
+    // The cause is said once, in HAProxy's place: `cannot bind socket (…) [addr]`.
+    assert_eq!(stderr.matches("in use").count(), 1, "{stderr}");
 }

@@ -9,21 +9,16 @@ use std::time::Duration;
 use super::page::{ActionStatus, Latency, PageOptions, StatsPage};
 use super::rows::{RowKind, StatRow, Value};
 
-/// HAProxy's admin actions: (posted value, label), in the order of its page.
-pub const ACTIONS: [(&str, &str); 13] = [
+/// The admin actions ringlb carries out, with HAProxy's posted values and labels, in the order
+/// of its page (agent checks, NOLB and killing sessions are not offered).
+pub const ACTIONS: [(&str, &str); 7] = [
     ("ready", "Set state to READY"),
     ("drain", "Set state to DRAIN"),
     ("maint", "Set state to MAINT"),
     ("dhlth", "Health: disable checks"),
     ("ehlth", "Health: enable checks"),
     ("hrunn", "Health: force UP"),
-    ("hnolb", "Health: force NOLB"),
     ("hdown", "Health: force DOWN"),
-    ("dagent", "Agent: disable checks"),
-    ("eagent", "Agent: enable checks"),
-    ("arunn", "Agent: force UP"),
-    ("adown", "Agent: force DOWN"),
-    ("shutdown", "Kill Sessions"),
 ];
 
 const CSS: &str = r#"
