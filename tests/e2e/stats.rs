@@ -264,6 +264,22 @@ fn only_admins_act_from_the_page_and_traffic_follows() {
     );
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(spread(front, 20, &a, &b), (10, 10), "server1 back");
+    // A weight from the page: 3 against 1.
+    assert_eq!(
+        post(ADMIN, "s=server1&action=weight&weight=3&b=servers"),
+        "/haproxy;st=DONE"
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(spread(front, 40, &a, &b), (30, 10), "weights 3:1");
+    assert_eq!(
+        post(ADMIN, "s=server1&action=weight&weight=300&b=servers"),
+        "/haproxy;st=ERRP",
+        "out of range"
+    );
+    assert_eq!(
+        post(ADMIN, "s=server1&action=weight&weight=100%25&b=servers"),
+        "/haproxy;st=DONE"
+    );
     // Nothing selected, an unknown action, an unknown backend.
     assert_eq!(post(ADMIN, "action=maint&b=servers"), "/haproxy;st=NONE");
     assert_eq!(

@@ -596,7 +596,7 @@ fn parse_add_server(args: &[String], config: &Config) -> Result<Command, String>
 }
 
 /// `set weight`'s argument, with HAProxy's checks in HAProxy's order.
-fn parse_weight(text: &str) -> Result<Weight, String> {
+pub fn parse_weight(text: &str) -> Result<Weight, String> {
     if text.is_empty() {
         return Err("Require <weight> or <weight%>.\n".into());
     }

@@ -508,8 +508,11 @@ fn proxy(out: &mut String, page: &StatsPage, group: &Group<'_>) {
             for (value, label) in ACTIONS {
                 let _ = write!(out, "<option value=\"{value}\">{label}</option>");
             }
+            // ringlb's own action: a weight (0-256, or N% of the configured one).
             out.push_str(
-                "</select></label> <button type=\"submit\">Apply</button></div>\n</form>\n",
+                "<option value=\"weight\">Set weight to</option></select></label> \
+                 <input name=\"weight\" size=\"4\" placeholder=\"weight\" \
+                 aria-label=\"weight\"> <button type=\"submit\">Apply</button></div>\n</form>\n",
             );
         }
     }
@@ -777,7 +780,9 @@ mod tests {
             .collect();
         let mut expected = vec![""];
         expected.extend(ACTIONS.iter().map(|(v, _)| *v));
+        expected.push("weight");
         assert_eq!(options, expected);
+        assert_eq!(select(&doc, "form input[name=weight]").len(), 1);
         assert_eq!(select(&doc, "form button[type=submit]").len(), 1);
     }
 

@@ -16,6 +16,7 @@ use monoio::net::{TcpListener, TcpStream};
 use crate::config::{Config, Proxy};
 use crate::control::admin::{ActionOutcome, ServerAction};
 use crate::control::plane::ControlPlane;
+use crate::control::socket::command::parse_weight;
 
 use super::auth::{Access, StatsAccess};
 use super::page::{ActionStatus, PageOptions};
@@ -476,11 +477,13 @@ fn act(context: &Context, config: &Config, body: &[u8]) -> ActionStatus {
     let mut backend = None;
     let mut servers = Vec::new();
     let mut action = None;
+    let mut weight = None;
     for (key, value) in form_urlencoded::parse(body) {
         match &*key {
             "b" => backend = Some(value.into_owned()),
             "s" => servers.push(value.into_owned()),
             "action" => action = Some(value.into_owned()),
+            "weight" => weight = Some(value.trim().to_string()),
             _ => {}
         }
     }
@@ -492,13 +495,22 @@ fn act(context: &Context, config: &Config, body: &[u8]) -> ActionStatus {
     }) else {
         return ActionStatus::Errp;
     };
-    let Some(action) = action.as_deref().and_then(server_action) else {
-        return ActionStatus::Errp;
+    // `weight` (ringlb's, beside HAProxy's actions): N or N% of the configured weight, as
+    // the runtime API's `set weight` takes it.
+    let for_server: Box<dyn Fn(&crate::config::Server) -> ServerAction> = match action.as_deref() {
+        Some("weight") => match weight.as_deref().map(parse_weight) {
+            Some(Ok(w)) => Box::new(move |s| ServerAction::Weight(w.resolve(s.weight))),
+            _ => return ActionStatus::Errp,
+        },
+        other => match other.and_then(server_action) {
+            Some(a) => Box::new(move |_| a),
+            None => return ActionStatus::Errp,
+        },
     };
     let targets: Vec<_> = servers
         .iter()
         .filter_map(|name| proxy.servers.iter().position(|s| &s.name == name))
-        .map(|sid| (proxy.id, sid, action))
+        .map(|sid| (proxy.id, sid, for_server(&proxy.servers[sid])))
         .collect();
     if servers.is_empty() {
         return ActionStatus::None;
