@@ -641,6 +641,21 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<String> {
     if a.bufsize != b.bufsize {
         changes.push("tune.bufsize".into());
     }
+    // The admin sockets are bound at start (their files, modes and owners).
+    let sockets = |g: &crate::config::Global| -> Vec<String> {
+        g.stats_sockets
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} {:?} {:?} {:?} {:?}",
+                    s.path, s.mode, s.user, s.group, s.level
+                )
+            })
+            .collect()
+    };
+    if sockets(a) != sockets(b) {
+        changes.push("stats socket".into());
+    }
     changes
 }
 

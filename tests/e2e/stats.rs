@@ -98,6 +98,8 @@ fn csv_header_and_counts_match_haproxy_for_the_same_requests() {
         for _ in 0..requests {
             assert_eq!(client::get(front, "/").status, 200);
         }
+        // Each client closed its connection: let both proxies see it before counting `scur`.
+        std::thread::sleep(Duration::from_millis(200));
         let r = request(stats, "GET", "/haproxy;csv", Some("guest:guest"), "");
         assert_eq!(r.status, 200);
         r.text()

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::page::{ActionStatus, Latency, PageOptions, StatsPage};
-use super::rows::{RowKind, StatRow, Value};
+use super::rows::{RowKind, StatRow};
 
 /// The admin actions ringlb carries out, with HAProxy's posted values and labels, in the order
 /// of its page (agent checks, NOLB and killing sessions are not offered).
@@ -95,28 +95,16 @@ fn esc(s: &str) -> String {
     out
 }
 
-fn text<'a>(row: &'a StatRow, column: &str) -> &'a str {
-    match row.get(column) {
-        Value::Text(t) => t,
-        _ => "",
-    }
-}
-
-fn num(row: &StatRow, column: &str) -> Option<i64> {
-    match row.get(column) {
-        Value::Num(n) => Some(*n),
-        _ => None,
-    }
-}
-
 /// A count, or blank where the field does not apply to the row.
 fn count(row: &StatRow, column: &str) -> String {
-    num(row, column).map(|n| n.to_string()).unwrap_or_default()
+    row.num_of(column)
+        .map(|n| n.to_string())
+        .unwrap_or_default()
 }
 
 /// Bytes in binary units, the exact count kept for the tooltip.
 fn bytes(row: &StatRow, column: &str) -> String {
-    let Some(n) = num(row, column) else {
+    let Some(n) = row.num_of(column) else {
         return String::new();
     };
     let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
@@ -201,7 +189,7 @@ fn status_class(status: &str, backup: bool) -> &'static str {
 
 /// `;up` shows only servers that are not stopped, as HAProxy's "Hide 'DOWN' servers".
 fn hidden(row: &StatRow, options: &PageOptions) -> bool {
-    let status = text(row, "status");
+    let status = row.text_of("status");
     (options.up_only && (status.starts_with("DOWN") || status.starts_with("MAINT")))
         || (options.no_maint && status.starts_with("MAINT"))
 }
@@ -413,7 +401,7 @@ struct Group<'a> {
 fn groups(rows: &[StatRow]) -> Vec<Group<'_>> {
     let mut groups: Vec<Group<'_>> = Vec::new();
     for row in rows {
-        let name = text(row, "pxname");
+        let name = row.text_of("pxname");
         match groups.iter_mut().find(|g| g.name == name) {
             Some(g) => g.rows.push(row),
             None => groups.push(Group {
@@ -460,12 +448,12 @@ fn proxy(out: &mut String, page: &StatsPage, group: &Group<'_>) {
         out,
         "<section class=\"proxy\" id=\"{name}\">\n<h2><a href=\"#{name}\">{name}</a>"
     );
-    let first = group.rows.first().map(|r| text(r, "mode")).unwrap_or("");
+    let first = group.rows.first().map(|r| r.text_of("mode")).unwrap_or("");
     if !first.is_empty() {
         let _ = write!(out, "<span class=\"tag\">{}</span>", esc(first));
     }
     if let Some(b) = backend {
-        let algo = text(b, "algo");
+        let algo = b.text_of("algo");
         if !algo.is_empty() {
             let _ = write!(out, "<span class=\"tag\">{}</span>", esc(algo));
         }
@@ -520,13 +508,13 @@ fn proxy(out: &mut String, page: &StatsPage, group: &Group<'_>) {
 }
 
 fn table_row(out: &mut String, page: &StatsPage, row: &StatRow, form: bool) {
-    let status = text(row, "status");
-    let backup = num(row, "bck") == Some(1) && row.kind == RowKind::Server;
+    let status = row.text_of("status");
+    let backup = row.num_of("bck") == Some(1) && row.kind == RowKind::Server;
     let class = status_class(status, backup);
     let (tr_class, label) = match row.kind {
         RowKind::Frontend => ("total", "Frontend".to_string()),
         RowKind::Backend => ("total", "Backend".to_string()),
-        RowKind::Server => ("srv", esc(text(row, "svname"))),
+        RowKind::Server => ("srv", esc(row.text_of("svname"))),
     };
     let _ = write!(out, "<tr class=\"{tr_class} {class}\">");
     if form {
@@ -534,14 +522,14 @@ fn table_row(out: &mut String, page: &StatsPage, row: &StatRow, form: bool) {
             let _ = write!(
                 out,
                 "<td><input type=\"checkbox\" name=\"s\" value=\"{}\" aria-label=\"select {}\"></td>",
-                esc(text(row, "svname")),
-                esc(text(row, "svname"))
+                esc(row.text_of("svname")),
+                esc(row.text_of("svname"))
             );
         } else {
             out.push_str("<td></td>");
         }
     }
-    let addr = text(row, "addr");
+    let addr = row.text_of("addr");
     if addr.is_empty() {
         let _ = write!(out, "<td class=\"name\">{label}</td>");
     } else {
@@ -561,19 +549,19 @@ fn table_row(out: &mut String, page: &StatsPage, row: &StatRow, form: bool) {
         "<td><span class=\"pill {class}\">{shown_status}</span></td>"
     );
     // Last check: `L7OK/200 in 1ms`, its description as the tooltip.
-    let check = text(row, "check_status");
+    let check = row.text_of("check_status");
     if check.is_empty() {
         out.push_str("<td class=\"check\"></td>");
     } else {
         let mut s = esc(check);
-        if let Some(code) = num(row, "check_code") {
+        if let Some(code) = row.num_of("check_code") {
             let _ = write!(s, "/{code}");
         }
-        if let Some(ms) = num(row, "check_duration") {
+        if let Some(ms) = row.num_of("check_duration") {
             let _ = write!(s, " in {ms}ms");
         }
-        let mut tip = text(row, "check_desc").to_string();
-        let info = text(row, "last_chk");
+        let mut tip = row.text_of("check_desc").to_string();
+        let info = row.text_of("last_chk");
         if !info.is_empty() {
             tip = format!("{tip}: {info}");
         }
@@ -581,8 +569,18 @@ fn table_row(out: &mut String, page: &StatsPage, row: &StatRow, form: bool) {
     }
     let (act, bck) = match row.kind {
         RowKind::Server => (
-            if num(row, "act") == Some(1) { "Y" } else { "-" }.to_string(),
-            if num(row, "bck") == Some(1) { "Y" } else { "-" }.to_string(),
+            if row.num_of("act") == Some(1) {
+                "Y"
+            } else {
+                "-"
+            }
+            .to_string(),
+            if row.num_of("bck") == Some(1) {
+                "Y"
+            } else {
+                "-"
+            }
+            .to_string(),
         ),
         _ => (count(row, "act"), count(row, "bck")),
     };
@@ -612,10 +610,10 @@ fn table_row(out: &mut String, page: &StatsPage, row: &StatRow, form: bool) {
         (false, count(row, "wredis")),
         (true, count(row, "chkfail")),
         (false, count(row, "chkdown")),
-        (false, num(row, "lastchg").map(age).unwrap_or_default()),
+        (false, row.num_of("lastchg").map(age).unwrap_or_default()),
         (
             false,
-            num(row, "downtime")
+            row.num_of("downtime")
                 .filter(|d| *d > 0)
                 .map(age)
                 .unwrap_or_default(),
@@ -630,11 +628,11 @@ fn table_row(out: &mut String, page: &StatsPage, row: &StatRow, form: bool) {
     }
     let times = match row.kind {
         RowKind::Frontend => None,
-        RowKind::Backend => Some(latency(page, text(row, "pxname"), None)),
+        RowKind::Backend => Some(latency(page, row.text_of("pxname"), None)),
         RowKind::Server => Some(latency(
             page,
-            text(row, "pxname"),
-            Some(text(row, "svname")),
+            row.text_of("pxname"),
+            Some(row.text_of("svname")),
         )),
     };
     match times {

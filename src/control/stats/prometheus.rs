@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use super::page::{Buckets, StatsPage};
-use super::rows::{RowKind, StatRow, Value};
+use super::rows::{RowKind, StatRow};
 
 /// On which rows a metric exists.
 const FE: u8 = 1;
@@ -323,25 +323,11 @@ fn process(out: &mut Out, page: &StatsPage) {
     }
 }
 
-fn text<'a>(row: &'a StatRow, column: &str) -> &'a str {
-    match row.get(column) {
-        Value::Text(t) => t,
-        _ => "",
-    }
-}
-
-fn num(row: &StatRow, column: &str) -> Option<i64> {
-    match row.get(column) {
-        Value::Num(n) => Some(*n),
-        _ => None,
-    }
-}
-
 /// The labels that name a row: `proxy`, and `server` for servers.
 fn names(row: &StatRow) -> Vec<(&'static str, &str)> {
-    let mut labels = vec![("proxy", text(row, "pxname"))];
+    let mut labels = vec![("proxy", row.text_of("pxname"))];
     if row.kind == RowKind::Server {
-        labels.push(("server", text(row, "svname")));
+        labels.push(("server", row.text_of("svname")));
     }
     labels
 }
@@ -349,7 +335,7 @@ fn names(row: &StatRow) -> Vec<(&'static str, &str)> {
 /// A server's state as promex names it, from our status words (`UP 1/3` is still up,
 /// `DOWN 1/2` still down, `no check` is up).
 fn server_state(row: &StatRow) -> &'static str {
-    let status = text(row, "status");
+    let status = row.text_of("status");
     if status.starts_with("MAINT") {
         "MAINT"
     } else if status.starts_with("DRAIN") {
@@ -365,13 +351,13 @@ fn server_state(row: &StatRow) -> &'static str {
 
 /// Whether a row's proxy is HTTP (promex skips HTTP-only metrics on TCP proxies).
 fn is_http(row: &StatRow) -> bool {
-    text(row, "mode") == "http"
+    row.text_of("mode") == "http"
 }
 
 /// A value as promex prints it: the integer, seconds with 6 decimals for milliseconds, NaN
 /// for an empty field.
 fn value(row: &StatRow, column: &str, render: Render) -> String {
-    match (num(row, column), render) {
+    match (row.num_of(column), render) {
         (Some(ms), Render::Millis) => format!("{:.6}", ms as f64 / 1000.0),
         (Some(n), _) => n.to_string(),
         (None, _) => "NaN".into(),
@@ -391,7 +377,7 @@ fn proxy_metric(out: &mut Out, prefix: &str, metric: &Metric, rows: &[&StatRow],
                 let (states, now): (&[&str], &str) = match row.kind {
                     RowKind::Frontend => (
                         &["DOWN", "UP"],
-                        if text(row, "status") == "STOP" {
+                        if row.text_of("status") == "STOP" {
                             "DOWN"
                         } else {
                             "UP"
@@ -399,7 +385,7 @@ fn proxy_metric(out: &mut Out, prefix: &str, metric: &Metric, rows: &[&StatRow],
                     ),
                     RowKind::Backend => (
                         &["DOWN", "UP"],
-                        if text(row, "status") == "DOWN" {
+                        if row.text_of("status") == "DOWN" {
                             "DOWN"
                         } else {
                             "UP"
@@ -426,7 +412,7 @@ fn proxy_metric(out: &mut Out, prefix: &str, metric: &Metric, rows: &[&StatRow],
         }
         CHECK_STATUS => {
             for row in rows {
-                let current = text(row, "check_status");
+                let current = row.text_of("check_status");
                 if current.is_empty() {
                     continue;
                 }
@@ -439,16 +425,16 @@ fn proxy_metric(out: &mut Out, prefix: &str, metric: &Metric, rows: &[&StatRow],
         }
         AGG_SERVER | AGG_SERVER_CHECK | AGG_CHECK => {
             for row in rows {
-                let proxy = text(row, "pxname");
+                let proxy = row.text_of("pxname");
                 let servers: Vec<&StatRow> = all
                     .iter()
-                    .filter(|s| s.kind == RowKind::Server && text(s, "pxname") == proxy)
+                    .filter(|s| s.kind == RowKind::Server && s.text_of("pxname") == proxy)
                     .collect();
                 if servers.is_empty() {
                     continue;
                 }
                 let (states, of): (&[&str], fn(&StatRow) -> &str) = if metric.column == AGG_CHECK {
-                    (&CHECK_STATES, |s| text(s, "check_status"))
+                    (&CHECK_STATES, |s| s.text_of("check_status"))
                 } else {
                     (&SERVER_STATES, server_state)
                 };
@@ -469,13 +455,13 @@ fn proxy_metric(out: &mut Out, prefix: &str, metric: &Metric, rows: &[&StatRow],
                 }
                 // promex leaves out servers without a running check for these two.
                 if matches!(column, "check_code" | "check_duration")
-                    && text(row, "check_status").is_empty()
+                    && row.text_of("check_status").is_empty()
                 {
                     continue;
                 }
                 let v = if column == "check_code" {
                     // promex prints 0 where the check had no layer-7 code.
-                    num(row, column).unwrap_or(0).to_string()
+                    row.num_of(column).unwrap_or(0).to_string()
                 } else {
                     value(row, column, metric.render)
                 };

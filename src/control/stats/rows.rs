@@ -5,7 +5,9 @@
 use std::time::Instant;
 
 use crate::config::{Balance, Config, Mode, Proxy};
-use crate::state::counters::{RequestTimes, TimeAverage, AVERAGE_WINDOW};
+use crate::state::counters::{
+    ProxyCounters, RequestTimes, ServerCounters, TimeAverage, AVERAGE_WINDOW,
+};
 use crate::state::CounterSet;
 
 use crate::control::plane::ControlPlane;
@@ -209,6 +211,22 @@ impl StatRow {
             .unwrap_or(&Value::Empty)
     }
 
+    /// The text of column `name` (`""` when it is not text).
+    pub fn text_of(&self, name: &str) -> &str {
+        match self.get(name) {
+            Value::Text(t) => t,
+            _ => "",
+        }
+    }
+
+    /// The number in column `name`, if it holds one.
+    pub fn num_of(&self, name: &str) -> Option<i64> {
+        match self.get(name) {
+            Value::Num(n) => Some(*n),
+            _ => None,
+        }
+    }
+
     fn set(&mut self, name: &str, value: Value) {
         if let Some(i) = COLUMNS.iter().position(|c| *c == name) {
             self.fields[i] = value;
@@ -282,9 +300,8 @@ fn algo_name(balance: &Balance) -> &'static str {
 
 fn frontend_row(plane: &ControlPlane, config: &Config, proxy: &Proxy) -> StatRow {
     let mut row = StatRow::new(RowKind::Frontend, proxy.uuid, 0);
-    let total = |pick: fn(&crate::state::counters::ProxyCounters) -> u64| {
-        plane.proxy_total(proxy.kind, &proxy.name, pick)
-    };
+    let total =
+        |pick: &dyn Fn(&ProxyCounters) -> u64| plane.proxy_total(proxy.kind, &proxy.name, pick);
     let traffic = plane.traffic().proxy(Side::Frontend, &proxy.name);
     let current = plane
         .counters()
@@ -298,12 +315,12 @@ fn frontend_row(plane: &ControlPlane, config: &Config, proxy: &Proxy) -> StatRow
     if let Some(limit) = proxy.maxconn.or(config.global.maxconn) {
         row.num("slim", limit);
     }
-    let sessions = total(|c| c.conn_total.get());
+    let sessions = total(&|c| c.conn_total.get());
     row.num("stot", sessions);
-    row.num("bin", total(|c| c.bytes_in.get()));
-    row.num("bout", total(|c| c.bytes_out.get()));
+    row.num("bin", total(&|c| c.bytes_in.get()));
+    row.num("bout", total(&|c| c.bytes_out.get()));
     row.zeros(&["dreq", "dresp"]);
-    row.num("ereq", total(|c| c.request_errors.get()));
+    row.num("ereq", total(&|c| c.request_errors.get()));
     row.text(
         "status",
         if plane.snapshot().stopping {
@@ -316,26 +333,17 @@ fn frontend_row(plane: &ControlPlane, config: &Config, proxy: &Proxy) -> StatRow
     row.num("rate", traffic.session_rate.current);
     row.num("rate_lim", 0);
     row.num("rate_max", traffic.session_rate.max);
-    statuses(&mut row, |class| {
-        total(match class {
-            0 => |c| c.status.classes[0].get(),
-            1 => |c| c.status.classes[1].get(),
-            2 => |c| c.status.classes[2].get(),
-            3 => |c| c.status.classes[3].get(),
-            4 => |c| c.status.classes[4].get(),
-            _ => |c| c.status.classes[5].get(),
-        })
-    });
+    statuses(&mut row, |class| total(&|c| c.status.classes[class].get()));
     row.num("req_rate", traffic.request_rate.current);
     row.num("req_rate_max", traffic.request_rate.max);
-    row.num("req_tot", total(|c| c.requests_total.get()));
+    row.num("req_tot", total(&|c| c.requests_total.get()));
     row.zeros(&["comp_in", "comp_out", "comp_byp", "comp_rsp"]);
     row.text("mode", mode_name(proxy.mode));
     row.num("conn_rate", traffic.session_rate.current);
     row.num("conn_rate_max", traffic.session_rate.max);
     row.num("conn_tot", sessions);
     // The stats page's own requests are intercepted (answered by ringlb itself).
-    row.num("intercepted", total(|c| c.intercepted.get()));
+    row.num("intercepted", total(&|c| c.intercepted.get()));
     row.zeros(&[
         "dcon",
         "dses",
@@ -411,9 +419,8 @@ fn times<'a>(
 fn server_row(plane: &ControlPlane, proxy: &Proxy, sid: usize, now: Instant) -> StatRow {
     let server = &proxy.servers[sid];
     let mut row = StatRow::new(RowKind::Server, proxy.uuid, server.puid);
-    let total = |pick: fn(&crate::state::counters::ServerCounters) -> u64| {
-        plane.server_total(&proxy.name, &server.name, pick)
-    };
+    let total =
+        |pick: &dyn Fn(&ServerCounters) -> u64| plane.server_total(&proxy.name, &server.name, pick);
     let counters = plane.counters();
     let current = counters.server_sum(proxy.id, sid, |c| c.sessions_current.get().max(0) as u64);
     let traffic = plane.traffic().server(&proxy.name, &server.name);
@@ -426,15 +433,15 @@ fn server_row(plane: &ControlPlane, proxy: &Proxy, sid: usize, now: Instant) -> 
     if server.maxconn > 0 {
         row.num("slim", server.maxconn);
     }
-    let sessions = total(|c| c.sessions_total.get());
+    let sessions = total(&|c| c.sessions_total.get());
     row.num("stot", sessions);
-    row.num("bin", total(|c| c.bytes_in.get()));
-    row.num("bout", total(|c| c.bytes_out.get()));
+    row.num("bin", total(&|c| c.bytes_in.get()));
+    row.num("bout", total(&|c| c.bytes_out.get()));
     row.num("dresp", 0);
-    row.num("econ", total(|c| c.connect_errors.get()));
-    row.num("eresp", total(|c| c.response_errors.get()));
-    row.num("wretr", total(|c| c.retries.get()));
-    row.num("wredis", total(|c| c.redispatches.get()));
+    row.num("econ", total(&|c| c.connect_errors.get()));
+    row.num("eresp", total(&|c| c.response_errors.get()));
+    row.num("wretr", total(&|c| c.retries.get()));
+    row.num("wredis", total(&|c| c.redispatches.get()));
     let record = plane.server(proxy.id, sid);
     // HAProxy shows the server's effective weight even when drained: draining keeps the
     // balancer away without touching the weight (the backend's `act` and `weight` drop it).
@@ -474,24 +481,15 @@ fn server_row(plane: &ControlPlane, proxy: &Proxy, sid: usize, now: Instant) -> 
         row.num("check_fall", check.health.fall);
         row.num("check_health", check.health.value);
     }
-    statuses(&mut row, |class| {
-        total(match class {
-            0 => |c| c.status.classes[0].get(),
-            1 => |c| c.status.classes[1].get(),
-            2 => |c| c.status.classes[2].get(),
-            3 => |c| c.status.classes[3].get(),
-            4 => |c| c.status.classes[4].get(),
-            _ => |c| c.status.classes[5].get(),
-        })
-    });
+    statuses(&mut row, |class| total(&|c| c.status.classes[class].get()));
     if proxy.mode == Mode::Http {
         row.num(
             "req_tot",
-            total(|c| c.status.classes.iter().map(|n| n.get()).sum()),
+            total(&|c| c.status.classes.iter().map(|n| n.get()).sum()),
         );
     }
-    row.num("cli_abrt", total(|c| c.client_aborts.get()));
-    row.num("srv_abrt", total(|c| c.server_aborts.get()));
+    row.num("cli_abrt", total(&|c| c.client_aborts.get()));
+    row.num("srv_abrt", total(&|c| c.server_aborts.get()));
     row.num(
         "lastsess",
         traffic
@@ -512,8 +510,8 @@ fn server_row(plane: &ControlPlane, proxy: &Proxy, sid: usize, now: Instant) -> 
     row.text("addr", server.addr.addr.to_string());
     row.text("mode", mode_name(proxy.mode));
     row.num("wrew", 0);
-    row.num("connect", total(|c| c.connects.get()));
-    row.num("reuse", total(|c| c.reuses.get()));
+    row.num("connect", total(&|c| c.connects.get()));
+    row.num("reuse", total(&|c| c.reuses.get()));
     row.zeros(&[
         "srv_icur",
         "eint",
@@ -545,9 +543,8 @@ pub fn server_status(record: &crate::control::plane::ServerRecord) -> String {
 
 fn backend_row(plane: &ControlPlane, proxy: &Proxy, now: Instant) -> StatRow {
     let mut row = StatRow::new(RowKind::Backend, proxy.uuid, 0);
-    let total = |pick: fn(&crate::state::counters::ProxyCounters) -> u64| {
-        plane.proxy_total(proxy.kind, &proxy.name, pick)
-    };
+    let total =
+        |pick: &dyn Fn(&ProxyCounters) -> u64| plane.proxy_total(proxy.kind, &proxy.name, pick);
     let counters = plane.counters();
     let traffic = plane.traffic().proxy(Side::Backend, &proxy.name);
     let current: u64 = (0..proxy.servers.len())
@@ -566,16 +563,16 @@ fn backend_row(plane: &ControlPlane, proxy: &Proxy, now: Instant) -> StatRow {
         .max()
         .unwrap_or(0);
     row.num("smax", traffic.sessions_max.max(current).max(peak));
-    let sessions = total(|c| c.sessions_total.get());
+    let sessions = total(&|c| c.sessions_total.get());
     row.num("stot", sessions);
     // Bytes are counted per frontend and per server: a backend's are its servers'.
     row.num("bin", total_servers(plane, proxy, |c| c.bytes_in.get()));
     row.num("bout", total_servers(plane, proxy, |c| c.bytes_out.get()));
     row.zeros(&["dreq", "dresp"]);
-    row.num("econ", total(|c| c.connect_errors.get()));
-    row.num("eresp", total(|c| c.response_errors.get()));
-    row.num("wretr", total(|c| c.retries.get()));
-    row.num("wredis", total(|c| c.redispatches.get()));
+    row.num("econ", total(&|c| c.connect_errors.get()));
+    row.num("eresp", total(&|c| c.response_errors.get()));
+    row.num("wretr", total(&|c| c.retries.get()));
+    row.num("wredis", total(&|c| c.redispatches.get()));
     let view = plane.snapshot().backend(proxy.id);
     // HAProxy's `srv_act`/`srv_bck`: servers the balancer may pick, so a drained server or
     // one at weight 0 is not counted even though its own row says UP.
@@ -617,23 +614,16 @@ fn backend_row(plane: &ControlPlane, proxy: &Proxy, now: Instant) -> StatRow {
     row.num("rate", traffic.session_rate.current);
     row.num("rate_max", traffic.session_rate.max);
     statuses(&mut row, |class| {
-        total(match class {
-            0 => |c| c.backend_status.classes[0].get(),
-            1 => |c| c.backend_status.classes[1].get(),
-            2 => |c| c.backend_status.classes[2].get(),
-            3 => |c| c.backend_status.classes[3].get(),
-            4 => |c| c.backend_status.classes[4].get(),
-            _ => |c| c.backend_status.classes[5].get(),
-        })
+        total(&|c| c.backend_status.classes[class].get())
     });
     if proxy.mode == Mode::Http {
         row.num(
             "req_tot",
-            total(|c| c.backend_status.classes.iter().map(|n| n.get()).sum()),
+            total(&|c| c.backend_status.classes.iter().map(|n| n.get()).sum()),
         );
     }
-    row.num("cli_abrt", total(|c| c.client_aborts.get()));
-    row.num("srv_abrt", total(|c| c.server_aborts.get()));
+    row.num("cli_abrt", total(&|c| c.client_aborts.get()));
+    row.num("srv_abrt", total(&|c| c.server_aborts.get()));
     row.zeros(&["comp_in", "comp_out", "comp_byp", "comp_rsp"]);
     row.num(
         "lastsess",
@@ -669,11 +659,7 @@ fn backend_row(plane: &ControlPlane, proxy: &Proxy, now: Instant) -> StatRow {
 }
 
 /// One server counter summed over a backend's servers.
-fn total_servers(
-    plane: &ControlPlane,
-    proxy: &Proxy,
-    pick: fn(&crate::state::counters::ServerCounters) -> u64,
-) -> u64 {
+fn total_servers(plane: &ControlPlane, proxy: &Proxy, pick: fn(&ServerCounters) -> u64) -> u64 {
     proxy
         .servers
         .iter()
