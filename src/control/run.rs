@@ -143,7 +143,7 @@ async fn control_loop(
                     loading = None;
                     // The old check tasks end at their next wake-up; new ones check the new
                     // configuration's servers.
-                    if stopping.is_none() && apply(plane, result) {
+                    if stopping.is_none() && apply(plane, result).applied {
                         changed.set(true);
                     }
                 }
@@ -214,11 +214,11 @@ async fn control_loop(
 }
 
 /// A configuration being read on a thread of its own.
-type Loading = crossbeam_channel::Receiver<Result<Loaded, ConfigErrors>>;
+pub(crate) type Loading = crossbeam_channel::Receiver<Result<Loaded, ConfigErrors>>;
 
 /// Reads `files` on a thread of its own: resolving server names may block (DNS), and the
 /// control thread must go on checking servers and reading signals meanwhile.
-fn load_in_background(files: Vec<PathBuf>) -> Loading {
+pub(crate) fn load_in_background(files: Vec<PathBuf>) -> Loading {
     let (tx, rx) = crossbeam_channel::bounded(1);
     let spawned = std::thread::Builder::new()
         .name("ringlb-reload".into())
@@ -231,26 +231,43 @@ fn load_in_background(files: Vec<PathBuf>) -> Loading {
     rx
 }
 
+/// The outcome of a reload, line by line as it is logged (and answered on the admin socket).
+pub(crate) struct ReloadReport {
+    /// The configuration changed.
+    pub applied: bool,
+    /// Warnings and errors with `file:line`, then the outcome.
+    pub lines: Vec<String>,
+}
+
 /// Puts a configuration read for a reload in force if it is valid; logs the outcome either
-/// way. Whether the configuration changed.
-fn apply(plane: &Rc<RefCell<ControlPlane>>, result: Result<Loaded, ConfigErrors>) -> bool {
+/// way.
+pub(crate) fn apply(
+    plane: &Rc<RefCell<ControlPlane>>,
+    result: Result<Loaded, ConfigErrors>,
+) -> ReloadReport {
     let loaded = match result {
         Ok(loaded) => loaded,
         Err(errors) => {
-            for e in &errors.0 {
-                log::error!("config : {e}");
-            }
-            log::error!(
+            let mut lines: Vec<String> = errors.0.iter().map(|e| format!("config : {e}")).collect();
+            lines.push(format!(
                 "Reload failed: {} error(s); still running generation {} of the previous configuration",
                 errors.0.len(),
                 plane.borrow().snapshot().generation
-            );
-            return false;
+            ));
+            for line in &lines {
+                log::error!("{line}");
+            }
+            return ReloadReport {
+                applied: false,
+                lines,
+            };
         }
     };
-    for w in &loaded.warnings {
-        log::warn!("config : {w}");
-    }
+    let mut lines: Vec<String> = loaded
+        .warnings
+        .iter()
+        .map(|w| format!("config : {w}"))
+        .collect();
     let config = std::sync::Arc::new(loaded.config);
     let counts = (
         config.frontends().count(),
@@ -262,20 +279,23 @@ fn apply(plane: &Rc<RefCell<ControlPlane>>, result: Result<Loaded, ConfigErrors>
             .sum::<usize>(),
     );
     let done = plane.borrow_mut().reload(config);
-    log::warn!(
+    lines.push(format!(
         "Reload complete: configuration generation {} in force ({} frontend(s), {} backend(s), {} server(s))",
-        done.generation,
-        counts.0,
-        counts.1,
-        counts.2
-    );
+        done.generation, counts.0, counts.1, counts.2
+    ));
     if !done.needs_restart.is_empty() {
-        log::warn!(
+        lines.push(format!(
             "Reload: {} changed; that takes a restart, the running values stay",
             done.needs_restart.join(", ")
-        );
+        ));
     }
-    true
+    for line in &lines {
+        log::warn!("{line}");
+    }
+    ReloadReport {
+        applied: true,
+        lines,
+    }
 }
 
 /// Stops the check tasks it covers when dropped.

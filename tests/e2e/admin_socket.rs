@@ -536,11 +536,26 @@ fn traffic_follows_commands() {
     let reply = cli(&sock, "reload");
     // Every admin action publishes a generation too, so only the wording is fixed.
     assert!(
-        reply.starts_with("Reload complete: configuration generation ")
-            && reply.ends_with(" in force.\n\n"),
+        reply.lines().any(
+            |l| l.starts_with("Reload complete: configuration generation ")
+                && l.ends_with(" server(s))")
+        ) && reply.ends_with("\n\n"),
         "{reply:?}"
     );
     assert_eq!(split(port, &s1, &s2), (0, 40), "after 'reload'");
+    // A broken file: the reply names each error with file:line, and nothing changes.
+    let cfg = lb.dir.join("ringlb.cfg");
+    let good = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, format!("{good}\nbackend broken\n balance nonsense\n")).unwrap();
+    let reply = cli(&sock, "reload");
+    assert!(
+        reply.contains("ringlb.cfg:")
+            && reply.contains("nonsense")
+            && reply.contains("Reload failed"),
+        "{reply:?}"
+    );
+    std::fs::write(&cfg, good).unwrap();
+    assert_eq!(split(port, &s1, &s2), (0, 40), "after a failed 'reload'");
     assert!(cli(&sock, "show stat").contains("\nb,s1,"));
     assert_eq!(cli(&sock, "enable server b/s1"), "\n");
     let (a, b) = split(port, &s1, &s2);

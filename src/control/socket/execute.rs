@@ -16,7 +16,8 @@ use crate::control::stats::rows::{csv, stat_rows, RowKind, StatRow, Value};
 use crate::control::stats::{json, rows};
 
 use super::command::{AdminState, Command, Format, HealthState, ServerRef, StatOptions};
-use super::server::Executor;
+use super::server::{Executor, LaterReply};
+use crate::control::run::{apply, load_in_background};
 
 /// The control plane seen through the admin socket.
 pub struct PlaneExecutor {
@@ -314,48 +315,6 @@ impl PlaneExecutor {
         self.replace(next);
         reply
     }
-
-    fn reload(&self) -> String {
-        match crate::config::load_files(&self.files) {
-            Ok(loaded) => {
-                let mut out = String::new();
-                for w in &loaded.warnings {
-                    let _ = writeln!(out, "[WARNING] config : {w}");
-                }
-                let done = self.plane.borrow_mut().reload(Arc::new(loaded.config));
-                self.changed.set(true);
-                log::warn!(
-                    "Reload complete (admin socket): configuration generation {} in force",
-                    done.generation
-                );
-                let _ = writeln!(
-                    out,
-                    "Reload complete: configuration generation {} in force.",
-                    done.generation
-                );
-                if !done.needs_restart.is_empty() {
-                    let _ = writeln!(
-                        out,
-                        "{} changed; that takes a restart, the running values stay.",
-                        done.needs_restart.join(", ")
-                    );
-                }
-                out
-            }
-            Err(errors) => {
-                let mut out = String::new();
-                for e in &errors.0 {
-                    let _ = writeln!(out, "[ALERT] config : {e}");
-                }
-                let _ = writeln!(
-                    out,
-                    "Reload failed: {} error(s); the running configuration stays.",
-                    errors.0.len()
-                );
-                out
-            }
-        }
-    }
 }
 
 /// Whether a `show stat` row passes the command's filters.
@@ -521,12 +480,43 @@ impl Executor for PlaneExecutor {
                 options,
             } => self.add_server(*backend, name, addr, options),
             Command::DelServer(s) => self.del_server(*s),
-            Command::Reload => self.reload(),
+            // Answered by `execute_later`: the files are read off the control thread.
+            Command::Reload => "Reload is already answered.\n".into(),
             Command::ShowVrrp => "VRRP is not configured.\n".into(),
         }
     }
 
     fn config(&self) -> Arc<Config> {
         Arc::clone(self.plane.borrow().config())
+    }
+
+    fn execute_later(&mut self, command: &Command) -> Option<LaterReply> {
+        if *command != Command::Reload {
+            return None;
+        }
+        let (plane, changed) = (Rc::clone(&self.plane), Rc::clone(&self.changed));
+        let loading = load_in_background(self.files.clone());
+        Some(Box::pin(async move {
+            // As SIGHUP: read (and resolve) on a thread of its own; the control thread goes
+            // on meanwhile, and this session waits for the outcome.
+            let result = loop {
+                match loading.try_recv() {
+                    Ok(result) => break result,
+                    Err(crossbeam_channel::TryRecvError::Empty) => {
+                        monoio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    }
+                    Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                        return "Reload failed: the configuration could not be read.\n".into();
+                    }
+                }
+            };
+            let report = apply(&plane, result);
+            if report.applied {
+                changed.set(true);
+            }
+            let mut out = report.lines.join("\n");
+            out.push('\n');
+            out
+        }))
     }
 }

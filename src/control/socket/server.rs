@@ -25,6 +25,12 @@ pub trait Executor {
     /// Runs `command` for a session at `level`; the reply is HAProxy's text for it (usually
     /// ending in `\n`, or empty for silent success). The session adds the trailing blank line.
     fn execute(&mut self, command: &Command, level: StatsLevel) -> String;
+    /// For a command that must wait (a reload reads files and resolves names off the
+    /// control thread): its reply, to be awaited without holding the executor. `None`: run
+    /// it with `execute`.
+    fn execute_later(&mut self, _command: &Command) -> Option<LaterReply> {
+        None
+    }
     /// The configuration in force, against which backend and server names are resolved.
     fn config(&self) -> Arc<Config>;
 }
@@ -498,9 +504,13 @@ fn next_command(buf: &[u8], limit: usize) -> Option<(usize, usize)> {
     None
 }
 
+/// A reply that comes once something done off the control thread finished.
+pub type LaterReply = std::pin::Pin<Box<dyn std::future::Future<Output = String>>>;
+
 /// What one command line leads to.
 enum Outcome {
     Reply(String),
+    Later(LaterReply),
     Quit,
 }
 
@@ -521,7 +531,10 @@ fn run_command(
         }
         Ok(Command::Help(text)) => Outcome::Reply(text),
         Ok(command) => match executor.try_borrow_mut() {
-            Ok(mut executor) => Outcome::Reply(executor.execute(&command, level)),
+            Ok(mut executor) => match executor.execute_later(&command) {
+                Some(later) => Outcome::Later(later),
+                None => Outcome::Reply(executor.execute(&command, level)),
+            },
             // Never expected (nothing holds it across an await), but a reply beats a panic.
             Err(_) => Outcome::Reply("Busy, try again.\n".into()),
         },
@@ -568,6 +581,7 @@ async fn session<S: AsyncReadRent + AsyncWriteRent>(
             let reply = match run_command(&line, level, &executor, &mut prompt) {
                 Outcome::Quit => return,
                 Outcome::Reply(reply) => reply,
+                Outcome::Later(later) => later.await,
             };
             let mut out = reply.into_bytes();
             out.extend_from_slice(if prompt { b"\n> " } else { b"\n" });
