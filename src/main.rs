@@ -79,7 +79,11 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         running.shards,
         running.maxconn
     );
-    let mut plane = ringlb::control::plane::ControlPlane::new(running.publisher, running.latencies);
+    let mut plane = ringlb::control::plane::ControlPlane::new(
+        running.publisher,
+        running.latencies,
+        running.captures,
+    );
     plane.set_process(running.drivers, running.maxconn);
     // This thread becomes the control thread: health checks and signals, until a stop.
     match ringlb::control::run::run(plane, signals, &cli.files, listeners)

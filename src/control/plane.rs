@@ -11,7 +11,8 @@ use crate::state::counters::{ProxyCounters, ServerCounters};
 use crossbeam_channel::Receiver;
 
 use crate::state::{
-    BackendShared, CounterSet, LatencyDelta, LatencyTotals, ServerState, ServerStatus, Snapshot,
+    BackendShared, CaptureReceiver, CounterSet, ErrorCaptures, LatencyDelta, LatencyTotals,
+    ServerState, ServerStatus, Snapshot,
 };
 
 use super::health::{Change, CheckResult, ServerCheck};
@@ -100,6 +101,8 @@ pub struct ControlPlane {
     latency_in: Receiver<LatencyDelta>,
     /// Their totals, by backend and server name.
     latencies: LatencyTotals,
+    /// The last rejected request and response per proxy name (`show errors`).
+    errors: ErrorCaptures,
     /// Sampled maxima and rates.
     traffic: Traffic,
     /// When the control plane started.
@@ -123,8 +126,12 @@ pub struct Reloaded {
 
 impl ControlPlane {
     /// Takes over from the snapshot the shards started with; the shards' response-time
-    /// histograms arrive on `latency_in`.
-    pub fn new(publisher: Publisher, latency_in: Receiver<LatencyDelta>) -> Self {
+    /// histograms arrive on `latency_in`, their captures of rejected messages on `captures`.
+    pub fn new(
+        publisher: Publisher,
+        latency_in: Receiver<LatencyDelta>,
+        captures: CaptureReceiver,
+    ) -> Self {
         let servers = records(&publisher.current().config);
         let backends = backend_histories(&servers, Instant::now());
         Self {
@@ -136,6 +143,7 @@ impl ControlPlane {
             carried: Carried::default(),
             latency_in,
             latencies: LatencyTotals::default(),
+            errors: ErrorCaptures::new(captures),
             traffic: Traffic::default(),
             started: Instant::now(),
             drivers: Vec::new(),
@@ -149,6 +157,16 @@ impl ControlPlane {
         for delta in self.latency_in.try_iter() {
             self.latencies.merge(&delta);
         }
+    }
+
+    /// Keeps the captures of rejected messages the shards sent since the last call.
+    pub fn collect_errors(&mut self) {
+        self.errors.collect();
+    }
+
+    /// The last rejected request and response per proxy.
+    pub fn errors(&self) -> &ErrorCaptures {
+        &self.errors
     }
 
     /// Notes what the runtime started: each shard's I/O driver and the connection limit.
@@ -705,8 +723,9 @@ mod tests {
         let first = Arc::new(Snapshot::initial(Arc::clone(&config), 1));
         let (tx, rx) = crossbeam_channel::unbounded();
         let latencies = crossbeam_channel::bounded(1).1;
+        let captures = crate::state::capture::channel(1).1;
         (
-            ControlPlane::new(Publisher::new(first, vec![tx]), latencies),
+            ControlPlane::new(Publisher::new(first, vec![tx]), latencies, captures),
             rx,
         )
     }

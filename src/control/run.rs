@@ -135,6 +135,7 @@ async fn control_loop(
             {
                 let mut plane = plane.borrow_mut();
                 plane.collect_latencies();
+                plane.collect_errors();
                 plane.sample_traffic(Instant::now());
             }
             let done = loading.as_ref().map(crossbeam_channel::Receiver::try_recv);

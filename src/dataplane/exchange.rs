@@ -14,13 +14,16 @@ use monoio::io::Splitable;
 use monoio::net::TcpStream;
 
 use crate::config::{ForwardFor, HttpConnMode, LogFormat, Proxy, ProxyId, ServerId};
-use crate::state::{BackendShared, LogEvent, LogRecord, ShardCounters, Snapshot, Timers};
+use crate::state::{
+    BackendShared, CapturedError, LogEvent, LogRecord, ShardCounters, Side, Snapshot, Timers,
+};
 
 use super::balance::acquire_server;
 use super::body::{upload, BodyProgress};
 use super::deadline::{coarse_now, Deadline};
 use super::error::{count_abort, Phase, ProxyError};
 use super::head::{read_head, HeadError};
+use super::http1::errpos::error_position;
 use super::http1::{BodyKind, Outgoing, RequestFramer, RequestHead};
 use super::io::{
     check_idle, lingering_close, read, set_reset_on_close, write_all, write_planned, IdleCheck,
@@ -560,6 +563,9 @@ impl<'a> Transaction<'a> {
             let server = slot.server;
             let server_counters = &self.counters.servers[be.id][server];
             if let Some(buf) = relay.buf {
+                if matches!(relay.result, Err(ProxyError::BadResponse)) {
+                    self.capture(Side::Response, buf.buf(), Some(server));
+                }
                 self.shard.buffers.give(buf);
             }
             let relayed = match relay.result {
@@ -760,6 +766,12 @@ impl<'a> Transaction<'a> {
         if error.is_request_error() {
             self.counters.proxies[self.fe.id].request_errors.incr();
         }
+        if let (ProxyError::BadRequest(_) | ProxyError::RequestTooLarge, Some(buf)) =
+            (&error, &cbuf)
+        {
+            // Before the answer goes out: whoever sees the 400 finds it in `show errors`.
+            self.capture(Side::Request, buf.buf(), None);
+        }
         if let Some(code) = error.status() {
             let owner = match self.backend {
                 Some(be) if !error.is_request_error() => be.id,
@@ -790,6 +802,30 @@ impl<'a> Transaction<'a> {
         }
         self.log();
         After::Close
+    }
+
+    /// Copies the rejected head in `bytes` for `show errors`: the frontend keeps requests,
+    /// the backend responses (of `server`).
+    #[cold]
+    fn capture(&self, side: Side, bytes: &[u8], server: Option<ServerId>) {
+        let (proxy, other) = match (side, self.backend) {
+            (Side::Request, backend) => (self.fe.id, backend.map(|b| b.id)),
+            (Side::Response, Some(be)) => (be.id, Some(self.fe.id)),
+            (Side::Response, None) => return,
+        };
+        let bytes = &bytes[..bytes.len().min(self.shard.buffers.size())];
+        self.shard.capture_error(CapturedError {
+            config: Arc::clone(&self.snap.config),
+            proxy,
+            side,
+            other,
+            server,
+            when: SystemTime::now(),
+            client: self.peer,
+            event: 0,
+            bytes: bytes.to_vec(),
+            error_at: error_position(bytes, side == Side::Response),
+        });
     }
 
     /// Ends without a response (the client is gone, or a response already started).

@@ -15,7 +15,9 @@ use crossbeam_utils::CachePadded;
 
 use crate::config::errorpage::ERROR_CODES;
 use crate::config::{Config, Proxy, ProxyId, ServerId};
-use crate::state::{LatencyDelta, LogRecord, ShardCounters, ShardLatencies, Snapshot};
+use crate::state::{
+    CaptureSender, CapturedError, LatencyDelta, LogRecord, ShardCounters, ShardLatencies, Snapshot,
+};
 
 use super::balance::Queues;
 use super::deadline::Deadlines;
@@ -33,6 +35,8 @@ pub struct ShardSetup {
     pub logs: Option<Sender<LogRecord>>,
     /// Where response-time histograms go, about once a second.
     pub latencies: Sender<LatencyDelta>,
+    /// Where captures of rejected requests and responses go (`show errors`).
+    pub captures: CaptureSender,
     /// Client connections this shard may hold at once.
     pub max_conns: usize,
     /// Descriptors this shard's connections and idle server connections may use together.
@@ -65,6 +69,7 @@ pub struct Shard {
     logs: Option<Sender<LogRecord>>,
     latencies: RefCell<ShardLatencies>,
     latency_out: Sender<LatencyDelta>,
+    captures: CaptureSender,
     pages: RefCell<ErrorPages>,
     /// Client connections open on this shard.
     pub open_conns: Cell<usize>,
@@ -101,6 +106,7 @@ impl Shard {
             logs: setup.logs,
             latencies,
             latency_out: setup.latencies,
+            captures: setup.captures,
             open_conns: Cell::new(0),
             stopping: Cell::new(false),
             frontend_conns: RefCell::new(HashMap::new()),
@@ -269,6 +275,11 @@ impl Shard {
         }
     }
 
+    /// Hands a rejected message to the control thread for `show errors`; never waits.
+    pub fn capture_error(&self, capture: CapturedError) {
+        self.captures.send(capture);
+    }
+
     /// Whether connections of `frontend` are logged (so records are worth building).
     pub fn logs(&self, frontend: &Proxy) -> bool {
         self.logs.is_some() && !frontend.log.is_empty()
@@ -432,6 +443,7 @@ mod tests {
             updates: rx,
             logs: None,
             latencies: crossbeam_channel::bounded(1).0,
+            captures: crate::state::capture::channel(1).0,
             max_conns: 1,
             fd_budget: 2,
             fds_per_conn: 2,

@@ -53,6 +53,8 @@ pub struct Running {
     pub shards: usize,
     /// Response-time histograms from the shards.
     pub latencies: crossbeam_channel::Receiver<crate::state::LatencyDelta>,
+    /// Captures of rejected requests and responses from the shards.
+    pub captures: crate::state::CaptureReceiver,
     /// Client connections allowed over the whole process.
     pub maxconn: u64,
     /// Each shard's I/O driver (`io_uring` or `epoll`), by shard id.
@@ -89,6 +91,9 @@ pub fn start(config: Arc<Config>) -> Result<Running, StartError> {
     // A few deltas per shard: a control thread that falls behind makes shards keep their
     // histograms (bounded) rather than queue copies of them.
     let (latency_tx, latency_rx) = crossbeam_channel::bounded(4 * shards);
+    // Captures are rare and each holds up to a buffer: a few in flight suffice, since the
+    // control thread keeps only the last per proxy and side anyway.
+    let (capture_tx, capture_rx) = crate::state::capture::channel(4 * shards);
     let (ready_tx, ready_rx) = crossbeam_channel::unbounded::<Ready>();
     let mut senders = Vec::with_capacity(shards);
     for id in 0..shards {
@@ -102,6 +107,7 @@ pub fn start(config: Arc<Config>) -> Result<Running, StartError> {
                 updates: rx,
                 logs: logs.clone(),
                 latencies: latency_tx.clone(),
+                captures: capture_tx.clone(),
                 max_conns: share.max_conns,
                 fd_budget: share.fds,
                 fds_per_conn: budget.fds_per_conn as usize,
@@ -139,6 +145,7 @@ pub fn start(config: Arc<Config>) -> Result<Running, StartError> {
     Ok(Running {
         publisher: Publisher::new(initial, senders),
         latencies: latency_rx,
+        captures: capture_rx,
         shards,
         maxconn: budget.maxconn,
         drivers,

@@ -1,11 +1,13 @@
 //! What the two planes share: the `Snapshot` (control writes, shards read) and the counters
-//! (shards write, control reads), plus the log records shards hand to the logger.
+//! (shards write, control reads), plus the log records shards hand to the logger and the captures of rejected messages.
 
+pub mod capture;
 pub mod counters;
 pub mod latency;
 pub mod log;
 pub mod snapshot;
 
+pub use capture::{CaptureReceiver, CaptureSender, CapturedError, ErrorCaptures, Side};
 pub use counters::{CounterSet, ShardCounters};
 pub use latency::{LatencyDelta, LatencyTotals, ShardLatencies};
 pub use log::{LogEvent, LogRecord, Timers};

@@ -133,7 +133,11 @@ fn counters_and_histograms_sum_to_what_the_clients_sent() {
     );
 
     // A reload that swaps the servers' order: counters follow the names, not the ids.
-    let mut plane = ringlb::control::plane::ControlPlane::new(running.publisher, running.latencies);
+    let mut plane = ringlb::control::plane::ControlPlane::new(
+        running.publisher,
+        running.latencies,
+        running.captures,
+    );
     let swapped = format!(
         "global\n nbthread 2\n{}frontend f\n bind 127.0.0.1:{port}\n default_backend be\nbackend be\n server b 127.0.0.1:{}\n server a 127.0.0.1:{}\n",
         defaults(""),

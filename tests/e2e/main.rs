@@ -20,6 +20,7 @@ mod http;
 mod logging;
 mod resources;
 mod runtime;
+mod show_errors;
 mod stats;
 mod stop;
 mod tcp;

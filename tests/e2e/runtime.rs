@@ -77,7 +77,7 @@ fn nbthread_sets_the_number_of_shards() {
     assert_eq!(shards, 1);
 }
 
-fn rss_kib(pid: u32) -> u64 {
+pub(crate) fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     status
         .lines()

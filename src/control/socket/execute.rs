@@ -426,10 +426,19 @@ impl Executor for PlaneExecutor {
                 }
                 out
             }
-            Command::ShowErrors { .. } => format!(
-                "Total events captured on [{}] : 0\n",
-                chrono::Local::now().format("%d/%b/%Y:%H:%M:%S%.3f")
-            ),
+            Command::ShowErrors { iid, side } => {
+                let mut plane = self.plane.borrow_mut();
+                // Not only on the tick: a capture sent before its 400 went out is shown
+                // to whoever saw the 400.
+                plane.collect_errors();
+                super::errors::show_errors(
+                    plane.errors(),
+                    plane.config(),
+                    *iid,
+                    *side,
+                    std::time::SystemTime::now(),
+                )
+            }
             Command::DisableServer(s) => self.act(*s, ServerAction::Maint),
             Command::EnableServer(s) => self.act(*s, ServerAction::Ready),
             Command::DisableHealth(s) => self.act(*s, ServerAction::ChecksOff),

@@ -1,6 +1,7 @@
 //! HTTP/1.x on the wire: head parsing (httparse), body framing, and heads going out.
 
 pub mod chunked;
+pub mod errpos;
 pub mod headers;
 pub mod message;
 pub mod outgoing;
