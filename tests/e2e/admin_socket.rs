@@ -562,6 +562,31 @@ fn traffic_follows_commands() {
     assert!(a >= 15 && b >= 15, "after enable: {a}/{b}");
 }
 
+#[test]
+fn drained_and_maintained_servers_finish_what_they_have() {
+    let s1 = Backend::start("s1");
+    let dir = temp_dir("sock");
+    for off in ["set server b/s1 state drain", "disable server b/s1"] {
+        let sock = dir.join("inflight.sock");
+        let (config, port) = traffic_config(&sock, s1.port, s1.port);
+        // One server only: once it is out, a new request has nowhere to go.
+        let config = config.replace(&format!(" server s2 127.0.0.1:{}\n", s1.port), "");
+        let lb = Ringlb::start(&config);
+        let slow = std::thread::spawn(move || get(port, "/slow/800"));
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(cli(&sock, off), "\n", "{off}");
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(get(port, "/").status, 503, "{off}: no new request");
+        let done = slow.join().unwrap();
+        assert_eq!(
+            (done.status, done.text()),
+            (200, "s1\n".to_string()),
+            "{off}: in flight"
+        );
+        drop(lb);
+    }
+}
+
 /// ringlb on `config`, expected to refuse it: its exit status and stderr.
 fn refused(config: &str) -> (std::process::ExitStatus, String) {
     let dir = temp_dir("refused");
@@ -615,6 +640,45 @@ fn socket_file() {
         assert_eq!(cli(&sock, "get weight b/s1"), "1 (initial 1)\n\n");
         drop(lb);
     }
+
+    // Owner and group by name (the tests run as root, so ringlb may give the file away).
+    if unsafe { libc::geteuid() } == 0 {
+        let sock = dir.join("owned.sock");
+        let (config, _) = traffic_config(&sock, s1.port, s1.port);
+        let config = config.replace(" level admin", " user nobody group nogroup level admin");
+        let lb = Ringlb::start(&config);
+        let meta = std::fs::metadata(&sock).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        // SAFETY: getpwnam/getgrnam with NUL-terminated literals; only read here.
+        let (uid, gid) = unsafe {
+            let pw = libc::getpwnam(c"nobody".as_ptr());
+            let gr = libc::getgrnam(c"nogroup".as_ptr());
+            assert!(
+                !pw.is_null() && !gr.is_null(),
+                "nobody/nogroup exist on Debian"
+            );
+            ((*pw).pw_uid, (*gr).gr_gid)
+        };
+        assert_eq!((meta.uid(), meta.gid()), (uid, gid));
+        drop(lb);
+    } else {
+        eprintln!("socket_file: not root, the owner/group case is skipped");
+    }
+
+    // `ipv4@ADDR:PORT`: the same API over TCP.
+    let tcp = free_port();
+    let (config, _) = traffic_config(
+        Path::new(&format!("ipv4@127.0.0.1:{tcp}")),
+        s1.port,
+        s1.port,
+    );
+    let lb = Ringlb::start(&config);
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", tcp)).unwrap();
+    conn.write_all(b"get weight b/s1\n").unwrap();
+    let mut reply = String::new();
+    conn.read_to_string(&mut reply).unwrap();
+    assert_eq!(reply, "1 (initial 1)\n\n");
+    drop(lb);
 
     // A stale socket (nothing listens) is replaced.
     let stale = dir.join("stale.sock");
