@@ -10,6 +10,7 @@ pub mod run;
 pub mod socket;
 pub mod stats;
 pub mod traffic;
+pub mod vrrp;
 
 use std::sync::Arc;
 

@@ -1,0 +1,1 @@
+//! VRRP: address (to be written).

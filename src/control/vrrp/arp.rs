@@ -1,0 +1,1 @@
+//! VRRP: arp (to be written).

@@ -1,0 +1,1 @@
+//! VRRP: machine (to be written).

@@ -1,0 +1,1 @@
+//! VRRP: net (to be written).

@@ -1,0 +1,1 @@
+//! VRRP: packet (to be written).
