@@ -69,6 +69,11 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<StdListener> {
     let socket = socket2::Socket::new(domain, socket2::Type::STREAM, None)?;
     socket.set_reuse_address(true)?;
     socket.set_nonblocking(true)?;
+    // As the shards' listeners: a stats address may be a VIP this node does not hold yet.
+    match addr {
+        SocketAddr::V4(_) => socket.set_freebind_v4(true)?,
+        SocketAddr::V6(_) => socket.set_freebind_v6(true)?,
+    }
     socket.bind(&addr.into())?;
     socket.listen(128)?;
     Ok(socket.into())
