@@ -709,25 +709,32 @@ fn records(config: &Config) -> Vec<Vec<ServerRecord>> {
         .collect()
 }
 
+/// A control plane over `text` with one shard, and the shard's end of the snapshots.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) fn test_plane(text: &str) -> (ControlPlane, crossbeam_channel::Receiver<Arc<Snapshot>>) {
+    let config = Arc::new(
+        crate::config::load_sources(&[("t".into(), text.into())])
+            .unwrap()
+            .config,
+    );
+    let first = Arc::new(Snapshot::initial(Arc::clone(&config), 1));
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let latencies = crossbeam_channel::bounded(1).1;
+    let captures = crate::state::capture::channel(1).1;
+    (
+        ControlPlane::new(Publisher::new(first, vec![tx]), latencies, captures),
+        rx,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::control::health::CheckStatus;
 
     fn plane(text: &str) -> (ControlPlane, crossbeam_channel::Receiver<Arc<Snapshot>>) {
-        let config = Arc::new(
-            crate::config::load_sources(&[("t".into(), text.into())])
-                .unwrap()
-                .config,
-        );
-        let first = Arc::new(Snapshot::initial(Arc::clone(&config), 1));
-        let (tx, rx) = crossbeam_channel::unbounded();
-        let latencies = crossbeam_channel::bounded(1).1;
-        let captures = crate::state::capture::channel(1).1;
-        (
-            ControlPlane::new(Publisher::new(first, vec![tx]), latencies, captures),
-            rx,
-        )
+        test_plane(text)
     }
 
     fn result(status: CheckStatus) -> CheckResult {
