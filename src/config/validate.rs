@@ -186,11 +186,12 @@ fn check_health_checks(draft: &ProxyDraft, diag: &mut Diagnostics) {
                 ),
             );
         }
-        if check.observe.is_some() {
+        if check.observe.is_some() && !check.enabled {
+            // `on-error` acts on the health counter, which only checks keep.
             diag.warn(
                 &server.location,
                 format!(
-                    "server '{}': 'observe' is parsed but passive health (error-limit, on-error) is not run yet; only active checks judge the server",
+                    "server '{}': 'observe' needs 'check' on the server; passive health is off for it",
                     server.name
                 ),
             );

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod health;
 pub mod history;
+pub mod passive;
 pub mod plane;
 pub mod run;
 pub mod socket;

@@ -105,6 +105,8 @@ pub struct ControlPlane {
     errors: ErrorCaptures,
     /// Sampled maxima and rates.
     traffic: Traffic,
+    /// Passive health's last readings.
+    pub(super) passive: super::passive::Passive,
     /// When the control plane started.
     started: Instant,
     /// Each shard's I/O driver.
@@ -145,6 +147,7 @@ impl ControlPlane {
             latencies: LatencyTotals::default(),
             errors: ErrorCaptures::new(captures),
             traffic: Traffic::default(),
+            passive: super::passive::Passive::default(),
             started: Instant::now(),
             drivers: Vec::new(),
             maxconn: None,
@@ -497,7 +500,7 @@ impl ControlPlane {
     }
 
     /// Logs a server going up or down in HAProxy's words.
-    fn log_transition(&self, proxy: ProxyId, server: ServerId, up: bool) {
+    pub(super) fn log_transition(&self, proxy: ProxyId, server: ServerId, up: bool) {
         let config = Arc::clone(self.config());
         let (Some(p), Some(record)) = (config.proxies.get(proxy), self.server(proxy, server))
         else {

@@ -137,6 +137,7 @@ async fn control_loop(
                 plane.collect_latencies();
                 plane.collect_errors();
                 plane.sample_traffic(Instant::now());
+                plane.observe_traffic();
             }
             let done = loading.as_ref().map(crossbeam_channel::Receiver::try_recv);
             match done {

@@ -633,3 +633,43 @@ fn a_flapping_backend_never_passes_a_truncated_body_off_as_complete() {
         lb.stderr()
     );
 }
+
+#[test]
+fn passive_health_takes_a_server_failing_in_the_traffic_down() {
+    // Both servers pass their checks (GET / answers 200); only real traffic sees `bad`
+    // failing. `bad` observes layer 7 and goes down after 5 errors in a row.
+    let (bad, good) = (
+        crate::backend::Backend::start("bad"),
+        crate::backend::Backend::start("good"),
+    );
+    let port = free_port();
+    let lb = Ringlb::start(&format!(
+        "{}frontend f\n bind 127.0.0.1:{port}\n default_backend b\nbackend b\n option httpchk GET /\n \
+         server bad 127.0.0.1:{} check inter 10s observe layer7 error-limit 5 on-error mark-down\n \
+         server good 127.0.0.1:{} check inter 10s\n",
+        defaults(""),
+        bad.port,
+        good.port
+    ));
+    std::thread::sleep(Duration::from_millis(100));
+    // Round robin: 10 requests give `bad` its 5 errors, invalid responses (`good` sends
+    // its garbage too, but nothing observes it).
+    for _ in 0..10 {
+        assert_eq!(crate::client::get(port, "/garbage").status, 502);
+    }
+    wait_log(
+        &lb,
+        "Server b/bad is DOWN, reason: Health analyze, info: \"Detected 5 consecutive errors\"",
+        Duration::from_secs(2),
+    );
+    std::thread::sleep(Duration::from_millis(50));
+    let before = bad.requests();
+    for _ in 0..10 {
+        assert_eq!(crate::client::get(port, "/").status, 200);
+    }
+    assert_eq!(
+        bad.requests(),
+        before,
+        "no request reached the server taken down"
+    );
+}

@@ -6,7 +6,7 @@ pub mod status;
 
 use std::time::Duration;
 
-use crate::config::{CheckSettings, Config, ProxyId, ServerId};
+use crate::config::{CheckSettings, Config, OnError, ProxyId, ServerId};
 
 pub use probe::ProbeSpec;
 pub use status::{Change, CheckResult, CheckStatus, Health};
@@ -22,6 +22,8 @@ pub struct ServerCheck {
     pub settings: CheckSettings,
     /// Checks that failed, in all.
     pub failures: u64,
+    /// Passive health saw errors: probe at `fastinter` pace until a check passes.
+    pub hurried: bool,
 }
 
 impl ServerCheck {
@@ -37,6 +39,7 @@ impl ServerCheck {
             },
             settings,
             failures: 0,
+            hurried: false,
         }
     }
 
@@ -48,7 +51,42 @@ impl ServerCheck {
             self.failures += 1;
         }
         self.last = result;
+        if passed {
+            self.hurried = false;
+        }
         self.health.record(passed)
+    }
+
+    /// Acts on `errors` consecutive errors that passive health (`observe`) saw in the
+    /// traffic, as HAProxy's `on-error` says; each action then probes at `fastinter` pace.
+    pub fn observed_errors(&mut self, action: OnError, errors: u64) -> Change {
+        let analysed = CheckResult {
+            status: CheckStatus::Hana,
+            code: None,
+            info: Some(format!("Detected {errors} consecutive errors")),
+            duration: Duration::ZERO,
+        };
+        let rise = self.health.rise;
+        // HAProxy's three ways: a failed check; one that leaves a single failure before
+        // down; one that takes the server down at once.
+        let change = match action {
+            OnError::FastInter => Change::None,
+            OnError::FailCheck => self.record(analysed),
+            OnError::SuddenDeath => {
+                if self.health.value > rise {
+                    self.health.value = rise + 1;
+                }
+                self.record(analysed)
+            }
+            OnError::MarkDown => {
+                if self.health.value >= rise {
+                    self.health.value = rise;
+                }
+                self.record(analysed)
+            }
+        };
+        self.hurried = true;
+        change
     }
 
     /// How long until the next check (HAProxy's `srv_getinter`): `inter` while fully up,
@@ -56,7 +94,9 @@ impl ServerCheck {
     /// `inter` when unset.
     pub fn interval(&self) -> Duration {
         let s = &self.settings;
-        if self.health.is_up() && self.health.is_settled() {
+        if self.hurried {
+            s.fastinter.unwrap_or(s.inter)
+        } else if self.health.is_up() && self.health.is_settled() {
             s.inter
         } else if self.health.value == 0 {
             s.downinter.unwrap_or(s.inter)
@@ -138,6 +178,46 @@ mod tests {
             info: None,
             duration: Duration::ZERO,
         }
+    }
+
+    fn passed() -> CheckResult {
+        CheckResult {
+            status: CheckStatus::L4Ok,
+            ..failed()
+        }
+    }
+
+    #[test]
+    fn passive_health_acts_as_on_error_says() {
+        let up = || {
+            let mut c = ServerCheck::new(settings());
+            c.health = Health::up(2, 3);
+            c
+        };
+        // fail-check: one failed check, and fastinter until a check passes.
+        let mut c = up();
+        assert_eq!(c.observed_errors(OnError::FailCheck, 10), Change::Moved);
+        assert_eq!(c.last.status, CheckStatus::Hana);
+        assert_eq!(c.interval(), Duration::from_millis(100), "hurried");
+        assert_eq!(c.failures, 1);
+        // sudden-death: one failure left; the next one takes it down.
+        let mut c = up();
+        assert_eq!(c.observed_errors(OnError::SuddenDeath, 10), Change::Moved);
+        assert!(c.health.is_up());
+        assert_eq!(c.record(failed()), Change::WentDown);
+        // mark-down: down at once.
+        let mut c = up();
+        assert_eq!(c.observed_errors(OnError::MarkDown, 10), Change::WentDown);
+        assert_eq!(
+            c.last.info.as_deref(),
+            Some("Detected 10 consecutive errors")
+        );
+        // fastinter: only the pace changes; a passing check ends it.
+        let mut c = up();
+        assert_eq!(c.observed_errors(OnError::FastInter, 10), Change::None);
+        assert_eq!(c.interval(), Duration::from_millis(100));
+        c.record(passed());
+        assert_eq!(c.interval(), Duration::from_millis(1000));
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub enum CheckStatus {
     L7Ok,
     /// The HTTP status was not accepted.
     L7Sts,
+    /// Passive health (`observe`) saw `error-limit` consecutive errors in the traffic.
+    Hana,
 }
 
 impl CheckStatus {
@@ -36,6 +38,7 @@ impl CheckStatus {
             Self::L7Timeout => "L7TOUT",
             Self::L7Ok => "L7OK",
             Self::L7Sts => "L7STS",
+            Self::Hana => "HANA",
         }
     }
 
@@ -50,6 +53,7 @@ impl CheckStatus {
             Self::L7Timeout => "Layer7 timeout",
             Self::L7Ok => "Layer7 check passed",
             Self::L7Sts => "Layer7 wrong status",
+            Self::Hana => "Health analyze",
         }
     }
 
