@@ -13,8 +13,10 @@
 //! Verifying a crypt(3) hash costs milliseconds (yescrypt also 16 MiB), and a polled page
 //! repeats one header, so verdicts are remembered per header value in a small FIFO.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::net::IpAddr;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
@@ -211,7 +213,15 @@ impl StatsAccess {
         if let Some((_, hit)) = self.cache.iter().find(|(k, _)| *k == key) {
             return hit.clone();
         }
+        // A crypt(3) hash costs milliseconds, and the cache does not help against a client
+        // that sends a new password each time: past the budget, credentials not seen before
+        // are refused unverified (and not cached), so the control thread keeps its time.
+        if !CRYPT_BUDGET.with(|b| b.available(Instant::now())) {
+            return None;
+        }
+        let started = Instant::now();
         let verified = parse_basic(value).map(|(user, pass)| self.verify(user, pass));
+        CRYPT_BUDGET.with(|b| b.spend(started.elapsed()));
         if self.cache.len() >= CACHE_ENTRIES {
             self.cache.pop_front();
         }
@@ -286,6 +296,52 @@ impl StatsAccess {
                         .any(|g| self.userlists[i].in_group(&v.user, g))
             }),
         })
+    }
+}
+
+/// Time the control thread may spend verifying new credentials per second (10% of a core).
+pub const CRYPT_BUDGET_PER_SECOND: Duration = Duration::from_millis(100);
+
+thread_local! {
+    /// Shared by every stats section: they all run on the control thread.
+    static CRYPT_BUDGET: CryptBudget = CryptBudget::default();
+}
+
+/// A leaky bucket of verification time: what was spent drains at `limit` per second, and
+/// a new verification starts only while less than `limit` is owed. One slow hash (longer
+/// than a second) is paid back before the next, so the average stays at `limit` per second.
+#[derive(Debug)]
+struct CryptBudget {
+    last: Cell<Option<Instant>>,
+    owed: Cell<Duration>,
+    limit: Cell<Duration>,
+}
+
+impl Default for CryptBudget {
+    fn default() -> Self {
+        Self {
+            last: Cell::new(None),
+            owed: Cell::new(Duration::ZERO),
+            limit: Cell::new(CRYPT_BUDGET_PER_SECOND),
+        }
+    }
+}
+
+impl CryptBudget {
+    fn available(&self, now: Instant) -> bool {
+        if let Some(last) = self.last.get() {
+            let drained = self
+                .limit
+                .get()
+                .mul_f64(now.saturating_duration_since(last).as_secs_f64());
+            self.owed.set(self.owed.get().saturating_sub(drained));
+        }
+        self.last.set(Some(now));
+        self.owed.get() < self.limit.get()
+    }
+
+    fn spend(&self, took: Duration) {
+        self.owed.set(self.owed.get() + took);
     }
 }
 
@@ -375,7 +431,10 @@ listen stats
  stats admin if AUTH_ADMIN
 ";
 
+    /// Most tests verify many hashes in a row, slowly in a debug build: the budget is the
+    /// subject of one test only.
     fn access(text: &str) -> StatsAccess {
+        CRYPT_BUDGET.with(|b| b.limit.set(Duration::from_secs(3600)));
         let config = match crate::config::load_sources(&[("t".into(), text.into())]) {
             Ok(loaded) => loaded.config,
             Err(e) => panic!("config does not load: {e}"),
@@ -416,6 +475,37 @@ listen stats
         Access::Granted {
             user: user.map(str::to_string),
             admin,
+        }
+    }
+
+    #[test]
+    fn a_flood_of_new_passwords_costs_the_control_thread_a_bounded_time() {
+        // 20,000 rounds of SHA-512: a few ms per check in release, far more in debug.
+        let slow = "$6$rounds=20000$abcdefgh$43ZyvA/sNCkn8aZxxvkki8.WkIk0KB0n.2Y9LXyVNvrsGMKPicv.BHopKmwtaLeR2bGaWpeAOX5V/tzHIoi/w.";
+        let mut a = access(&format!(
+            "userlist L\n user slow password {slow}\n\
+             listen stats\n bind :1\n mode http\n timeout client 1s\n stats enable\n \
+             acl AUTH http_auth(L)\n stats http-request auth unless AUTH\n"
+        ));
+        CRYPT_BUDGET.with(|b| b.limit.set(CRYPT_BUDGET_PER_SECOND));
+        let started = Instant::now();
+        for i in 0..200 {
+            let _ = check(&mut a, &format!("slow:guess{i}"));
+        }
+        let took = started.elapsed();
+        // The budget (100 ms, plus the one check that overran it) was all that was spent.
+        assert!(a.verifications < 200, "{} verified", a.verifications);
+        let each = took.checked_div(a.verifications as u32).unwrap_or_default();
+        assert!(
+            took < CRYPT_BUDGET_PER_SECOND + each * 2 + Duration::from_millis(50),
+            "{took:?} for {} verifications",
+            a.verifications
+        );
+        // Once the bucket drains, the right password is verified (and then cached).
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while check(&mut a, "slow:s3cret") != granted(Some("slow"), false) {
+            assert!(Instant::now() < deadline, "never verified");
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 
