@@ -20,10 +20,6 @@ use super::history::StateHistory;
 use super::traffic::Traffic;
 use super::Publisher;
 
-/// Counter sets of earlier configurations kept for their live gauges (connections accepted
-/// before a reload still count themselves out there).
-const RETIRED_SETS: usize = 64;
-
 /// What an operator set on a server (stats page, admin socket); it survives reloads.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AdminState {
@@ -272,14 +268,17 @@ impl ControlPlane {
         let counters = CounterSet::new(&config, current.counters.shards.len());
         self.retired
             .push((Arc::clone(&current.config), current.counters.clone()));
-        if self.retired.len() > RETIRED_SETS {
-            // Only sets nobody counts in any more may go (a long-lived connection of an old
-            // configuration must still keep a soft stop waiting); their totals stay, by name.
-            if let Some(idle) = self.retired.iter().position(|(_, set)| open_in(set) == 0) {
-                let (config, set) = self.retired.remove(idle);
-                self.carried.fold(&config, &set);
-            }
+        // Sets nobody counts in any more (no connection of theirs is open, so no shard
+        // writes there) are folded into totals by name at once: every read of the totals
+        // walks the sets, so few of them keep the stats page cheap. A long-lived connection
+        // keeps its set (a soft stop must still wait for it).
+        let (idle, busy): (Vec<_>, Vec<_>) = std::mem::take(&mut self.retired)
+            .into_iter()
+            .partition(|(_, set)| open_in(set) == 0);
+        for (config, set) in idle {
+            self.carried.fold(&config, &set);
         }
+        self.retired = busy;
         let mut backends = backend_histories(&servers, Instant::now());
         for (proxy, history) in config.proxies.iter().zip(backends.iter_mut()) {
             if let Some(old_proxy) = old.backend(&proxy.name) {
@@ -391,6 +390,60 @@ impl ControlPlane {
             })
             .max()
             .unwrap_or(0)
+    }
+
+    /// Every counter of the proxy of `kind` named `name`, summed over every shard and every
+    /// configuration since startup (gauges, averages and peaks are read elsewhere).
+    pub fn proxy_totals(&self, kind: ProxyKind, name: &str) -> ProxyCounters {
+        let total = ProxyCounters::default();
+        for (config, set) in self.sets() {
+            let Some(p) = config
+                .proxies
+                .iter()
+                .find(|p| p.kind == kind && p.name == name)
+            else {
+                continue;
+            };
+            for shard in set.shards.iter() {
+                if let Some(c) = shard.proxies.get(p.id) {
+                    total.absorb(c);
+                }
+            }
+        }
+        if let Some(c) = self
+            .carried
+            .proxies
+            .get(&(kind.keyword(), name.to_string()))
+        {
+            total.absorb(c);
+        }
+        total
+    }
+
+    /// Every counter of server `server` of backend `backend`, summed as `proxy_totals`.
+    pub fn server_totals(&self, backend: &str, server: &str) -> ServerCounters {
+        let total = ServerCounters::default();
+        for (config, set) in self.sets() {
+            let Some(p) = config.backend(backend) else {
+                continue;
+            };
+            let Some(i) = p.servers.iter().position(|s| s.name == server) else {
+                continue;
+            };
+            for shard in set.shards.iter() {
+                if let Some(c) = shard.servers.get(p.id).and_then(|l| l.get(i)) {
+                    total.absorb(c);
+                }
+            }
+        }
+        if let Some(c) = self
+            .carried
+            .servers
+            .get(&(backend.to_string(), server.to_string()))
+        {
+            total.absorb(c);
+        }
+        total
     }
 
     /// The counter set in force and the retired ones, each with its configuration.
@@ -697,7 +750,7 @@ fn records(config: &Config) -> Vec<Vec<ServerRecord>> {
             p.servers
                 .iter()
                 .map(|s| {
-                    let check = (s.check.enabled && !s.disabled).then(|| ServerCheck::new(s.check));
+                    let check = s.check.enabled.then(|| ServerCheck::new(s.check));
                     let up = !s.disabled && check.as_ref().is_none_or(|c| c.health.is_up());
                     ServerRecord {
                         check,
@@ -802,11 +855,12 @@ mod tests {
                     .config,
             )
         };
-        for i in 0..RETIRED_SETS + 6 {
+        const RELOADS: usize = 70;
+        for i in 0..RELOADS {
             plane.reload(swapped(i));
             bump(&plane);
         }
-        let expected = (RETIRED_SETS + 7) as u64;
+        let expected = (RELOADS + 1) as u64;
         assert_eq!(
             plane.server_total("b", "c", |c| c.sessions_total.get()),
             expected
@@ -817,8 +871,8 @@ mod tests {
             expected
         );
         assert!(
-            plane.retired.len() <= RETIRED_SETS + 1,
-            "idle sets are folded away"
+            plane.retired.is_empty(),
+            "idle sets are folded away at once"
         );
     }
 
@@ -874,7 +928,8 @@ mod tests {
         let (plane, _rx) =
             plane("backend b\n server a 127.0.0.1:1\n server c 127.0.0.1:2 check disabled\n");
         assert!(plane.server(0, 0).unwrap().check.is_none());
+        // A disabled server keeps its checks for when it leaves maintenance.
         let disabled = plane.server(0, 1).unwrap();
-        assert!(disabled.maint && disabled.check.is_none() && !disabled.is_up());
+        assert!(disabled.maint && disabled.check.is_some() && !disabled.is_up());
     }
 }

@@ -329,6 +329,7 @@ fn start_checks(plane: &Rc<RefCell<ControlPlane>>) -> ChecksRunning {
             spec,
             first,
             Rc::clone(&alive),
+            std::sync::Arc::clone(&config),
         ));
     }
     ChecksRunning { alive }
@@ -342,12 +343,15 @@ async fn check_loop(
     spec: ProbeSpec,
     first: Duration,
     alive: Rc<Cell<bool>>,
+    config: std::sync::Arc<crate::config::Config>,
 ) {
     monoio::time::sleep(first).await;
     let mut started = Instant::now();
     while alive.get() {
         let result = probe::run(&spec).await;
-        if !alive.get() {
+        // The ids are this configuration's: once another is in force (a reload, a server
+        // added or deleted), they may name another server, and new tasks check them.
+        if !alive.get() || !std::sync::Arc::ptr_eq(&config, plane.borrow().config()) {
             return;
         }
         let interval = match result {

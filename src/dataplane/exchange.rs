@@ -813,6 +813,9 @@ impl<'a> Transaction<'a> {
             (Side::Response, Some(be)) => (be.id, Some(self.fe.id)),
             (Side::Response, None) => return,
         };
+        if !self.shard.capture_wanted() {
+            return;
+        }
         let bytes = &bytes[..bytes.len().min(self.shard.buffers.size())];
         self.shard.capture_error(CapturedError {
             config: Arc::clone(&self.snap.config),

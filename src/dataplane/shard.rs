@@ -280,6 +280,16 @@ impl Shard {
         self.captures.send(capture);
     }
 
+    /// Whether the control thread would take a capture now; if not, the event is counted
+    /// and nothing is built.
+    pub fn capture_wanted(&self) -> bool {
+        if self.captures.is_full() {
+            self.captures.count_dropped();
+            return false;
+        }
+        true
+    }
+
     /// Whether connections of `frontend` are logged (so records are worth building).
     pub fn logs(&self, frontend: &Proxy) -> bool {
         self.logs.is_some() && !frontend.log.is_empty()

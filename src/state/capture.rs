@@ -76,6 +76,17 @@ pub fn channel(capacity: usize) -> (CaptureSender, CaptureReceiver) {
 }
 
 impl CaptureSender {
+    /// Whether a capture would be dropped now: under a flood of bad requests the shard then
+    /// skips the copy and the position search and only counts the event.
+    pub fn is_full(&self) -> bool {
+        self.tx.is_full()
+    }
+
+    /// Counts an event whose capture was not built (the channel was full).
+    pub fn count_dropped(&self) {
+        self.events.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Numbers `capture` and offers it; when the control thread is behind it is dropped
     /// (still counted, as HAProxy counts a snapshot it could not allocate).
     pub fn send(&self, mut capture: CapturedError) {

@@ -115,7 +115,9 @@ pub fn checked_servers(config: &Config) -> Vec<(ProxyId, ServerId)> {
             p.servers
                 .iter()
                 .enumerate()
-                .filter(|(_, s)| s.check.enabled && !s.disabled)
+                // A server in maintenance is checked too: its results wait (they count once
+                // an operator puts it back), as for a dynamic server added in maintenance.
+                .filter(|(_, s)| s.check.enabled)
                 .map(move |(i, _)| (p.id, i))
         })
         .collect()

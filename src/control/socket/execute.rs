@@ -206,6 +206,23 @@ impl PlaneExecutor {
     }
 
     fn add_server(&self, backend: usize, name: &str, addr: &str, options: &[String]) -> String {
+        // The words go into a server line: none may carry a space or control character
+        // (an escaped newline would start another config line), and the address must be an
+        // IP (a name would be resolved here, on the control thread).
+        let words = options.iter().map(String::as_str).chain([name, addr]);
+        if words
+            .clone()
+            .any(|w| w.chars().any(|c| c.is_whitespace() || c.is_control()))
+        {
+            return "add server: arguments may not contain spaces or control characters.".into();
+        }
+        let literal = addr.parse::<std::net::SocketAddr>().is_ok()
+            || addr.parse::<std::net::IpAddr>().is_ok();
+        if !literal {
+            return format!(
+                "add server: '{addr}' is not an IP address; names are resolved only when the configuration is read (a name would block the control thread)."
+            );
+        }
         let config = Arc::clone(self.plane.borrow().config());
         let Some(proxy) = config.proxies.get(backend) else {
             return "No such backend.".into();
@@ -413,6 +430,13 @@ fn check_fields(record: &ServerRecord, rise: u32, disabled: bool) -> (u8, u8, u3
 
 impl Executor for PlaneExecutor {
     fn execute(&mut self, command: &Command, level: StatsLevel) -> String {
+        let changes_config = matches!(
+            command,
+            Command::AddServer { .. } | Command::DelServer(_) | Command::SetServerAddr { .. }
+        );
+        if changes_config && self.plane.borrow().snapshot().stopping {
+            return "Stopping: the configuration no longer changes.\n".into();
+        }
         match command {
             Command::Help(text) => text.clone(),
             Command::Prompt | Command::Quit => String::new(),
@@ -503,6 +527,11 @@ impl Executor for PlaneExecutor {
     fn execute_later(&mut self, command: &Command) -> Option<LaterReply> {
         if *command != Command::Reload {
             return None;
+        }
+        if self.plane.borrow().snapshot().stopping {
+            return Some(Box::pin(async {
+                "Stopping: the configuration no longer changes.\n".to_string()
+            }));
         }
         let (plane, changed) = (Rc::clone(&self.plane), Rc::clone(&self.changed));
         let loading = load_in_background(self.files.clone());

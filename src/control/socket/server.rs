@@ -546,13 +546,36 @@ fn run_command(
 /// this much has been queued towards it.
 const WRITE_CHUNK: usize = 16 * 1024;
 
-/// Writes `out`, giving up if the client reads nothing for `timeout`.
+/// Lets the runtime's other tasks run once.
+async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+}
+
+/// How many `timeout`s a whole reply may take: a client that reads a chunk just before each
+/// timeout must not hold its session (and its reply's memory) for ever.
+const REPLY_TIMEOUTS: u32 = 6;
+
+/// Writes `out`, giving up if the client reads nothing for `timeout`, or has not read it all
+/// after `REPLY_TIMEOUTS` of them.
 async fn send<S: AsyncWriteRent>(stream: &mut S, out: Vec<u8>, timeout: Duration) -> bool {
     let mut buf = out;
     let mut pos = 0;
+    let deadline = monoio::time::Instant::now() + timeout * REPLY_TIMEOUTS;
     while pos < buf.len() {
         let end = (pos + WRITE_CHUNK).min(buf.len());
-        match monoio::time::timeout(timeout, stream.write_all(buf.slice(pos..end))).await {
+        let left = deadline.saturating_duration_since(monoio::time::Instant::now());
+        match monoio::time::timeout(timeout.min(left), stream.write_all(buf.slice(pos..end))).await
+        {
             Ok((Ok(_), slice)) => buf = slice.into_inner(),
             Ok((Err(_), _)) | Err(_) => return false,
         }
@@ -583,6 +606,9 @@ async fn session<S: AsyncReadRent + AsyncWriteRent>(
                 Outcome::Reply(reply) => reply,
                 Outcome::Later(later) => later.await,
             };
+            // A line of many commands must not keep every other task of the control
+            // thread (checks, the stats page, other sessions) waiting.
+            yield_now().await;
             let mut out = reply.into_bytes();
             out.extend_from_slice(if prompt { b"\n> " } else { b"\n" });
             if !send(&mut stream, out, limits.write_timeout).await {

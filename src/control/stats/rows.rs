@@ -566,8 +566,9 @@ fn backend_row(plane: &ControlPlane, proxy: &Proxy, now: Instant) -> StatRow {
     let sessions = total(&|c| c.sessions_total.get());
     row.num("stot", sessions);
     // Bytes are counted per frontend and per server: a backend's are its servers'.
-    row.num("bin", total_servers(plane, proxy, |c| c.bytes_in.get()));
-    row.num("bout", total_servers(plane, proxy, |c| c.bytes_out.get()));
+    let servers = servers_totals(plane, proxy);
+    row.num("bin", servers.bytes_in.get());
+    row.num("bout", servers.bytes_out.get());
     row.zeros(&["dreq", "dresp"]);
     row.num("econ", total(&|c| c.connect_errors.get()));
     row.num("eresp", total(&|c| c.response_errors.get()));
@@ -637,8 +638,8 @@ fn backend_row(plane: &ControlPlane, proxy: &Proxy, now: Instant) -> StatRow {
     row.text("mode", mode_name(proxy.mode));
     row.text("algo", algo_name(&proxy.balance));
     row.num("wrew", 0);
-    row.num("connect", total_servers(plane, proxy, |c| c.connects.get()));
-    row.num("reuse", total_servers(plane, proxy, |c| c.reuses.get()));
+    row.num("connect", servers.connects.get());
+    row.num("reuse", servers.reuses.get());
     row.zeros(&["cache_lookups", "cache_hits", "eint"]);
     row.num(
         "uweight",
@@ -658,13 +659,13 @@ fn backend_row(plane: &ControlPlane, proxy: &Proxy, now: Instant) -> StatRow {
     row
 }
 
-/// One server counter summed over a backend's servers.
-fn total_servers(plane: &ControlPlane, proxy: &Proxy, pick: fn(&ServerCounters) -> u64) -> u64 {
-    proxy
-        .servers
-        .iter()
-        .map(|s| plane.server_total(&proxy.name, &s.name, pick))
-        .sum()
+/// Every counter of a backend's servers, summed.
+fn servers_totals(plane: &ControlPlane, proxy: &Proxy) -> ServerCounters {
+    let all = ServerCounters::default();
+    for s in &proxy.servers {
+        all.absorb(&plane.server_totals(&proxy.name, &s.name));
+    }
+    all
 }
 
 /// The rows as HAProxy's CSV: a `# ` header, then one line per row, every line ending with

@@ -421,19 +421,31 @@ fn respond(context: &Context, request: &Request, local: SocketAddr, peer: Socket
         return redirect(&format!("{uri};st={}", status.code()));
     }
     let plane = context.plane.borrow();
+    // The exports that are only rows need neither the percentiles nor the process block.
+    let rows_only = !metrics && options.2 != Format::Html;
+    if rows_only {
+        let rows = super::rows::stat_rows(&plane, std::time::Instant::now());
+        let (content_type, body) = if options.2 == Format::Csv {
+            ("text/plain", super::rows::csv(&rows))
+        } else {
+            ("application/json", super::json::stat_json(&rows))
+        };
+        return ok(content_type, &body, head);
+    }
     let page = super::build::page(&plane, proxy, admin, user, options.0, options.1);
     let (content_type, body) = if metrics {
         (
             "text/plain; version=0.0.4; charset=utf-8",
             super::prometheus::metrics(&page),
         )
-    } else if options.2 == Format::Csv {
-        ("text/plain", super::rows::csv(&page.rows))
-    } else if options.2 == Format::Json {
-        ("application/json", super::json::stat_json(&page.rows))
     } else {
         ("text/html; charset=utf-8", super::html::page(&page))
     };
+    ok(content_type, &body, head)
+}
+
+/// A `200 OK` carrying `body` (only its length for HEAD).
+fn ok(content_type: &str, body: &str, head: bool) -> Vec<u8> {
     let mut out = format!(
         "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n",
         body.len()
