@@ -20,6 +20,7 @@ pub mod stats;
 pub mod units;
 pub mod userlist;
 pub mod validate;
+pub mod vrrp;
 
 pub use error::{ConfigError, ConfigErrors, Warning};
 pub use model::*;

@@ -1,6 +1,6 @@
 //! The validated configuration: what the rest of ringlb reads, never the raw text.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,6 +31,8 @@ pub struct Config {
     pub userlists: Vec<Userlist>,
     /// Every frontend, backend and listen section, in file order; `ProxyId` indexes this.
     pub proxies: Vec<Proxy>,
+    /// Every `vrrp` section, in file order.
+    pub vrrp: Vec<Vrrp>,
 }
 
 impl Config {
@@ -675,4 +677,103 @@ pub struct SpliceMode {
     pub request: bool,
     /// Server-to-client direction.
     pub response: bool,
+}
+
+/// Which VRRP version an instance speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VrrpVersion {
+    /// RFC 3768: interval in whole seconds, checksum over the VRRP message, 8 bytes of
+    /// (unused) authentication data; keepalived's default.
+    V2,
+    /// RFC 5798: interval in centiseconds, checksum with the IPv4 pseudo-header.
+    V3,
+}
+
+impl VrrpVersion {
+    /// The number in the packet's version field.
+    pub fn number(self) -> u8 {
+        match self {
+            VrrpVersion::V2 => 2,
+            VrrpVersion::V3 => 3,
+        }
+    }
+}
+
+/// `state MASTER|BACKUP`: keepalived's initial-state hint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VrrpInitialState {
+    /// `state MASTER`.
+    Master,
+    /// `state BACKUP` (the default unless the priority is 255).
+    Backup,
+}
+
+/// One `virtual_ipaddress` address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VirtualAddress {
+    /// The floating address.
+    pub addr: Ipv4Addr,
+    /// Prefix length given to the address on the interface (default 32, as keepalived).
+    pub prefix: u8,
+    /// `dev IF`: the interface to add it to when not the instance's.
+    pub dev: Option<String>,
+}
+
+/// One `track_backend NAME weight -N` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackBackend {
+    /// The backend (or listen) watched.
+    pub backend: ProxyId,
+    /// Its name, for messages and reloads.
+    pub name: String,
+    /// How much the priority drops while the backend has no server up.
+    pub penalty: u8,
+    /// Where the line was written.
+    pub location: Location,
+}
+
+/// Priority of a VRRP instance that owns its addresses: it becomes master at once.
+pub const VRRP_PRIORITY_OWNER: u8 = 255;
+
+/// A `vrrp NAME` section: one VRRP instance, with keepalived's `vrrp_instance` words.
+#[derive(Debug, Clone)]
+pub struct Vrrp {
+    /// The section name (keepalived's instance name, as in `(VI_1) Entering MASTER STATE`).
+    pub name: String,
+    /// Where the section starts.
+    pub location: Location,
+    /// `interface`: where adverts are sent and received and VIPs added.
+    pub interface: String,
+    /// `state`, or the one keepalived derives from the priority.
+    pub initial_state: VrrpInitialState,
+    /// `virtual_router_id` (1-255).
+    pub virtual_router_id: u8,
+    /// `priority` (1-255, default 100; 255 with `state MASTER` and no `priority`, as keepalived).
+    pub priority: u8,
+    /// `advert_int` (default 1 s; whole seconds in version 2, 10 ms steps in version 3).
+    pub advert_int: std::time::Duration,
+    /// `version` (default 2).
+    pub version: VrrpVersion,
+    /// Preemption: false with `nopreempt`.
+    pub preempt: bool,
+    /// `preempt_delay` (default 0).
+    pub preempt_delay: std::time::Duration,
+    /// `virtual_ipaddress` lines, in order (the order of the addresses in adverts).
+    pub virtual_addresses: Vec<VirtualAddress>,
+    /// `unicast_src_ip`: source of unicast adverts.
+    pub unicast_src_ip: Option<Ipv4Addr>,
+    /// `unicast_peer` addresses: adverts go to these instead of 224.0.0.18 when any.
+    pub unicast_peers: Vec<Ipv4Addr>,
+    /// `garp_master_repeat`: gratuitous ARPs per address in each burst (default 5).
+    pub garp_master_repeat: u32,
+    /// `garp_master_delay`: when the second burst follows becoming master (default 5 s).
+    pub garp_master_delay: std::time::Duration,
+    /// `track_backend` lines.
+    pub track_backends: Vec<TrackBackend>,
+    /// `notify_master`: command run on becoming master.
+    pub notify_master: Option<String>,
+    /// `notify_backup`: command run on becoming backup.
+    pub notify_backup: Option<String>,
+    /// `notify_fault`: command run on entering the fault state.
+    pub notify_fault: Option<String>,
 }

@@ -7,7 +7,8 @@ use super::draft::{ProxyDraft, SectionKind};
 use super::error::{ConfigError, ConfigErrors, Diagnostics, Warning};
 use super::lexer::{tokenize, Line};
 use super::model::{Config, Global, Location, ProxyKind, Userlist};
-use super::{global, proxy, userlist, validate};
+use super::vrrp::VrrpDraft;
+use super::{global, proxy, userlist, validate, vrrp};
 
 /// A configuration that loaded, with what the user should be warned about.
 #[derive(Debug)]
@@ -65,9 +66,11 @@ pub fn load_sources(sources: &[(String, String)]) -> Result<Loaded, ConfigErrors
         global,
         userlists,
         proxies,
+        vrrp,
         ..
     } = parser;
-    let config = validate::finish(global, userlists, proxies, &mut diag);
+    let mut config = validate::finish(global, userlists, proxies, &mut diag);
+    config.vrrp = vrrp::finish(vrrp, &config.proxies, &mut diag);
     if diag.errors.is_empty() {
         Ok(Loaded {
             config,
@@ -84,6 +87,7 @@ enum Current {
     Defaults(Box<ProxyDraft>),
     Proxy(Box<ProxyDraft>),
     Userlist(Userlist),
+    Vrrp(Box<VrrpDraft>),
 }
 
 struct Parser {
@@ -92,6 +96,7 @@ struct Parser {
     defaults: ProxyDraft,
     userlists: Vec<Userlist>,
     proxies: Vec<ProxyDraft>,
+    vrrp: Vec<VrrpDraft>,
     current: Current,
 }
 
@@ -107,6 +112,7 @@ impl Default for Parser {
             defaults: ProxyDraft::initial_defaults(origin),
             userlists: Vec::new(),
             proxies: Vec::new(),
+            vrrp: Vec::new(),
             current: Current::None,
         }
     }
@@ -173,6 +179,22 @@ impl Parser {
                     groups: Vec::new(),
                 });
             }
+            "vrrp" => {
+                self.close_section();
+                if !valid_name(name) {
+                    self.diag.error(
+                        &line.location,
+                        format!("'vrrp' expects a name made of letters, digits, '-', '_', '.' and ':' (got '{name}')"),
+                    );
+                }
+                if let Some(extra) = args.get(1) {
+                    self.diag.error(
+                        &line.location,
+                        format!("unexpected word '{extra}' after 'vrrp {name}'"),
+                    );
+                }
+                self.current = Current::Vrrp(Box::new(VrrpDraft::new(name, line.location.clone())));
+            }
             "peers" | "resolvers" | "cache" | "program" | "mailers" | "ring" | "http-errors"
             | "backend-defaults" | "crt-store" | "traces" => {
                 self.close_section();
@@ -204,6 +226,7 @@ impl Parser {
                 proxy::parse_line(draft, kind, line, &self.global, &mut self.diag)
             }
             Current::Userlist(list) => userlist::parse_line(list, line, &mut self.diag),
+            Current::Vrrp(draft) => vrrp::parse_line(draft, line, &mut self.diag),
         }
     }
 
@@ -213,6 +236,7 @@ impl Parser {
             Current::Defaults(draft) => self.defaults = *draft,
             Current::Proxy(draft) => self.proxies.push(*draft),
             Current::Userlist(list) => self.userlists.push(list),
+            Current::Vrrp(draft) => self.vrrp.push(*draft),
         }
     }
 }

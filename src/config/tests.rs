@@ -593,6 +593,22 @@ fn random_configurations_never_panic() {
         "layer7",
         "on-error",
         "hard-stop-after",
+        "vrrp",
+        "interface",
+        "virtual_router_id",
+        "priority",
+        "advert_int",
+        "0.1",
+        "virtual_ipaddress",
+        "10.0.0.1/24",
+        "dev",
+        "unicast_peer",
+        "track_backend",
+        "-5",
+        "version",
+        "3",
+        "nopreempt",
+        "preempt_delay",
     ];
     let mut rng = fastrand::Rng::with_seed(42);
     for _ in 0..3_000 {
@@ -621,5 +637,301 @@ fn stats_auth_and_http_request_auth_do_not_mix() {
             ) && m.contains(":1]")),
             "{e:?}"
         );
+    }
+}
+
+/// After the section, so that its lines are numbered from 2: references are resolved at
+/// the end.
+const VRRP_BACKEND: &str =
+    "backend web\n timeout connect 1s\n timeout server 1s\n server s 127.0.0.1:80\n";
+
+fn vrrp(body: &str) -> Result<Loaded, ConfigErrors> {
+    load(&format!("vrrp VI_1\n{body}{VRRP_BACKEND}"))
+}
+
+fn vrrp_errors(body: &str) -> Vec<String> {
+    errors(&format!("vrrp VI_1\n{body}{VRRP_BACKEND}"))
+}
+
+#[test]
+fn vrrp_section_with_every_keyword() {
+    let loaded = vrrp(
+        " interface eth0\n state BACKUP\n virtual_router_id 51\n priority 150\n advert_int 0.1\n version 3\n preempt_delay 2.5\n\
+         virtual_ipaddress 192.168.1.10/24\n virtual_ipaddress 192.168.1.11/24 dev eth1 192.168.1.12\n\
+         unicast_src_ip 192.168.1.2\n unicast_peer 192.168.1.3 192.168.1.4\n unicast_peer 192.168.1.5\n\
+         garp_master_repeat 3\n garp_master_delay 10\n track_backend web weight -60\n\
+         notify_master \"/usr/local/bin/notify master\"\n notify_backup /bin/true\n notify_fault '/bin/false x'\n",
+    )
+    .unwrap();
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let v = &loaded.config.vrrp[0];
+    assert_eq!(v.name, "VI_1");
+    assert_eq!(v.location.line, 1);
+    assert_eq!(v.interface, "eth0");
+    assert_eq!(v.initial_state, VrrpInitialState::Backup);
+    assert_eq!((v.virtual_router_id, v.priority), (51, 150));
+    assert_eq!(v.advert_int, Duration::from_millis(100));
+    assert_eq!(v.version, VrrpVersion::V3);
+    assert!(v.preempt);
+    assert_eq!(v.preempt_delay, Duration::from_millis(2500));
+    let vips: Vec<(String, u8, Option<&str>)> = v
+        .virtual_addresses
+        .iter()
+        .map(|a| (a.addr.to_string(), a.prefix, a.dev.as_deref()))
+        .collect();
+    assert_eq!(
+        vips,
+        vec![
+            ("192.168.1.10".to_string(), 24, None),
+            ("192.168.1.11".to_string(), 24, Some("eth1")),
+            ("192.168.1.12".to_string(), 32, None),
+        ]
+    );
+    assert_eq!(v.unicast_src_ip, Some("192.168.1.2".parse().unwrap()));
+    assert_eq!(v.unicast_peers.len(), 3);
+    assert_eq!(v.garp_master_repeat, 3);
+    assert_eq!(v.garp_master_delay, Duration::from_secs(10));
+    let t = &v.track_backends[0];
+    assert_eq!((t.name.as_str(), t.backend, t.penalty), ("web", 0, 60));
+    assert_eq!(
+        v.notify_master.as_deref(),
+        Some("/usr/local/bin/notify master")
+    );
+    assert_eq!(v.notify_backup.as_deref(), Some("/bin/true"));
+    assert_eq!(v.notify_fault.as_deref(), Some("/bin/false x"));
+}
+
+#[test]
+fn vrrp_defaults_are_keepalived_ones() {
+    let c = vrrp(" interface eth0\n virtual_router_id 1\n virtual_ipaddress 10.0.0.1\n")
+        .unwrap()
+        .config;
+    let v = &c.vrrp[0];
+    assert_eq!(v.initial_state, VrrpInitialState::Backup);
+    assert_eq!(v.priority, 100);
+    assert_eq!(v.advert_int, Duration::from_secs(1));
+    assert_eq!(v.version, VrrpVersion::V2);
+    assert!(v.preempt);
+    assert_eq!(v.preempt_delay, Duration::ZERO);
+    assert_eq!(v.garp_master_repeat, 5);
+    assert_eq!(v.garp_master_delay, Duration::from_secs(5));
+    assert_eq!(v.virtual_addresses[0].prefix, 32);
+    assert!(v.unicast_peers.is_empty() && v.track_backends.is_empty());
+    assert!(v.notify_master.is_none());
+    // Priority 255 makes the instance master at once, as keepalived's state derivation.
+    let c =
+        vrrp(" interface eth0\n virtual_router_id 1\n priority 255\n virtual_ipaddress 10.0.0.1\n")
+            .unwrap()
+            .config;
+    assert_eq!(c.vrrp[0].initial_state, VrrpInitialState::Master);
+}
+
+#[test]
+fn vrrp_state_master_as_keepalived() {
+    // No priority: keepalived makes a `state MASTER` instance the address owner.
+    let loaded =
+        vrrp(" interface eth0\n state MASTER\n virtual_router_id 1\n virtual_ipaddress 10.0.0.1\n")
+            .unwrap();
+    assert_eq!(loaded.config.vrrp[0].priority, 255);
+    assert!(loaded.warnings[0].message.contains("priority 255"));
+    // nopreempt and preempt_delay do not work with state MASTER (keepalived clears them).
+    let loaded = vrrp(
+        " interface eth0\n state MASTER\n priority 101\n nopreempt\n virtual_router_id 1\n virtual_ipaddress 10.0.0.1\n",
+    )
+    .unwrap();
+    assert!(loaded.config.vrrp[0].preempt);
+    assert_eq!(loaded.warnings[0].location.as_ref().unwrap().line, 5);
+    assert!(loaded.warnings[0].message.contains("'nopreempt'"));
+    let loaded = vrrp(
+        " interface eth0\n priority 101\n nopreempt\n preempt_delay 3\n virtual_router_id 1\n virtual_ipaddress 10.0.0.1\n",
+    )
+    .unwrap();
+    let v = &loaded.config.vrrp[0];
+    assert!(!v.preempt);
+    assert_eq!(v.preempt_delay, Duration::ZERO);
+    assert!(loaded.warnings[0].message.contains("'preempt_delay'"));
+}
+
+#[test]
+fn vrrp_errors_name_the_keyword_and_line() {
+    let errs = vrrp_errors(
+        " interface eth0\n virtual_router_id 0\n priority 256\n advert_int x\n version 4\n state SLAVE\n\
+         virtual_ipaddress 10.0.0.1/33\n virtual_ipaddress fe80::1\n unicast_peer 10.0.0.x\n\
+         track_backend web weight 10\n garp_master_repeat 0\n bogus 1\n nopreempt now\n notify_master a b\n",
+    );
+    let expect = [
+        (
+            3,
+            "'virtual_router_id' in vrrp 'VI_1': expects an integer between 1 and 255",
+        ),
+        (
+            4,
+            "'priority' in vrrp 'VI_1': expects an integer between 1 and 255",
+        ),
+        (5, "'advert_int' in vrrp 'VI_1'"),
+        (6, "'version' in vrrp 'VI_1': expects 2 or 3"),
+        (7, "'state' in vrrp 'VI_1': expects MASTER or BACKUP"),
+        (8, "'virtual_ipaddress' in vrrp 'VI_1'"),
+        (9, "IPv6 is not supported"),
+        (10, "'unicast_peer' in vrrp 'VI_1'"),
+        (11, "the weight must be negative"),
+        (12, "'garp_master_repeat' in vrrp 'VI_1'"),
+        (13, "unknown keyword 'bogus' in vrrp 'VI_1'"),
+        (14, "'nopreempt' in vrrp 'VI_1': takes no argument"),
+        (15, "quote a value that has blanks"),
+    ];
+    for (line, text) in expect {
+        let prefix = format!("parsing [t.cfg:{line}] : ");
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with(&prefix) && e.contains(text)),
+            "no error '{text}' at line {line}: {errs:#?}"
+        );
+    }
+}
+
+#[test]
+fn vrrp_required_words_and_references() {
+    let errs = vrrp_errors(" priority 100\n");
+    assert!(
+        errs.iter().any(|e| e.contains("has no 'interface'")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("has no 'virtual_router_id'")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("has no 'virtual_ipaddress'")),
+        "{errs:?}"
+    );
+    assert!(errs.iter().all(|e| e.starts_with("parsing [t.cfg:1] :")));
+    let errs = vrrp_errors(
+        " interface eth0\n virtual_router_id 1\n virtual_ipaddress 10.0.0.1\n track_backend nowhere weight -10\n",
+    );
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0].starts_with(
+        "parsing [t.cfg:5] : 'track_backend' in vrrp 'VI_1': no such backend 'nowhere'"
+    ));
+    // A frontend is not a backend.
+    let errs = errors(
+        "frontend f\n bind :80\nvrrp V\n interface eth0\n virtual_router_id 1\n virtual_ipaddress 10.0.0.1\n track_backend f weight -10\n",
+    );
+    assert!(
+        errs.iter().any(|e| e.contains("no such backend 'f'")),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn vrrp_advert_int_fits_the_version() {
+    let base = " interface eth0\n virtual_router_id 1\n virtual_ipaddress 10.0.0.1\n";
+    let errs = vrrp_errors(&format!("{base} advert_int 0.5\n"));
+    assert!(
+        errs[0].contains("version 2 carries whole seconds"),
+        "{errs:?}"
+    );
+    let errs = vrrp_errors(&format!("{base} advert_int 256\n"));
+    assert!(errs[0].contains("1 to 255"), "{errs:?}");
+    let errs = vrrp_errors(&format!("{base} advert_int 0.015\n version 3\n"));
+    assert!(errs[0].contains("hundredths"), "{errs:?}");
+    let errs = vrrp_errors(&format!("{base} advert_int 41\n version 3\n"));
+    assert!(errs[0].contains("0.01 to 40.95"), "{errs:?}");
+    let errs = vrrp_errors(&format!("{base} advert_int 0\n"));
+    assert!(errs[0].contains("more than 0"), "{errs:?}");
+    // The version may come after the interval; HAProxy units are read too.
+    let c = vrrp(&format!("{base} advert_int 250ms\n version 3\n"))
+        .unwrap()
+        .config;
+    assert_eq!(c.vrrp[0].advert_int, Duration::from_millis(250));
+    let c = vrrp(&format!("{base} advert_int 40.95\n version 3\n"))
+        .unwrap()
+        .config;
+    assert_eq!(c.vrrp[0].advert_int, Duration::from_millis(40950));
+    let c = vrrp(&format!("{base} advert_int 3\n")).unwrap().config;
+    assert_eq!(c.vrrp[0].advert_int, Duration::from_secs(3));
+}
+
+#[test]
+fn vrrp_duplicates_are_refused() {
+    let one = " interface eth0\n virtual_router_id 7\n virtual_ipaddress 10.0.0.1\n";
+    // Same name.
+    let errs = errors(&format!(
+        "vrrp A\n{one}vrrp A\n interface eth1\n virtual_router_id 8\n virtual_ipaddress 10.0.0.2\n"
+    ));
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0].starts_with("parsing [t.cfg:5] : vrrp 'A' has the same name"));
+    assert!(errs[0].contains("declared at t.cfg:1"));
+    // Same VRID on the same interface.
+    let errs = errors(&format!("vrrp A\n{one}vrrp B\n{one}"));
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0].starts_with("parsing [t.cfg:5] : vrrp 'B': virtual_router_id 7 on interface 'eth0' is already used by vrrp 'A'"));
+    // Same VRID on another interface is another virtual router.
+    let c = load(&format!(
+        "vrrp A\n{one}vrrp B\n interface eth1\n virtual_router_id 7\n virtual_ipaddress 10.0.1.1\n"
+    ))
+    .unwrap()
+    .config;
+    assert_eq!(c.vrrp.len(), 2);
+    // A keyword written twice, and an address listed twice.
+    let errs = vrrp_errors(&format!(
+        "{one} priority 10\n priority 20\n virtual_ipaddress 10.0.0.1\n"
+    ));
+    assert!(
+        errs.iter().any(|e| e
+            .starts_with("parsing [t.cfg:6] : 'priority' in vrrp 'VI_1': already set at t.cfg:5")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter().any(|e| e.starts_with("parsing [t.cfg:7] :") && e.contains("10.0.0.1 is listed twice")),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn vrrp_name_and_section_boundaries() {
+    let errs = errors("vrrp\n interface eth0\n");
+    assert!(errs[0].contains("'vrrp' expects a name"), "{errs:?}");
+    // A proxy keyword inside a vrrp section is not a vrrp keyword.
+    let errs = vrrp_errors(
+        " interface eth0\n virtual_router_id 1\n virtual_ipaddress 10.0.0.1\n bind :80\n",
+    );
+    assert!(
+        errs[0].contains("unknown keyword 'bind' in vrrp 'VI_1'"),
+        "{errs:?}"
+    );
+    // The next section closes it.
+    let c = load(
+        "vrrp V\n interface eth0\n virtual_router_id 1\n virtual_ipaddress 10.0.0.1\nbackend b\n server s 127.0.0.1:1\n",
+    )
+    .unwrap()
+    .config;
+    assert_eq!((c.vrrp.len(), c.proxies.len()), (1, 1));
+    let cloned = c.clone();
+    assert_eq!(cloned.vrrp[0].name, "V");
+}
+
+#[test]
+fn vrrp_seconds() {
+    use super::vrrp::parse_seconds;
+    assert_eq!(parse_seconds("1").unwrap(), Duration::from_secs(1));
+    assert_eq!(parse_seconds("0.1").unwrap(), Duration::from_millis(100));
+    assert_eq!(parse_seconds("4.12").unwrap(), Duration::from_millis(4120));
+    assert_eq!(parse_seconds("0.000001").unwrap(), Duration::from_micros(1));
+    assert_eq!(parse_seconds("100ms").unwrap(), Duration::from_millis(100));
+    for bad in [
+        "",
+        ".5",
+        "1.",
+        "1..2",
+        "-1",
+        "1e3",
+        "0.0000001",
+        "99999999999999999999",
+        "1,5",
+    ] {
+        assert!(parse_seconds(bad).is_err(), "{bad}");
     }
 }

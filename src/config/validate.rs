@@ -42,6 +42,7 @@ pub fn finish(
         global,
         userlists,
         proxies,
+        vrrp: Vec::new(),
     };
     warn_about_gaps(&config, diag);
     config
