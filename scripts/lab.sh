@@ -10,7 +10,7 @@
 #
 # Usage (as root):
 #   scripts/lab.sh up [--keepalived] [--version 2|3] [--advert-int T]
-#   scripts/lab.sh failover [hard|graceful|both]   # default: both
+#   scripts/lab.sh failover [hard|graceful|parent|both]   # default: both (hard, graceful)
 #   scripts/lab.sh status
 #   scripts/lab.sh down
 #
@@ -381,11 +381,26 @@ status() {
   done
 }
 
-# One experiment: the loop runs $before s, the master is stopped with SIGNAL, the loop runs
-# $during s, the master starts again, the loop runs $after s.
-experiment() { # hard|graceful
-  local kind=$1 signal master=server1 results pid
-  [ "$kind" = hard ] && signal=KILL || signal=TERM
+# One experiment: the loop runs $before s, the master is stopped, the loop runs $during s,
+# the master starts again, the loop runs $after s.
+#   hard      SIGKILL to the master's VRRP speaker (keepalived mode: keepalived's processes
+#             and the balancer beside it, as a crash of that pair)
+#   graceful  SIGTERM to the same processes
+#   parent    keepalived mode only: SIGKILL to keepalived's parent alone (its VRRP child
+#             then stops as on SIGTERM: priority 0, VIP removed), the balancer keeps running
+restart_master() { # KIND NODE
+  if [ "$1" = parent ]; then start_keepalived "$2"; else start_speaker "$2"; fi
+}
+
+experiment() { # hard|graceful|parent
+  local kind=$1 signal=TERM master=server1 results pid pids
+  case "$kind" in
+    hard) signal=KILL; pids=$(speaker_pids "$master") ;;
+    graceful) pids=$(speaker_pids "$master") ;;
+    parent)
+      [ "$(cat "$state/mode")" = keepalived ] || { log "parent: keepalived mode only"; return 1; }
+      signal=KILL; pids=$(cat "$state/$master/keepalived.pid") ;;
+  esac
   local before=2 during=4 after=5
   wait_until 15 "$master to hold the VIP before the experiment" vip_held_by "$master"
   results=$state/failover-$kind.txt
@@ -401,17 +416,20 @@ experiment() { # hard|graceful
       sleep 0.05
     done' loop $(( (before + during + after) * 1000 )) "$vip" >"$results" &
   local loop=$!
-  # Whatever happens, the master runs again and the loop ends.
-  trap 'kill $loop 2>/dev/null || true; start_speaker '"$master"' 2>/dev/null || true' INT TERM
+  # Interrupted, the loop still ends and a stopped master still starts again.
+  local stopped=
+  trap 'kill $loop 2>/dev/null || true; [ -z "$stopped" ] || restart_master "$kind" "$master"; exit 130' INT TERM
   sleep "$before"
   local stopped_at started_at
   stopped_at=$(now_ms)
-  for pid in $(speaker_pids "$master"); do kill -"$signal" "$pid" 2>/dev/null || true; done
-  log "$kind: SIG$signal sent to $master ($(speaker_pids "$master" | tr '\n' ' ')), VIP held by: $(holder)"
+  stopped=yes
+  for pid in $pids; do kill -"$signal" "$pid" 2>/dev/null || true; done
+  log "$kind: SIG$signal sent to $master ($(tr '\n' ' ' <<<"$pids")), VIP held by: $(holder)"
   sleep "$during"
   log "$kind: after ${during}s the VIP is held by: $(holder); starting $master again"
   started_at=$(now_ms)
-  start_speaker "$master"
+  restart_master "$kind" "$master"
+  stopped=
   wait "$loop" || true
   trap - INT TERM
   awk -v kind="$kind" -v stop="$stopped_at" -v start="$started_at" '
@@ -430,6 +448,7 @@ failover() {
   case "$which" in
     hard) experiment hard ;;
     graceful) experiment graceful ;;
+    parent) experiment parent ;;
     both) experiment hard; sleep 2; experiment graceful ;;
     *) usage ;;
   esac

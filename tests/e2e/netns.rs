@@ -13,8 +13,8 @@ pub struct Netns {
 }
 
 impl Netns {
-    /// A fresh namespace with loopback up; `None` (the reason printed) when this process
-    /// cannot make namespaces (not root), so the caller skips.
+    /// A fresh namespace with loopback up; `None` (reason printed) if it can't be made.
+    // None lets the caller skip when not root rather than fail.
     pub fn new(tag: &str) -> Option<Netns> {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         // SAFETY: geteuid has no preconditions.
@@ -90,8 +90,7 @@ impl Drop for Netns {
     }
 }
 
-/// Two namespaces joined by a veth pair (`veth-a` in `a`, `veth-b` in `b`), both up, with
-/// 10.123.0.1/24 on `a` and 10.123.0.2/24 on `b`.
+/// Two namespaces joined by a veth pair, `veth-a` (10.123.0.1/24) and `veth-b` (.2/24), up.
 pub struct Pair {
     /// The first namespace.
     pub a: Netns,

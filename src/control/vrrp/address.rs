@@ -90,8 +90,7 @@ pub fn add_address(
     change(interface, address, prefix, true)
 }
 
-/// Removes `address/prefix` from `interface`; an address already gone is success
-/// (`Unchanged`).
+/// Removes `address/prefix` from `interface`; an address already gone is `Unchanged`.
 pub fn remove_address(
     interface: &str,
     address: Ipv4Addr,

@@ -97,9 +97,10 @@ impl GarpSender {
         &self.interface
     }
 
-    /// Sends one gratuitous ARP for `address`. The interface's index and MAC are read
-    /// again each time: a bond failing over or an interface recreated changes them.
+    /// Sends one gratuitous ARP for `address` with the interface's current MAC.
     pub fn send(&self, address: Ipv4Addr) -> Result<(), ArpError> {
+        // Index and MAC read again each time: a bond failing over or an interface
+        // recreated changes them.
         let ifindex = address::interface_index(&self.interface)?;
         let mac = hardware_address(&self.interface)?;
         let frame = frame(mac, address);

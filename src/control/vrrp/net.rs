@@ -63,11 +63,9 @@ pub enum NetError {
 pub struct SocketConfig {
     /// The interface (`interface` in the config).
     pub interface: String,
-    /// The source address of adverts (`unicast_src_ip`); the interface's primary address
-    /// when absent.
+    /// The adverts' source (`unicast_src_ip`), else the interface's primary address.
     pub unicast_src: Option<Ipv4Addr>,
-    /// The peers (`unicast_peer`): adverts go to each of them instead of the group, and the
-    /// group is not joined.
+    /// The peers (`unicast_peer`): when any, adverts go to each instead of the group.
     pub unicast_peers: Vec<Ipv4Addr>,
 }
 
@@ -79,6 +77,7 @@ pub struct VrrpSocket {
     ifindex: u32,
     source: Ipv4Addr,
     destinations: Vec<Ipv4Addr>,
+    unicast: bool,
 }
 
 impl VrrpSocket {
@@ -134,6 +133,7 @@ impl VrrpSocket {
             ifindex,
             source,
             destinations,
+            unicast: !config.unicast_peers.is_empty(),
         })
     }
 
@@ -147,15 +147,14 @@ impl VrrpSocket {
         self.ifindex
     }
 
-    /// The source address of every advert (also the one VRRPv3's pseudo-header checksum and
-    /// the election's tie-break use).
+    /// The source address of every advert (for VRRPv3's checksum and the tie-break too).
     pub fn source(&self) -> Ipv4Addr {
         self.source
     }
 
     /// Whether adverts go to unicast peers rather than the group.
     pub fn is_unicast(&self) -> bool {
-        self.destinations != [GROUP]
+        self.unicast
     }
 
     /// Where `send_advert` sends: the group, or every unicast peer.
@@ -245,8 +244,7 @@ pub struct AsyncVrrpSocket {
 }
 
 impl AsyncVrrpSocket {
-    /// Registers `socket` with the current monoio runtime (panics outside one, as every
-    /// monoio socket does).
+    /// Registers `socket` with the current monoio runtime (panics outside one, as monoio does).
     pub fn new(socket: VrrpSocket) -> Result<AsyncVrrpSocket, NetError> {
         let interface = socket.interface.clone();
         let io = |what| {
@@ -289,8 +287,8 @@ impl AsyncVrrpSocket {
     }
 }
 
-/// The primary IPv4 address of `interface`: the first one the kernel lists that is not
-/// secondary (a VIP of the same subnet is secondary; one of another subnet comes later).
+/// The primary IPv4 address of `interface`: the first non-secondary one the kernel lists.
+// A VIP of the same subnet is secondary; one of another subnet is listed after the original.
 pub fn primary_address(interface: &str) -> Result<Ipv4Addr, NetError> {
     address::addresses(interface)?
         .into_iter()
