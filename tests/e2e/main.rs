@@ -6,6 +6,7 @@ mod backend;
 mod client;
 mod haproxy;
 mod harness;
+mod netns;
 mod raw;
 mod reload;
 
@@ -24,3 +25,4 @@ mod show_errors;
 mod stats;
 mod stop;
 mod tcp;
+mod vrrp_net;
