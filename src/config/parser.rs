@@ -71,16 +71,6 @@ pub fn load_sources(sources: &[(String, String)]) -> Result<Loaded, ConfigErrors
     } = parser;
     let mut config = validate::finish(global, userlists, proxies, &mut diag);
     config.vrrp = vrrp::finish(vrrp, &config.proxies, &mut diag);
-    for instance in &config.vrrp {
-        // Until the control thread runs VRRP, say so rather than let a VIP look managed.
-        diag.warn(
-            &instance.location,
-            format!(
-                "vrrp '{}': parsed and checked, but VRRP is not run yet: no virtual address is managed",
-                instance.name
-            ),
-        );
-    }
     if diag.errors.is_empty() {
         Ok(Loaded {
             config,

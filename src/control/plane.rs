@@ -111,6 +111,8 @@ pub struct ControlPlane {
     maxconn: Option<u64>,
     /// Reloads applied.
     reloads: u64,
+    /// The VRRP instances as last seen (the control loop copies them every tick).
+    pub vrrp: Vec<super::vrrp::runner::VrrpStatus>,
 }
 
 /// What a reload did.
@@ -148,6 +150,7 @@ impl ControlPlane {
             drivers: Vec::new(),
             maxconn: None,
             reloads: 0,
+            vrrp: Vec::new(),
         }
     }
 
@@ -729,6 +732,10 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<String> {
     };
     if sockets(a) != sockets(b) {
         changes.push("stats socket".into());
+    }
+    // VRRP instances hold their sockets and addresses from the start.
+    if format!("{:?}", old.vrrp) != format!("{:?}", new.vrrp) {
+        changes.push("vrrp".into());
     }
     changes
 }

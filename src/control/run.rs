@@ -17,6 +17,7 @@ use super::plane::ControlPlane;
 use super::socket::execute::PlaneExecutor;
 use super::socket::server::{self as socket, Bound, Executor, Limits};
 use super::stats::server::{StatsBind, StatsServer};
+use super::vrrp::runner::{TrackedDown, VrrpRunner};
 
 /// What the control thread serves besides checks, bound at start (a bind failure is fatal
 /// there, as for a frontend).
@@ -81,6 +82,21 @@ pub fn run(
         let plane = Rc::new(RefCell::new(plane));
         let mut _checks = start_checks(&plane);
         let mut stats = StatsServer::start(Rc::clone(&plane), listeners.stats);
+        let vrrp = {
+            let sections = plane.borrow().config().vrrp.clone();
+            let watched = Rc::clone(&plane);
+            // A tracked backend is down when none of its servers is up, by name, so it
+            // follows reloads.
+            let tracked: TrackedDown = Rc::new(move |name: &str| {
+                let plane = watched.borrow();
+                let Some(backend) = plane.config().backend(name) else {
+                    return true;
+                };
+                !(0..backend.servers.len())
+                    .any(|i| plane.server(backend.id, i).is_some_and(|r| r.is_up()))
+            });
+            VrrpRunner::start(&sections, tracked)
+        };
         // Raised by the admin socket when it changed the configuration (reload, a server
         // added, deleted or moved): checks restart and listeners follow, as after SIGHUP.
         let changed = Rc::new(Cell::new(false));
@@ -108,7 +124,18 @@ pub fn run(
                 }
             });
         }
-        let exit = control_loop(&plane, &mut signals, files, &mut stats, &changed, _checks).await;
+        let exit = control_loop(
+            &plane,
+            &mut signals,
+            files,
+            &mut stats,
+            &changed,
+            _checks,
+            &vrrp,
+        )
+        .await;
+        // A master steps down (priority 0) and its addresses go before ringlb exits.
+        vrrp.stop(Duration::from_millis(500)).await;
         // The sockets' tasks remove their files once they see this.
         sockets_open.set(false);
         stats.stop();
@@ -125,10 +152,13 @@ async fn control_loop(
     stats: &mut StatsServer,
     changed: &Cell<bool>,
     checks: ChecksRunning,
+    vrrp: &VrrpRunner,
 ) -> Exit {
     {
         let mut _checks = checks;
         let mut stopping: Option<Stopping> = None;
+        // A soft stop waiting for VRRP to hand the addresses over: until when, and why.
+        let mut handing_over: Option<(Instant, i32)> = None;
         let mut loading: Option<Loading> = None;
         loop {
             monoio::time::sleep(TICK).await;
@@ -138,6 +168,7 @@ async fn control_loop(
                 plane.collect_errors();
                 plane.sample_traffic(Instant::now());
                 plane.observe_traffic();
+                plane.vrrp = vrrp.statuses();
             }
             let done = loading.as_ref().map(crossbeam_channel::Receiver::try_recv);
             match done {
@@ -182,22 +213,34 @@ async fn control_loop(
                         log::warn!("second SIGINT: stopping now, {open} connection(s) cut");
                         return Exit::Cut { open };
                     }
-                    SIGTERM | SIGINT | SIGUSR1 if stopping.is_none() => {
-                        stats.stop();
-                        let mut plane = plane.borrow_mut();
-                        let grace = grace(signal, plane.config().global.hard_stop_after);
-                        plane.stop();
-                        log::warn!(
-                            "signal {signal} received: soft stop, listeners closed, {} connection(s) to finish{}",
-                            plane.open_connections(),
-                            grace.map_or(String::new(), |g| format!(" within {} ms", g.as_millis()))
-                        );
-                        stopping = Some(Stopping {
-                            began: Instant::now(),
-                            deadline: grace.map(|g| Instant::now() + g),
-                        });
+                    SIGINT if handing_over.is_some() => {
+                        let open = plane.borrow().open_connections();
+                        log::warn!("second SIGINT: stopping now, {open} connection(s) cut");
+                        return Exit::Cut { open };
+                    }
+                    SIGTERM | SIGINT | SIGUSR1 if stopping.is_none() && handing_over.is_none() => {
+                        // A VRRP master first hands the addresses over (priority 0: the backup
+                        // takes them after its skew time) and keeps serving meanwhile, so no
+                        // client meets a closed listener; then the soft stop proper.
+                        vrrp.begin_stop();
+                        match vrrp.handover() {
+                            Some(wait) => {
+                                log::warn!(
+                                    "signal {signal} received: VRRP master stepping down; listeners close in {} ms",
+                                    wait.as_millis()
+                                );
+                                handing_over = Some((Instant::now() + wait, signal));
+                            }
+                            None => stopping = Some(soft_stop(plane, stats, signal)),
+                        }
                     }
                     _ => {}
+                }
+            }
+            if let Some((until, signal)) = handing_over {
+                if Instant::now() >= until {
+                    handing_over = None;
+                    stopping = Some(soft_stop(plane, stats, signal));
                 }
             }
             if let Some(stop) = &stopping {
@@ -212,6 +255,23 @@ async fn control_loop(
                 }
             }
         }
+    }
+}
+
+/// Closes the listeners and asks the shards to drain: the soft stop `signal` asked for.
+fn soft_stop(plane: &Rc<RefCell<ControlPlane>>, stats: &mut StatsServer, signal: i32) -> Stopping {
+    stats.stop();
+    let mut plane = plane.borrow_mut();
+    let grace = grace(signal, plane.config().global.hard_stop_after);
+    plane.stop();
+    log::warn!(
+        "signal {signal} received: soft stop, listeners closed, {} connection(s) to finish{}",
+        plane.open_connections(),
+        grace.map_or(String::new(), |g| format!(" within {} ms", g.as_millis()))
+    );
+    Stopping {
+        began: Instant::now(),
+        deadline: grace.map(|g| Instant::now() + g),
     }
 }
 

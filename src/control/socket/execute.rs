@@ -516,7 +516,14 @@ impl Executor for PlaneExecutor {
             Command::DelServer(s) => self.del_server(*s),
             // Answered by `execute_later`: the files are read off the control thread.
             Command::Reload => "Reload is already answered.\n".into(),
-            Command::ShowVrrp => "VRRP is not configured.\n".into(),
+            Command::ShowVrrp => {
+                let plane = self.plane.borrow();
+                if plane.vrrp.is_empty() {
+                    "VRRP is not configured.\n".into()
+                } else {
+                    plane.vrrp.iter().map(|v| v.describe()).collect()
+                }
+            }
         }
     }
 

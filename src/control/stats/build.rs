@@ -31,7 +31,21 @@ pub fn process_info(plane: &ControlPlane, now: Instant) -> ProcessInfo {
         max_connections: plane.maxconn(),
         generation: plane.snapshot().generation,
         reloads: plane.reloads(),
-        vrrp: None,
+        vrrp: (!plane.vrrp.is_empty()).then(|| {
+            plane
+                .vrrp
+                .iter()
+                .map(|v| {
+                    format!(
+                        "{} {} (priority {})",
+                        v.name,
+                        v.state.keyword(),
+                        v.effective_priority
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        }),
     }
 }
 

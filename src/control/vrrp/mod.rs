@@ -7,3 +7,4 @@ pub mod arp;
 pub mod machine;
 pub mod net;
 pub mod packet;
+pub mod runner;
