@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use crate::config::{Balance, Config, Mode, Proxy};
 use crate::state::counters::{
-    ProxyCounters, RequestTimes, ServerCounters, TimeAverage, AVERAGE_WINDOW,
+    ProxyCounters, RequestTimes, ServerCounters, StatusCounters, TimeAverage, AVERAGE_WINDOW,
 };
 use crate::state::CounterSet;
 
@@ -300,8 +300,9 @@ fn algo_name(balance: &Balance) -> &'static str {
 
 fn frontend_row(plane: &ControlPlane, config: &Config, proxy: &Proxy) -> StatRow {
     let mut row = StatRow::new(RowKind::Frontend, proxy.uuid, 0);
-    let total =
-        |pick: &dyn Fn(&ProxyCounters) -> u64| plane.proxy_total(proxy.kind, &proxy.name, pick);
+    // One pass over the shards and configurations, then every field from it.
+    let totals = plane.proxy_totals(proxy.kind, &proxy.name);
+    let total = |pick: &dyn Fn(&ProxyCounters) -> u64| pick(&totals);
     let traffic = plane.traffic().proxy(Side::Frontend, &proxy.name);
     let current = plane
         .counters()
@@ -381,6 +382,19 @@ fn statuses(row: &mut StatRow, class: impl Fn(usize) -> u64) {
     }
 }
 
+/// A server's or backend's answers: `hrsp_*`, `req_tot` (HTTP only) and the aborts.
+fn responses(row: &mut StatRow, status: &StatusCounters, mode: Mode, aborts: (u64, u64)) {
+    statuses(row, |class| status.classes[class].get());
+    if mode == Mode::Http {
+        row.num(
+            "req_tot",
+            status.classes.iter().map(|n| n.get()).sum::<u64>(),
+        );
+    }
+    row.num("cli_abrt", aborts.0);
+    row.num("srv_abrt", aborts.1);
+}
+
 /// HAProxy's four time averages (ms) and maxima over the shards' current counters.
 fn times<'a>(
     row: &mut StatRow,
@@ -419,8 +433,8 @@ fn times<'a>(
 fn server_row(plane: &ControlPlane, proxy: &Proxy, sid: usize, now: Instant) -> StatRow {
     let server = &proxy.servers[sid];
     let mut row = StatRow::new(RowKind::Server, proxy.uuid, server.puid);
-    let total =
-        |pick: &dyn Fn(&ServerCounters) -> u64| plane.server_total(&proxy.name, &server.name, pick);
+    let totals = plane.server_totals(&proxy.name, &server.name);
+    let total = |pick: &dyn Fn(&ServerCounters) -> u64| pick(&totals);
     let counters = plane.counters();
     let current = counters.server_sum(proxy.id, sid, |c| c.sessions_current.get().max(0) as u64);
     let traffic = plane.traffic().server(&proxy.name, &server.name);
@@ -481,15 +495,12 @@ fn server_row(plane: &ControlPlane, proxy: &Proxy, sid: usize, now: Instant) -> 
         row.num("check_fall", check.health.fall);
         row.num("check_health", check.health.value);
     }
-    statuses(&mut row, |class| total(&|c| c.status.classes[class].get()));
-    if proxy.mode == Mode::Http {
-        row.num(
-            "req_tot",
-            total(&|c| c.status.classes.iter().map(|n| n.get()).sum()),
-        );
-    }
-    row.num("cli_abrt", total(&|c| c.client_aborts.get()));
-    row.num("srv_abrt", total(&|c| c.server_aborts.get()));
+    responses(
+        &mut row,
+        &totals.status,
+        proxy.mode,
+        (totals.client_aborts.get(), totals.server_aborts.get()),
+    );
     row.num(
         "lastsess",
         traffic
@@ -543,8 +554,9 @@ pub fn server_status(record: &crate::control::plane::ServerRecord) -> String {
 
 fn backend_row(plane: &ControlPlane, proxy: &Proxy, now: Instant) -> StatRow {
     let mut row = StatRow::new(RowKind::Backend, proxy.uuid, 0);
-    let total =
-        |pick: &dyn Fn(&ProxyCounters) -> u64| plane.proxy_total(proxy.kind, &proxy.name, pick);
+    // One pass over the shards and configurations, then every field from it.
+    let totals = plane.proxy_totals(proxy.kind, &proxy.name);
+    let total = |pick: &dyn Fn(&ProxyCounters) -> u64| pick(&totals);
     let counters = plane.counters();
     let traffic = plane.traffic().proxy(Side::Backend, &proxy.name);
     let current: u64 = (0..proxy.servers.len())
@@ -614,17 +626,12 @@ fn backend_row(plane: &ControlPlane, proxy: &Proxy, now: Instant) -> StatRow {
     row.num("lbtot", sessions);
     row.num("rate", traffic.session_rate.current);
     row.num("rate_max", traffic.session_rate.max);
-    statuses(&mut row, |class| {
-        total(&|c| c.backend_status.classes[class].get())
-    });
-    if proxy.mode == Mode::Http {
-        row.num(
-            "req_tot",
-            total(&|c| c.backend_status.classes.iter().map(|n| n.get()).sum()),
-        );
-    }
-    row.num("cli_abrt", total(&|c| c.client_aborts.get()));
-    row.num("srv_abrt", total(&|c| c.server_aborts.get()));
+    responses(
+        &mut row,
+        &totals.backend_status,
+        proxy.mode,
+        (totals.client_aborts.get(), totals.server_aborts.get()),
+    );
     row.zeros(&["comp_in", "comp_out", "comp_byp", "comp_rsp"]);
     row.num(
         "lastsess",
