@@ -300,6 +300,18 @@ fn show_vrrp(socket: &Path) -> String {
     out
 }
 
+/// `show vrrp` until its output contains every one of `texts` (it shows the status of at
+/// most one control tick ago), or panics after 2 s.
+fn show_vrrp_until(socket: &Path, texts: &[&str]) -> String {
+    let mut show = String::new();
+    let found = wait_for(Duration::from_secs(2), || {
+        show = show_vrrp(socket);
+        texts.iter().all(|t| show.contains(t))
+    });
+    assert!(found.is_some(), "show vrrp never said {texts:?}:\n{show}");
+    show
+}
+
 /// The count of drop `reason` in `show vrrp`'s output.
 fn dropped(show: &str, reason: &str) -> u64 {
     let line = show
@@ -887,15 +899,18 @@ fn track_backend_lowers_priority() {
     let _n2 = ringlb_node(&lab.n2, "n2", lo);
     wait_for(Duration::from_secs(3), || holders(&lab) == (true, false))
         .unwrap_or_else(|| panic!("n1 not master: {:?}", holders(&lab)));
-    let show = show_vrrp(&n1.admin_socket());
-    assert!(show.contains("priority 150 (effective 150)"), "{show}");
+    show_vrrp_until(
+        &n1.admin_socket(),
+        &["state MASTER", "priority 150 (effective 150)"],
+    );
     let stopped = Instant::now();
     drop(backend1.take());
     let took = wait_for(Duration::from_secs(3), || holders(&lab) == (false, true))
         .unwrap_or_else(|| panic!("n2 did not take over: {:?}", holders(&lab)));
-    let show = show_vrrp(&n1.admin_socket());
-    assert!(show.contains("state BACKUP"), "{show}");
-    assert!(show.contains("priority 150 (effective 90)"), "{show}");
+    show_vrrp_until(
+        &n1.admin_socket(),
+        &["state BACKUP", "priority 150 (effective 90)"],
+    );
     // Its backend back, n1 preempts again.
     backend1 = Some(NodeBackend::start(&lab.n1, "n1"));
     let back = wait_for(Duration::from_secs(3), || holders(&lab) == (true, false))
@@ -904,8 +919,10 @@ fn track_backend_lowers_priority() {
         "vrrp track_backend v3 advert_int 0.1: n2 holds the VIP alone {took:.2?} after n1's backend stopped (checks every 100 ms, fall 2), n1 again {back:.2?} after it came back ({:.2?} in all)",
         stopped.elapsed()
     );
-    let show = show_vrrp(&n1.admin_socket());
-    assert!(show.contains("priority 150 (effective 150)"), "{show}");
+    show_vrrp_until(
+        &n1.admin_socket(),
+        &["state MASTER", "priority 150 (effective 150)"],
+    );
     drop(backend1);
 }
 
@@ -1097,8 +1114,7 @@ fn bad_packets_are_dropped_and_counted() {
     lab.client
         .ip(&["route", "add", "224.0.0.0/4", "dev", "eth0"]);
     let socket = n1.lb.admin_socket();
-    let before = show_vrrp(&socket);
-    assert!(before.contains("state MASTER"), "{before}");
+    let before = show_vrrp_until(&socket, &["state MASTER"]);
     let reasons = ["ttl", "checksum", "other_vrid", "length"];
     for r in reasons {
         assert_eq!(dropped(&before, r), 0, "{before}");
