@@ -4,7 +4,7 @@
 # stats page rendered by headless Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh apache2 curl iproute2 haproxy chromium
+scripts/install-deps.sh apache2 curl iproute2 haproxy chromium keepalived
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -25,4 +25,5 @@ mod show_errors;
 mod stats;
 mod stop;
 mod tcp;
+mod vrrp;
 mod vrrp_net;

@@ -64,6 +64,27 @@ impl Netns {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Its name, as `ip netns` knows it.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Starts `f` on a thread of its own that has entered this namespace (for work that
+    /// runs alongside the test, such as a client loop).
+    pub fn spawn<T: Send + 'static, F: FnOnce() -> T + Send + 'static>(
+        &self,
+        f: F,
+    ) -> std::thread::JoinHandle<T> {
+        let path = format!("/run/netns/{}", self.name);
+        std::thread::spawn(move || {
+            let file = std::fs::File::open(&path).expect("open the namespace");
+            // SAFETY: a valid namespace descriptor; only this thread moves.
+            let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+            f()
+        })
+    }
+
     /// Runs `f` on a thread that has entered this namespace, and returns its result.
     pub fn run<T: Send, F: FnOnce() -> T + Send>(&self, f: F) -> T {
         let path = format!("/run/netns/{}", self.name);
