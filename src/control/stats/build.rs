@@ -140,3 +140,49 @@ pub fn page(
         user,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::vrrp::machine::{Counters, State};
+    use crate::control::vrrp::runner::VrrpStatus;
+
+    #[test]
+    fn the_process_block_shows_each_vrrp_instance() {
+        let (mut plane, _rx) =
+            crate::control::plane::test_plane("backend b\n server a 127.0.0.1:1\n");
+        assert_eq!(
+            process_info(&plane, Instant::now()).vrrp,
+            None,
+            "no VRRP, no line"
+        );
+        plane.vrrp = vec![VrrpStatus {
+            name: "VI_1".into(),
+            interface: "eth0".into(),
+            vrid: 51,
+            version: 2,
+            state: State::Master,
+            priority: 150,
+            effective_priority: 90,
+            master: None,
+            counters: Counters::default(),
+            fault: None,
+        }];
+        let info = process_info(&plane, Instant::now());
+        assert_eq!(info.vrrp.as_deref(), Some("VI_1 MASTER (priority 90)"));
+        let page = super::super::html::page(&StatsPage {
+            rows: Vec::new(),
+            process: info,
+            latencies: Vec::new(),
+            uri: "/haproxy".into(),
+            refresh: None,
+            admin: false,
+            show_legends: false,
+            hide_version: false,
+            options: PageOptions::default(),
+            action_status: None,
+            user: None,
+        });
+        assert!(page.contains("VI_1 MASTER (priority 90)"), "{page}");
+    }
+}
