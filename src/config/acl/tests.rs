@@ -1,0 +1,1 @@
+//! Parsing and evaluation tests of the ACL engine.
