@@ -293,9 +293,14 @@ fn split_calls(word: &str) -> Result<Vec<Call>, AclError> {
             while let Some(c) = chars.next() {
                 match (quote, c) {
                     (Some(q), c) if c == q => quote = None,
-                    (_, '\\') => match chars.next() {
-                        Some(e) => current.push(e),
-                        None => break,
+                    // Only quotes, backslashes and argument punctuation are escaped: `\1`
+                    // must reach `regsub` as a back-reference, as in HAProxy.
+                    (_, '\\') => match chars.peek() {
+                        Some(&e) if matches!(e, '\\' | '\'' | '"' | ',' | '(' | ')') => {
+                            current.push(e);
+                            chars.next();
+                        }
+                        _ => current.push('\\'),
                     },
                     (Some(_), c) => current.push(c),
                     (None, '\'' | '"') => quote = Some(c),
