@@ -43,6 +43,8 @@ def main():
     proc = subprocess.Popen(["haproxy", "-db", "-f", cfg_path])
     try:
         time.sleep(1)
+        if proc.poll() is not None:
+            sys.exit(f"haproxy exited (port {PORT} busy or config refused)")
         out, request, changed = [], [], False
         for line in lines:
             if line.startswith("> "):

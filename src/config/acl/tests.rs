@@ -698,6 +698,67 @@ fn acl_lines_in_a_configuration() {
     assert!(e[0].contains("missing closing '}' in condition."), "{e:?}");
 }
 
+/// Counts this thread's allocations, so the evaluation path can prove it makes none.
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator.
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: the caller upholds `alloc`'s contract, which we pass on.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: `ptr` came from `System.alloc` with this layout.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+#[test]
+fn evaluation_does_not_allocate() {
+    let acls = vec![
+        acl("api", "path_beg /api /v2 /static"),
+        acl("host", "hdr(host) -i www.example.com api.example.com"),
+        acl("host", "hdr_dom(host) -i example"),
+        acl("re", "path_reg ^/api/v[0-9]+/ ^/x"),
+        acl("img", "path_end -i .png .jpg"),
+        acl("low", "path,lower -m beg /api/v1"),
+        acl("field", "hdr(host),host_only,field(1,.) www"),
+        acl("net", "src 10.0.0.0/8 127.0.0.0/8"),
+        acl("sid", "cook(sid) -m found"),
+        acl("q", "url_param(id) -m int gt 10"),
+        acl("sub", "hdr_sub(user-agent) -i bot crawler"),
+    ];
+    let rules: Vec<CompiledCondition> = [
+        "if api host re",
+        "if img || low field",
+        "if net !sid q",
+        "unless sub",
+        "if METH_GET HTTP_1.1 { base_beg -i www.example.com:8080/api } LOCALHOST",
+        "if { hdr_cnt(accept) ge 1 } { req.len gt 0 } !FALSE",
+    ]
+    .iter()
+    .map(|c| CompiledCondition::compile(&cond(c), &acls).unwrap())
+    .collect();
+    let view = TestView::new(GET);
+    let run = || rules.iter().filter(|r| r.holds(&view)).count();
+    // The first run may fill the regex engine's per-thread cache.
+    let expected = run();
+    let before = ALLOCATIONS.with(std::cell::Cell::get);
+    for _ in 0..100 {
+        assert_eq!(run(), expected);
+    }
+    assert_eq!(ALLOCATIONS.with(std::cell::Cell::get) - before, 0);
+    assert_eq!(expected, 5);
+}
+
 #[test]
 fn no_allocation_paths_stay_in_place() {
     // Field/word/trim slices keep borrowing the request; only building converters copy.
