@@ -768,3 +768,14 @@ fn no_allocation_paths_stay_in_place() {
     assert!(holds("hdr(x),field(2,/),length 10000", &long));
     assert!(holds("hdr(x),ltrim(a/),rtrim(/b),length 10000", &long));
 }
+
+#[test]
+fn compiled_conditions_are_shareable_and_views_may_be_dyn() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<CompiledCondition>();
+    shareable::<AclExpr>();
+    let c = CompiledCondition::compile(&cond("if { path_beg /api }"), &[]).unwrap();
+    let view = TestView::new(GET);
+    let dynamic: &dyn RequestView = &view;
+    assert!(c.holds(dynamic));
+}
