@@ -3,6 +3,7 @@
 //! Every error reads `parsing [FILE:LINE] : message` and all of them are collected, not
 //! only the first, so one run of `ringlb -c` shows everything to fix.
 
+pub mod acl;
 pub mod address;
 pub mod draft;
 pub mod error;

@@ -4,6 +4,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::acl::AclExpr;
 use super::errorpage::ErrorPages;
 use super::log::LogTarget;
 
@@ -531,16 +532,34 @@ pub struct AuthRule {
     pub condition: Option<Condition>,
 }
 
-/// An ACL condition: `if|unless a b || !c`.
+/// An ACL condition: `if|unless a b || !c { fetch pattern }`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Condition {
     /// `unless`: the whole condition is negated.
     pub unless: bool,
-    /// OR of AND-groups; each term is (negated, acl name).
-    pub any_of: Vec<Vec<(bool, String)>>,
+    /// OR of AND-groups.
+    pub any_of: Vec<Vec<Term>>,
 }
 
-/// An `acl` line of the forms this project understands.
+/// One ACL of a condition, possibly negated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Term {
+    /// Written with `!`.
+    pub negated: bool,
+    /// Which ACL.
+    pub acl: AclRef,
+}
+
+/// How a condition names an ACL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AclRef {
+    /// By name: the proxy's `acl` lines of that name, else a predefined ACL.
+    Named(String),
+    /// An anonymous `{ … }` expression.
+    Anonymous(Arc<AclExpr>),
+}
+
+/// What an `acl` line tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AclTest {
     /// `http_auth(USERLIST)`: valid credentials of that list.
@@ -555,6 +574,8 @@ pub enum AclTest {
         /// Accepted groups.
         groups: Vec<String>,
     },
+    /// Any other criterion: a fetch, converters, a matching method and patterns.
+    Expr(Arc<AclExpr>),
 }
 
 /// A named ACL of a proxy.

@@ -3,7 +3,10 @@
 use super::draft::{ProxyDraft, SectionKind};
 use super::error::Diagnostics;
 use super::lexer::Line;
-use super::model::{Acl, AclTest, AuthRule, Condition, Location};
+use std::sync::Arc;
+
+use super::acl;
+use super::model::{Acl, AclRef, AclTest, AuthRule, Condition, Location};
 use super::proxy::{check_place, Allowed, Side};
 use super::units::parse_time;
 
@@ -173,54 +176,39 @@ pub fn parse_use_service(draft: &mut ProxyDraft, line: &Line, diag: &mut Diagnos
     }
 }
 
-/// Parses `if|unless a [!b] [|| c]`; `Ok(None)` when the words do not start a condition.
+/// Parses `if|unless …` and records the names it uses, checked once every `acl` line is known.
 fn parse_condition(
     words: &[String],
     at: &Location,
     uses: &mut Vec<(String, Location)>,
 ) -> Result<Option<Condition>, String> {
-    let unless = match words.first().map(String::as_str) {
-        Some("if") => false,
-        Some("unless") => true,
-        _ => return Ok(None),
-    };
-    let mut any_of = vec![Vec::new()];
-    for word in &words[1..] {
-        match word.as_str() {
-            "||" | "or" => any_of.push(Vec::new()),
-            "{" | "}" => {
-                return Err(
-                    "anonymous ACLs ('{ ... }') are not supported: name them with 'acl'".into(),
-                )
-            }
-            w => {
-                let (negated, name) = match w.strip_prefix('!') {
-                    Some(name) => (true, name),
-                    None => (false, w),
-                };
-                if name.is_empty() {
-                    return Err("'!' must be followed by an ACL name".into());
-                }
-                uses.push((name.to_string(), at.clone()));
-                if let Some(group) = any_of.last_mut() {
-                    group.push((negated, name.to_string()));
-                }
+    let condition = acl::parse_condition(words).map_err(|e| e.to_string())?;
+    if let Some(c) = &condition {
+        for term in c.any_of.iter().flatten() {
+            if let AclRef::Named(name) = &term.acl {
+                uses.push((name.clone(), at.clone()));
             }
         }
     }
-    if any_of.iter().any(Vec::is_empty) {
-        return Err("missing ACL name in condition".into());
-    }
-    Ok(Some(Condition { unless, any_of }))
+    Ok(condition)
 }
 
-/// Applies `acl NAME http_auth(LIST)` or `acl NAME http_auth_group(LIST) GROUP...`.
+/// Applies `acl NAME CRITERION [flags] [patterns]`: `http_auth(LIST)` and
+/// `http_auth_group(LIST) GROUP...` for the stats page, any other criterion through the
+/// ACL engine.
 pub fn parse_acl(draft: &mut ProxyDraft, line: &Line, diag: &mut Diagnostics) {
     let at = &line.location;
     let (Some(name), Some(criterion)) = (line.words.get(1), line.words.get(2)) else {
         diag.error(at, "'acl' expects a name and a criterion");
         return;
     };
+    if let Err(e) = acl::parse::check_name(name) {
+        diag.error(
+            at,
+            format!("error detected while parsing ACL '{name}' : {e}"),
+        );
+        return;
+    }
     let args = &line.words[3..];
     let list_of = |prefix: &str| {
         criterion
@@ -253,11 +241,21 @@ pub fn parse_acl(draft: &mut ProxyDraft, line: &Line, diag: &mut Diagnostics) {
             groups: args.to_vec(),
         }
     } else {
-        diag.error(
-            at,
-            format!("acl '{name}': criterion '{criterion}' is not supported (supported: http_auth(<userlist>), http_auth_group(<userlist>) <group>...)"),
-        );
-        return;
+        match acl::parse_acl_expr(&line.words[2..]) {
+            Ok(parsed) => {
+                if let Some(warning) = parsed.warning {
+                    diag.warn(at, warning);
+                }
+                AclTest::Expr(Arc::new(parsed.expr))
+            }
+            Err(e) => {
+                diag.error(
+                    at,
+                    format!("error detected while parsing ACL '{name}' : {e}"),
+                );
+                return;
+            }
+        }
     };
     draft.proxy.acls.push(Acl {
         name: name.clone(),
@@ -269,7 +267,6 @@ pub fn parse_acl(draft: &mut ProxyDraft, line: &Line, diag: &mut Diagnostics) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     fn cond(s: &str) -> Result<Option<Condition>, String> {
         let words: Vec<String> = s.split_whitespace().map(String::from).collect();
@@ -282,15 +279,20 @@ mod tests {
 
     #[test]
     fn conditions() {
+        let named = |negated, name: &str| crate::config::Term {
+            negated,
+            acl: AclRef::Named(name.to_string()),
+        };
         let c = cond("unless AUTH").unwrap().unwrap();
         assert!(c.unless);
-        assert_eq!(c.any_of, vec![vec![(false, "AUTH".to_string())]]);
+        assert_eq!(c.any_of, vec![vec![named(false, "AUTH")]]);
         let c = cond("if A !B || C").unwrap().unwrap();
         assert_eq!(c.any_of.len(), 2);
-        assert_eq!(c.any_of[0][1], (true, "B".to_string()));
+        assert_eq!(c.any_of[0][1], named(true, "B"));
         assert!(cond("realm x").unwrap().is_none());
         assert!(cond("if").is_err());
         assert!(cond("if A ||").is_err());
-        assert!(cond("if { src 1.2.3.4 }").is_err());
+        let c = cond("if { src 1.2.3.4 }").unwrap().unwrap();
+        assert!(matches!(c.any_of[0][0].acl, AclRef::Anonymous(_)));
     }
 }

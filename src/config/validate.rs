@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::acl;
 use super::draft::ProxyDraft;
 use super::error::Diagnostics;
 use super::model::{AclTest, Config, Global, Mode, Observe, ProxyKind, Userlist};
@@ -120,9 +121,8 @@ fn resolve_default_backend(
 fn check_acls(draft: &ProxyDraft, userlists: &[Userlist], diag: &mut Diagnostics) {
     let proxy = &draft.proxy;
     for (name, at) in &draft.acl_uses {
-        // `TRUE`, `FALSE` and `LOCALHOST` are predefined in HAProxy (a declared ACL may
-        // still shadow them).
-        let predefined = matches!(name.as_str(), "TRUE" | "FALSE" | "LOCALHOST");
+        // HAProxy's predefined ACLs (a declared ACL may still shadow them).
+        let predefined = acl::PREDEFINED.iter().any(|(n, _)| n == name);
         if !predefined && !proxy.acls.iter().any(|a| &a.name == name) {
             diag.error(
                 at,
@@ -138,6 +138,7 @@ fn check_acls(draft: &ProxyDraft, userlists: &[Userlist], diag: &mut Diagnostics
         let (list_name, groups): (&str, &[String]) = match &acl.test {
             AclTest::HttpAuth { userlist } => (userlist, &[]),
             AclTest::HttpAuthGroup { userlist, groups } => (userlist, groups),
+            AclTest::Expr(_) => continue,
         };
         let at = &acl.location;
         match userlists.iter().find(|u| u.name == list_name) {

@@ -22,7 +22,11 @@ use base64::Engine as _;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::config::{AclTest, Condition, Config, Password, ProxyId, Userlist};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::config::acl::{self, eval::expr_holds, AclExpr, RequestView};
+use crate::config::{AclRef, AclTest, Condition, Config, Password, ProxyId, Userlist};
 
 /// The realm HAProxy announces when neither the rule nor `stats realm` names one.
 pub const DEFAULT_REALM: &str = "HAProxy Statistics";
@@ -70,6 +74,37 @@ enum Test {
     Auth(Option<usize>),
     /// `http_auth_group(L) G...`.
     Group(Option<usize>, Vec<String>),
+    /// Any other criterion, evaluated by the ACL engine on what the stats page knows of the
+    /// request: its client address.
+    Expr(Arc<AclExpr>),
+}
+
+/// The stats listener hands over only the client's address; every other fetch finds
+/// nothing, so such ACLs do not match (their negation does).
+struct PeerView(Option<IpAddr>);
+
+impl RequestView for PeerView {
+    fn method(&self) -> &[u8] {
+        b""
+    }
+    fn uri(&self) -> &[u8] {
+        b""
+    }
+    fn version_minor(&self) -> u8 {
+        1
+    }
+    fn for_each_header<'s>(&'s self, _: &mut dyn FnMut(&'s [u8], &'s [u8]) -> bool) -> bool {
+        false
+    }
+    fn src(&self) -> Option<SocketAddr> {
+        self.0.map(|ip| SocketAddr::new(ip, 0))
+    }
+    fn dst(&self) -> Option<SocketAddr> {
+        None
+    }
+    fn request_len(&self) -> u64 {
+        0
+    }
 }
 
 #[derive(Debug)]
@@ -127,6 +162,7 @@ impl StatsAccess {
                     AclTest::HttpAuthGroup { userlist, groups } => {
                         Test::Group(list_index(userlist), groups.clone())
                     }
+                    AclTest::Expr(expr) => Test::Expr(Arc::clone(expr)),
                 };
                 (acl.name.clone(), test)
             })
@@ -260,9 +296,13 @@ impl StatsAccess {
 
     fn holds(&self, cond: &Condition, request: (Option<&Verified>, Option<IpAddr>)) -> bool {
         let any = cond.any_of.iter().any(|terms| {
-            terms
-                .iter()
-                .all(|(negated, name)| self.acl(name, request) != *negated)
+            terms.iter().all(|term| {
+                let holds = match &term.acl {
+                    AclRef::Named(name) => self.acl(name, request),
+                    AclRef::Anonymous(expr) => expr_holds(expr, &PeerView(request.1)),
+                };
+                holds != term.negated
+            })
         });
         any != cond.unless
     }
@@ -281,20 +321,22 @@ impl StatsAccess {
                         v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
                     }
                 }),
-                _ => false,
+                "FALSE" => false,
+                // The other predefined ACLs read the request, of which only the peer is
+                // known here (parsing them per request is fine at the stats page's rate).
+                other => acl::predefined(other).is_some_and(|e| expr_holds(&e, &PeerView(peer))),
             };
         }
-        let Some(v) = verified else {
-            return false;
-        };
-        declared.any(|(_, test)| match test {
-            Test::Auth(list) => list.is_some_and(|i| v.in_list[i]),
-            Test::Group(list, groups) => list.is_some_and(|i| {
+        declared.any(|(_, test)| match (test, verified) {
+            (Test::Auth(list), Some(v)) => list.is_some_and(|i| v.in_list[i]),
+            (Test::Group(list, groups), Some(v)) => list.is_some_and(|i| {
                 v.in_list[i]
                     && groups
                         .iter()
                         .any(|g| self.userlists[i].in_group(&v.user, g))
             }),
+            (Test::Expr(expr), _) => expr_holds(expr, &PeerView(peer)),
+            (_, None) => false,
         })
     }
 }

@@ -1,0 +1,773 @@
+//! Evaluating ACL conditions against a request, with HAProxy 2.6's semantics.
+//!
+//! The data plane implements [`RequestView`] over its parsed request head; conditions are
+//! resolved once ([`CompiledCondition::compile`]) so evaluating one looks nothing up by name.
+//! Fetches hand out slices of the view and most converters slice them further; only
+//! converters that build new bytes (`lower`, `upper`, `host_only`, `url_dec`, `base`'s
+//! concatenation) copy, into a 128-byte buffer on the stack, or onto the heap when longer;
+//! `regsub` always allocates.
+
+use std::io::Write as _;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use super::{parse, AclError, AclExpr, Converter, Fetch, MatchMethod};
+use crate::config::model::{Acl, AclRef, AclTest, Condition};
+
+/// What ACLs may read of a request; the data plane implements it over its request head.
+pub trait RequestView {
+    /// The method as sent.
+    fn method(&self) -> &[u8];
+    /// The request target as sent (origin, absolute, authority or asterisk form).
+    fn uri(&self) -> &[u8];
+    /// The minor HTTP version: 0 for HTTP/1.0, 1 for HTTP/1.1.
+    fn version_minor(&self) -> u8;
+    /// Calls `visit(name, value)` for each header line in order until it returns true;
+    /// returns whether it did. Values come without surrounding blanks.
+    fn for_each_header<'s>(&'s self, visit: &mut dyn FnMut(&'s [u8], &'s [u8]) -> bool) -> bool;
+    /// The client's address.
+    fn src(&self) -> Option<SocketAddr>;
+    /// The address the client connected to.
+    fn dst(&self) -> Option<SocketAddr>;
+    /// Bytes of the request in the buffer (`req.len`).
+    fn request_len(&self) -> u64;
+    /// The client connection is TLS (`ssl_fc`).
+    fn is_tls(&self) -> bool {
+        false
+    }
+    /// Valid credentials of `userlist` (of one of `groups` when not empty).
+    fn http_auth(&self, userlist: &str, groups: &[String]) -> bool {
+        let _ = (userlist, groups);
+        false
+    }
+}
+
+/// One line of a resolved ACL.
+#[derive(Debug, Clone)]
+enum AclLine {
+    Expr(Arc<AclExpr>),
+    Auth {
+        userlist: String,
+        groups: Vec<String>,
+    },
+}
+
+/// A named ACL resolved: its lines, which OR together, or one anonymous expression.
+#[derive(Debug, Clone)]
+pub struct CompiledAcl {
+    lines: Vec<AclLine>,
+}
+
+impl CompiledAcl {
+    /// Resolves `name` against a proxy's `acl` lines, then HAProxy's predefined ACLs.
+    pub fn named(name: &str, acls: &[Acl]) -> Result<Self, AclError> {
+        let lines: Vec<AclLine> = acls
+            .iter()
+            .filter(|a| a.name == name)
+            .map(|a| match &a.test {
+                AclTest::Expr(expr) => AclLine::Expr(Arc::clone(expr)),
+                AclTest::HttpAuth { userlist } => AclLine::Auth {
+                    userlist: userlist.clone(),
+                    groups: Vec::new(),
+                },
+                AclTest::HttpAuthGroup { userlist, groups } => AclLine::Auth {
+                    userlist: userlist.clone(),
+                    groups: groups.clone(),
+                },
+            })
+            .collect();
+        if !lines.is_empty() {
+            return Ok(Self { lines });
+        }
+        match parse::predefined(name) {
+            Some(expr) => Ok(Self {
+                lines: vec![AclLine::Expr(expr)],
+            }),
+            None => Err(AclError::NoSuchAcl(name.to_string())),
+        }
+    }
+
+    /// An anonymous `{ … }` expression.
+    pub fn anonymous(expr: Arc<AclExpr>) -> Self {
+        Self {
+            lines: vec![AclLine::Expr(expr)],
+        }
+    }
+
+    /// Whether any line matches.
+    pub fn holds<V: RequestView + ?Sized>(&self, view: &V) -> bool {
+        self.lines.iter().any(|line| match line {
+            AclLine::Expr(expr) => expr_holds(expr, view),
+            AclLine::Auth { userlist, groups } => view.http_auth(userlist, groups),
+        })
+    }
+}
+
+/// A condition with every ACL resolved, ready for the request path.
+#[derive(Debug, Clone)]
+pub struct CompiledCondition {
+    unless: bool,
+    any_of: Vec<Vec<(bool, Arc<CompiledAcl>)>>,
+}
+
+impl CompiledCondition {
+    /// Resolves `condition`'s names against `acls` (a proxy's `acl` lines).
+    pub fn compile(condition: &Condition, acls: &[Acl]) -> Result<Self, AclError> {
+        let mut resolved: Vec<(&str, Arc<CompiledAcl>)> = Vec::new();
+        let mut any_of = Vec::with_capacity(condition.any_of.len());
+        for group in &condition.any_of {
+            let mut terms = Vec::with_capacity(group.len());
+            for term in group {
+                let acl = match &term.acl {
+                    AclRef::Named(name) => match resolved.iter().find(|(n, _)| n == name) {
+                        Some((_, acl)) => Arc::clone(acl),
+                        None => {
+                            let acl = Arc::new(CompiledAcl::named(name, acls)?);
+                            resolved.push((name, Arc::clone(&acl)));
+                            acl
+                        }
+                    },
+                    AclRef::Anonymous(expr) => Arc::new(CompiledAcl::anonymous(Arc::clone(expr))),
+                };
+                terms.push((term.negated, acl));
+            }
+            any_of.push(terms);
+        }
+        Ok(Self {
+            unless: condition.unless,
+            any_of,
+        })
+    }
+
+    /// Whether the condition holds for `view` (`unless` already applied).
+    pub fn holds<V: RequestView + ?Sized>(&self, view: &V) -> bool {
+        let any = self.any_of.iter().any(|group| {
+            group
+                .iter()
+                .all(|(negated, acl)| acl.holds(view) != *negated)
+        });
+        any != self.unless
+    }
+}
+
+/// Whether one expression matches: any fetched value, once converted, matches any pattern.
+pub fn expr_holds<V: RequestView + ?Sized>(expr: &AclExpr, view: &V) -> bool {
+    each_sample(&expr.fetch, view, &mut |sample| {
+        let mut sample = sample;
+        for conv in &expr.converters {
+            match convert(conv, sample) {
+                Some(next) => sample = next,
+                None => return false,
+            }
+        }
+        matches(expr, sample)
+    })
+}
+
+const INLINE: usize = 128;
+
+/// Bytes borrowed from the request, or built by a converter.
+enum Bytes<'a> {
+    Borrowed(&'a [u8]),
+    Inline([u8; INLINE], usize),
+    Heap(Vec<u8>),
+}
+
+impl<'a> Bytes<'a> {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Bytes::Borrowed(s) => s,
+            Bytes::Inline(buf, len) => buf.get(..*len).unwrap_or(&[]),
+            Bytes::Heap(v) => v,
+        }
+    }
+
+    /// New bytes of at most `max` long: `fill` writes them and says how many it wrote.
+    fn build(max: usize, fill: impl FnOnce(&mut [u8]) -> usize) -> Self {
+        if max <= INLINE {
+            let mut buf = [0u8; INLINE];
+            let len = buf.get_mut(..max).map_or(0, fill).min(max);
+            Bytes::Inline(buf, len)
+        } else {
+            let mut v = vec![0u8; max];
+            let len = fill(&mut v).min(max);
+            v.truncate(len);
+            Bytes::Heap(v)
+        }
+    }
+
+    /// The sub-range `start..end` of these bytes, without copying borrowed ones.
+    fn slice(self, start: usize, end: usize) -> Self {
+        match self {
+            Bytes::Borrowed(s) => Bytes::Borrowed(s.get(start..end).unwrap_or(&[])),
+            Bytes::Inline(mut buf, len) => {
+                let end = end.min(len);
+                let start = start.min(end);
+                buf.copy_within(start..end, 0);
+                Bytes::Inline(buf, end - start)
+            }
+            Bytes::Heap(mut v) => {
+                let end = end.min(v.len());
+                v.truncate(end);
+                v.drain(..start.min(end));
+                Bytes::Heap(v)
+            }
+        }
+    }
+}
+
+/// A fetched or converted value.
+enum Sample<'a> {
+    Bool(bool),
+    Int(i64),
+    Ip(IpAddr),
+    Str(Bytes<'a>),
+    Meth(&'a [u8]),
+}
+
+impl<'a> Sample<'a> {
+    /// The sample as a string, as HAProxy's casts write it.
+    fn into_bytes(self) -> Bytes<'a> {
+        match self {
+            Sample::Str(b) => b,
+            Sample::Meth(m) => Bytes::Borrowed(m),
+            Sample::Bool(b) => Bytes::Borrowed(if b { b"1" } else { b"0" }),
+            Sample::Int(v) => Bytes::build(24, |buf| write_len(buf, format_args!("{v}"))),
+            Sample::Ip(ip) => Bytes::build(48, |buf| write_len(buf, format_args!("{ip}"))),
+        }
+    }
+
+    /// The sample as an integer, as HAProxy's casts read it.
+    fn as_int(&self) -> Option<i64> {
+        match self {
+            Sample::Bool(b) => Some(i64::from(*b)),
+            Sample::Int(v) => Some(*v),
+            Sample::Str(b) => str_to_int(b.as_slice()),
+            Sample::Ip(_) | Sample::Meth(_) => None,
+        }
+    }
+}
+
+fn write_len(buf: &mut [u8], args: std::fmt::Arguments<'_>) -> usize {
+    let total = buf.len();
+    let mut cursor: &mut [u8] = buf;
+    match cursor.write_fmt(args) {
+        Ok(()) => total - cursor.len(),
+        Err(_) => 0,
+    }
+}
+
+/// A leading optionally signed decimal, as HAProxy's string-to-integer cast.
+fn str_to_int(s: &[u8]) -> Option<i64> {
+    let (neg, digits) = match s {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        _ => (false, s),
+    };
+    let end = digits
+        .iter()
+        .position(|c| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    let digits = digits.get(..end).filter(|d| !d.is_empty())?;
+    let mut v: i64 = 0;
+    for d in digits {
+        v = v.checked_mul(10)?.checked_add(i64::from(d - b'0'))?;
+    }
+    Some(if neg { -v } else { v })
+}
+
+fn matches(expr: &AclExpr, sample: Sample<'_>) -> bool {
+    let p = &expr.patterns;
+    match expr.method {
+        MatchMethod::Found => true,
+        MatchMethod::Bool => match sample {
+            Sample::Bool(b) => b,
+            other => other.as_int().is_some_and(|v| v != 0),
+        },
+        MatchMethod::Int => sample.as_int().is_some_and(|v| p.match_int(v)),
+        MatchMethod::Len => {
+            let len = sample.into_bytes().as_slice().len();
+            p.match_int(i64::try_from(len).unwrap_or(i64::MAX))
+        }
+        MatchMethod::Ip => match sample {
+            Sample::Ip(ip) => p.match_ip(ip),
+            other => std::str::from_utf8(other.into_bytes().as_slice())
+                .ok()
+                .and_then(|s| s.trim().parse::<IpAddr>().ok())
+                .is_some_and(|ip| p.match_ip(ip)),
+        },
+        MatchMethod::Meth => match sample {
+            Sample::Meth(m) => p.match_method(m),
+            other => p.match_method(other.into_bytes().as_slice()),
+        },
+        MatchMethod::Str
+        | MatchMethod::Beg
+        | MatchMethod::End
+        | MatchMethod::Sub
+        | MatchMethod::Reg
+        | MatchMethod::Dom
+        | MatchMethod::Dir => p.match_str(sample.into_bytes().as_slice()),
+    }
+}
+
+fn convert<'a>(conv: &Converter, sample: Sample<'a>) -> Option<Sample<'a>> {
+    Some(match conv {
+        Converter::Bool => Sample::Bool(sample.as_int()? != 0),
+        Converter::Not => Sample::Bool(sample.as_int()? == 0),
+        Converter::Length => Sample::Int(i64::try_from(sample.into_bytes().as_slice().len()).ok()?),
+        Converter::Lower | Converter::Upper => {
+            let upper = matches!(conv, Converter::Upper);
+            let bytes = sample.into_bytes();
+            let s = bytes.as_slice();
+            Sample::Str(Bytes::build(s.len(), |buf| {
+                for (d, c) in buf.iter_mut().zip(s) {
+                    *d = if upper {
+                        c.to_ascii_uppercase()
+                    } else {
+                        c.to_ascii_lowercase()
+                    };
+                }
+                s.len()
+            }))
+        }
+        Converter::HostOnly => {
+            let bytes = sample.into_bytes();
+            let host = host_part(bytes.as_slice());
+            Sample::Str(Bytes::build(host.len(), |buf| {
+                for (d, c) in buf.iter_mut().zip(host) {
+                    *d = c.to_ascii_lowercase();
+                }
+                host.len()
+            }))
+        }
+        Converter::PortOnly => {
+            let bytes = sample.into_bytes();
+            Sample::Int(port_part(bytes.as_slice()))
+        }
+        Converter::Field {
+            index,
+            delims,
+            count,
+        } => {
+            let bytes = sample.into_bytes();
+            let (start, end) = field_range(bytes.as_slice(), *index, delims, *count, false);
+            Sample::Str(bytes.slice(start, end))
+        }
+        Converter::Word {
+            index,
+            delims,
+            count,
+        } => {
+            let bytes = sample.into_bytes();
+            let (start, end) = field_range(bytes.as_slice(), *index, delims, *count, true);
+            Sample::Str(bytes.slice(start, end))
+        }
+        Converter::Ltrim(chars) => {
+            let bytes = sample.into_bytes();
+            let s = bytes.as_slice();
+            let start = s.iter().position(|c| !chars.contains(c)).unwrap_or(s.len());
+            let end = s.len();
+            Sample::Str(bytes.slice(start, end))
+        }
+        Converter::Rtrim(chars) => {
+            let bytes = sample.into_bytes();
+            let s = bytes.as_slice();
+            let end = s
+                .iter()
+                .rposition(|c| !chars.contains(c))
+                .map_or(0, |i| i + 1);
+            Sample::Str(bytes.slice(0, end))
+        }
+        Converter::UrlDec { form } => {
+            let bytes = sample.into_bytes();
+            let s = bytes.as_slice();
+            Sample::Str(Bytes::build(s.len(), |buf| url_decode(s, *form, buf)))
+        }
+        Converter::Regsub {
+            regex,
+            replacement,
+            global,
+        } => {
+            let bytes = sample.into_bytes();
+            let s = bytes.as_slice();
+            let out = if *global {
+                regex.replace_all(s, replacement.as_slice())
+            } else {
+                regex.replace(s, replacement.as_slice())
+            };
+            Sample::Str(Bytes::Heap(out.into_owned()))
+        }
+    })
+}
+
+/// HAProxy's `field`/`word` (1-based, negative from the end, `count` 0 = the rest).
+/// `word` skips empty words. Returns the byte range; empty when out of range.
+fn field_range(s: &[u8], index: i32, delims: &[u8], count: i32, words: bool) -> (usize, usize) {
+    // Spans of every field, on the stack-free path of two passes over the input.
+    let spans = || {
+        let mut start = 0;
+        let mut done = false;
+        std::iter::from_fn(move || {
+            if done {
+                return None;
+            }
+            let rest = s.get(start..).unwrap_or(&[]);
+            let span = match rest.iter().position(|c| delims.contains(c)) {
+                Some(i) => (start, start + i),
+                None => {
+                    done = true;
+                    (start, s.len())
+                }
+            };
+            start = span.1 + 1;
+            Some(span)
+        })
+        .filter(move |(a, b)| !words || a != b)
+    };
+    let total = spans().count();
+    let Ok(n) = usize::try_from(index.unsigned_abs()) else {
+        return (0, 0);
+    };
+    if n == 0 || n > total {
+        return (0, 0);
+    }
+    let count = usize::try_from(count.max(0)).unwrap_or(0);
+    // Both directions become a first and a last field, counted from the start.
+    let (first, last) = if index > 0 {
+        let last = if count == 0 {
+            total
+        } else {
+            (n + count - 1).min(total)
+        };
+        (n, last)
+    } else {
+        let last = total + 1 - n;
+        let first = if count == 0 {
+            1
+        } else {
+            last.saturating_sub(count - 1).max(1)
+        };
+        (first, last)
+    };
+    let start = spans().nth(first - 1).map_or(0, |(a, _)| a);
+    let end = spans().nth(last - 1).map_or(0, |(_, b)| b);
+    (start, end.max(start))
+}
+
+/// A Host value without its port (`[v6]` keeps its brackets, as HAProxy's `host_only`).
+fn host_part(s: &[u8]) -> &[u8] {
+    if s.first() == Some(&b'[') {
+        let end = s.iter().position(|c| *c == b']').map_or(s.len(), |i| i + 1);
+        return s.get(..end).unwrap_or(s);
+    }
+    match s.iter().rposition(|c| *c == b':') {
+        Some(i) => s.get(..i).unwrap_or(s),
+        None => s,
+    }
+}
+
+fn port_part(s: &[u8]) -> i64 {
+    let after = if s.first() == Some(&b'[') {
+        let close = s.iter().position(|c| *c == b']').map_or(s.len(), |i| i + 1);
+        s.get(close..).unwrap_or(&[])
+    } else {
+        match s.iter().rposition(|c| *c == b':') {
+            Some(i) => s.get(i..).unwrap_or(&[]),
+            None => &[],
+        }
+    };
+    after.strip_prefix(b":").and_then(str_to_int).unwrap_or(0)
+}
+
+fn url_decode(s: &[u8], form: bool, out: &mut [u8]) -> usize {
+    let mut in_query = form;
+    let mut n = 0;
+    let mut i = 0;
+    while let Some(&c) = s.get(i) {
+        let (byte, used) = match c {
+            b'%' => match (s.get(i + 1).and_then(hex), s.get(i + 2).and_then(hex)) {
+                (Some(h), Some(l)) => (h * 16 + l, 3),
+                _ => (c, 1),
+            },
+            b'+' if in_query => (b' ', 1),
+            b'?' => {
+                in_query = true;
+                (c, 1)
+            }
+            _ => (c, 1),
+        };
+        if let Some(slot) = out.get_mut(n) {
+            *slot = byte;
+            n += 1;
+        }
+        i += used;
+    }
+    n
+}
+
+fn hex(c: &u8) -> Option<u8> {
+    (*c as char).to_digit(16).and_then(|d| u8::try_from(d).ok())
+}
+
+/// The path of a request target: origin form up to `?`; absolute form after the authority;
+/// `None` for `*`, authority form, or an absolute URI without a path.
+pub fn path_of(uri: &[u8]) -> Option<&[u8]> {
+    let from = if uri.first() == Some(&b'/') {
+        uri
+    } else {
+        let scheme_end = find(uri, b"://")?;
+        let after = uri.get(scheme_end + 3..)?;
+        let slash = after.iter().position(|c| *c == b'/')?;
+        after.get(slash..)?
+    };
+    let end = from.iter().position(|c| *c == b'?').unwrap_or(from.len());
+    from.get(..end)
+}
+
+/// The query string: after the first `?`, `None` without one.
+pub fn query_of(uri: &[u8]) -> Option<&[u8]> {
+    let q = uri.iter().position(|c| *c == b'?')?;
+    uri.get(q + 1..)
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    memchr::memmem::find(hay, needle)
+}
+
+/// Calls `f` with each comma-separated value of `value` (quoted strings kept whole),
+/// trimmed of blanks, until it returns true.
+fn each_value<'a>(value: &'a [u8], f: &mut dyn FnMut(&'a [u8]) -> bool) -> bool {
+    let mut start = 0;
+    let mut quoted = false;
+    let mut escaped = false;
+    for (i, c) in value.iter().enumerate() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            b'\\' if quoted => escaped = true,
+            b'"' => quoted = !quoted,
+            b',' if !quoted => {
+                if f(trim(value.get(start..i).unwrap_or(&[]))) {
+                    return true;
+                }
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    f(trim(value.get(start..).unwrap_or(&[])))
+}
+
+fn trim(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
+}
+
+/// Visits the values of header `name` (every header when `None`), split at commas unless
+/// `full`, until `f` returns true.
+fn header_values<'a, V: RequestView + ?Sized>(
+    view: &'a V,
+    name: Option<&[u8]>,
+    full: bool,
+    f: &mut dyn FnMut(&'a [u8]) -> bool,
+) -> bool {
+    view.for_each_header(&mut |n, v| {
+        if name.is_some_and(|want| !n.eq_ignore_ascii_case(want)) {
+            return false;
+        }
+        if full {
+            f(trim(v))
+        } else {
+            each_value(v, f)
+        }
+    })
+}
+
+/// Visits the values `occ` selects (0: all; >0 from the first; <0 from the last).
+fn header_occurrences<'a, V: RequestView + ?Sized>(
+    view: &'a V,
+    name: Option<&[u8]>,
+    full: bool,
+    occ: i32,
+    f: &mut dyn FnMut(&'a [u8]) -> bool,
+) -> bool {
+    if occ == 0 {
+        return header_values(view, name, full, f);
+    }
+    let wanted = if occ > 0 {
+        usize::try_from(occ).unwrap_or(usize::MAX)
+    } else {
+        let mut total = 0usize;
+        header_values(view, name, full, &mut |_| {
+            total += 1;
+            false
+        });
+        match total.checked_sub(usize::try_from(occ.unsigned_abs()).unwrap_or(usize::MAX)) {
+            Some(before) => before + 1,
+            None => return false,
+        }
+    };
+    let mut seen = 0usize;
+    let mut result = false;
+    header_values(view, name, full, &mut |v| {
+        seen += 1;
+        if seen == wanted {
+            result = f(v);
+            return true;
+        }
+        false
+    });
+    result
+}
+
+/// Visits `NAME=VALUE` pairs of the Cookie headers until `f` returns true.
+fn cookies<'a, V: RequestView + ?Sized>(
+    view: &'a V,
+    f: &mut dyn FnMut(&'a [u8], &'a [u8]) -> bool,
+) -> bool {
+    view.for_each_header(&mut |n, v| {
+        if !n.eq_ignore_ascii_case(b"cookie") {
+            return false;
+        }
+        v.split(|c| *c == b';').any(|pair| {
+            let Some(eq) = pair.iter().position(|c| *c == b'=') else {
+                return false;
+            };
+            let name = trim(pair.get(..eq).unwrap_or(&[]));
+            let value = trim(pair.get(eq + 1..).unwrap_or(&[]));
+            f(name, value)
+        })
+    })
+}
+
+/// Visits `url_param` values: parameters start after `?` (or `delim`) and end at `&`,
+/// `;` or `delim`; values are not decoded, names compare case-sensitively.
+fn url_params<'a>(
+    uri: &'a [u8],
+    name: Option<&[u8]>,
+    delim: Option<u8>,
+    f: &mut dyn FnMut(&'a [u8]) -> bool,
+) -> bool {
+    let is_start = |c: &u8| *c == b'?' || Some(*c) == delim;
+    let Some(start) = uri.iter().position(is_start) else {
+        return false;
+    };
+    let params = uri.get(start + 1..).unwrap_or(&[]);
+    params
+        .split(|c| *c == b'&' || *c == b';' || Some(*c) == delim)
+        .any(|param| {
+            let Some(eq) = param.iter().position(|c| *c == b'=') else {
+                return false;
+            };
+            let key = param.get(..eq).unwrap_or(&[]);
+            if name.is_some_and(|n| n != key) {
+                return false;
+            }
+            f(param.get(eq + 1..).unwrap_or(&[]))
+        })
+}
+
+const VERSIONS: [&[u8]; 10] = [
+    b"1.0", b"1.1", b"1.2", b"1.3", b"1.4", b"1.5", b"1.6", b"1.7", b"1.8", b"1.9",
+];
+
+/// Calls `f` with each value the fetch yields (ACLs iterate over every occurrence) until it
+/// returns true; returns whether it did. A fetch with nothing to read yields nothing.
+fn each_sample<'a, V: RequestView + ?Sized>(
+    fetch: &'a Fetch,
+    view: &'a V,
+    f: &mut dyn FnMut(Sample<'a>) -> bool,
+) -> bool {
+    fn str_of<'a>(s: &'a [u8], f: &mut dyn FnMut(Sample<'a>) -> bool) -> bool {
+        f(Sample::Str(Bytes::Borrowed(s)))
+    }
+    match fetch {
+        Fetch::AlwaysTrue | Fetch::WaitEnd | Fetch::ProtoHttp => f(Sample::Bool(true)),
+        Fetch::AlwaysFalse => f(Sample::Bool(false)),
+        Fetch::SslFc => f(Sample::Bool(view.is_tls())),
+        Fetch::Int(v) => f(Sample::Int(*v)),
+        Fetch::Str(s) => str_of(s, f),
+        Fetch::Path => match path_of(view.uri()) {
+            Some(p) => str_of(p, f),
+            None => false,
+        },
+        Fetch::Url => str_of(view.uri(), f),
+        Fetch::Query => match query_of(view.uri()) {
+            Some(q) => str_of(q, f),
+            None => false,
+        },
+        Fetch::Base => {
+            let path = path_of(view.uri()).unwrap_or(&[]);
+            let mut host: &[u8] = &[];
+            header_values(view, Some(b"host"), false, &mut |v| {
+                host = v;
+                true
+            });
+            let bytes = Bytes::build(host.len() + path.len(), |buf| {
+                for (d, c) in buf.iter_mut().zip(host.iter().chain(path)) {
+                    *d = *c;
+                }
+                host.len() + path.len()
+            });
+            f(Sample::Str(bytes))
+        }
+        Fetch::UrlParam { name, delim } => {
+            url_params(view.uri(), name.as_deref(), *delim, &mut |v| str_of(v, f))
+        }
+        Fetch::Hdr { name, occ, full } => {
+            header_occurrences(view, name.as_deref(), *full, *occ, &mut |v| str_of(v, f))
+        }
+        Fetch::HdrCnt { name, full } => {
+            let mut n = 0i64;
+            header_values(view, name.as_deref(), *full, &mut |_| {
+                n += 1;
+                false
+            });
+            f(Sample::Int(n))
+        }
+        Fetch::HdrVal { name, occ } => {
+            header_occurrences(view, name.as_deref(), false, *occ, &mut |v| {
+                str_to_int(v).is_some_and(|i| f(Sample::Int(i)))
+            })
+        }
+        Fetch::Cook { name } => cookies(view, &mut |n, v| {
+            name.as_deref().is_none_or(|want| want == n) && str_of(v, f)
+        }),
+        Fetch::CookCnt { name } => {
+            let mut count = 0i64;
+            cookies(view, &mut |n, _| {
+                if name.as_deref().is_none_or(|want| want == n) {
+                    count += 1;
+                }
+                false
+            });
+            f(Sample::Int(count))
+        }
+        Fetch::Method => f(Sample::Meth(view.method())),
+        Fetch::ReqVer => {
+            let v = VERSIONS
+                .get(usize::from(view.version_minor()))
+                .copied()
+                .unwrap_or(b"1.1");
+            str_of(v, f)
+        }
+        Fetch::ReqLen => f(Sample::Int(
+            i64::try_from(view.request_len()).unwrap_or(i64::MAX),
+        )),
+        Fetch::Src => view.src().is_some_and(|a| f(Sample::Ip(a.ip()))),
+        Fetch::Dst => view.dst().is_some_and(|a| f(Sample::Ip(a.ip()))),
+        Fetch::SrcPort => view
+            .src()
+            .is_some_and(|a| f(Sample::Int(i64::from(a.port())))),
+        Fetch::DstPort => view
+            .dst()
+            .is_some_and(|a| f(Sample::Int(i64::from(a.port())))),
+    }
+}
