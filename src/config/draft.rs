@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use super::errorpage::ErrorPages;
 use super::model::{
-    Balance, CheckSettings, HttpCheck, HttpConnMode, Location, LogFormat, Mode, Proxy, ProxyKind,
-    SpliceMode, StatsSettings, Timeouts,
+    Balance, CheckSettings, Condition, HttpCheck, HttpConnMode, Location, LogFormat, Mode, Proxy,
+    ProxyKind, SpliceMode, StatsSettings, Timeouts,
 };
 
 /// Which kind of section a line is in.
@@ -99,6 +99,8 @@ pub struct ProxyDraft {
     pub proxy: Proxy,
     /// `default_backend NAME`, resolved once every section is known.
     pub default_backend: Option<(String, Location)>,
+    /// `use_backend NAME [if|unless COND]` lines in order, resolved at the end.
+    pub use_backends: Vec<(String, Option<Condition>, Location)>,
     /// `default-server` settings.
     pub server_defaults: ServerDefaults,
     /// `log global` was written.
@@ -144,8 +146,10 @@ impl ProxyDraft {
                     ..StatsSettings::default()
                 },
                 acls: Vec::new(),
+                switching: Vec::new(),
             },
             default_backend: None,
+            use_backends: Vec::new(),
             server_defaults: ServerDefaults::default(),
             log_global: false,
             acl_uses: Vec::new(),
@@ -166,6 +170,7 @@ impl ProxyDraft {
         draft.proxy.kind = kind;
         draft.proxy.location = location;
         draft.acl_uses.clear();
+        draft.use_backends.clear();
         draft.proxy.acls.clear();
         draft.proxy.servers.clear();
         draft.proxy.binds.clear();

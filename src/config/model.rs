@@ -532,6 +532,17 @@ pub struct AuthRule {
     pub condition: Option<Condition>,
 }
 
+/// One `use_backend NAME [if|unless COND]` rule, resolved and compiled at load.
+#[derive(Debug, Clone)]
+pub struct SwitchRule {
+    /// The backend it sends to.
+    pub backend: ProxyId,
+    /// When it applies (always without one).
+    pub condition: Option<Arc<crate::config::acl::CompiledCondition>>,
+    /// Where the line was written.
+    pub location: Location,
+}
+
 /// An ACL condition: `if|unless a b || !c { fetch pattern }`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Condition {
@@ -652,6 +663,9 @@ pub struct Proxy {
     pub stats: StatsSettings,
     /// `acl` lines.
     pub acls: Vec<Acl>,
+    /// `use_backend` rules in order: the first whose condition holds picks the backend;
+    /// `default_backend` when none does.
+    pub switching: Vec<SwitchRule>,
 }
 
 impl Proxy {
@@ -676,6 +690,7 @@ impl Proxy {
         (self.stats.enabled || self.stats.prometheus.is_some())
             && self.is_frontend()
             && self.servers.is_empty()
+            && self.switching.is_empty()
             && self.default_backend.is_none_or(|b| b == self.id)
     }
 }

@@ -137,6 +137,16 @@ pub fn parse_line(
                 parse_bind_line(draft, line, diag);
             }
         }
+        "use_backend" => {
+            const FRONT_ONLY: Allowed = Allowed {
+                defaults: false,
+                frontend: true,
+                backend: false,
+            };
+            if place(keyword, FRONT_ONLY, Side::Frontend, draft, diag) {
+                stats::parse_use_backend(draft, line, diag);
+            }
+        }
         "default_backend" => {
             if place(keyword, FRONT, Side::Frontend, draft, diag) {
                 match args {

@@ -176,6 +176,32 @@ pub fn parse_use_service(draft: &mut ProxyDraft, line: &Line, diag: &mut Diagnos
     }
 }
 
+/// Applies `use_backend NAME [if|unless COND]`; the name and the condition are resolved once
+/// every section and `acl` line is known.
+pub fn parse_use_backend(draft: &mut ProxyDraft, line: &Line, diag: &mut Diagnostics) {
+    let at = &line.location;
+    let Some(name) = line.words.get(1) else {
+        diag.error(at, "'use_backend' expects a backend name");
+        return;
+    };
+    let rest = &line.words[2..];
+    match parse_condition(rest, at, &mut draft.acl_uses) {
+        Ok(condition) if condition.is_some() || rest.is_empty() => {
+            draft
+                .use_backends
+                .push((name.clone(), condition, at.clone()));
+        }
+        Ok(_) => diag.error(
+            at,
+            format!(
+                "'use_backend {name}': expects 'if' or 'unless' after the name (got '{}')",
+                rest.join(" ")
+            ),
+        ),
+        Err(message) => diag.error(at, format!("'use_backend {name}': {message}")),
+    }
+}
+
 /// Parses `if|unless …` and records the names it uses, checked once every `acl` line is known.
 fn parse_condition(
     words: &[String],

@@ -150,9 +150,14 @@ fn mode_mismatch_and_duplicates_are_errors() {
 fn unsupported_things_are_named() {
     let errs = errors("frontend f\n bind :443 ssl crt x.pem\n use_backend b if x\nresolvers dns\n");
     assert!(errs.iter().any(|e| e.contains("'ssl'")), "{errs:?}");
+    // `use_backend` is read; its backend and ACL must exist.
     assert!(
         errs.iter()
-            .any(|e| e.contains("unknown keyword 'use_backend'")),
+            .any(|e| e.contains("unable to find required use_backend: 'b'")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter().any(|e| e.contains("no such ACL : 'x'")),
         "{errs:?}"
     );
     assert!(

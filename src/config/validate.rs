@@ -5,7 +5,9 @@ use std::sync::Arc;
 use super::acl;
 use super::draft::ProxyDraft;
 use super::error::Diagnostics;
-use super::model::{AclTest, Config, Global, Mode, Observe, ProxyKind, Userlist};
+use super::model::{
+    AclTest, Config, Global, Location, Mode, Observe, ProxyKind, SwitchRule, Userlist,
+};
 
 /// Resolves references between sections and reports every inconsistency.
 pub fn finish(
@@ -28,6 +30,7 @@ pub fn finish(
             proxy.log = global.log.iter().cloned().chain(own).collect();
         }
         proxy.default_backend = resolve_default_backend(draft, &drafts, id, diag);
+        proxy.switching = resolve_switching(draft, &drafts, diag);
         proxy.httpchk = draft.http_check.result();
         check_acls(draft, &userlists, diag);
         check_health_checks(draft, diag);
@@ -78,44 +81,85 @@ fn resolve_default_backend(
     id: usize,
     diag: &mut Diagnostics,
 ) -> Option<usize> {
-    let proxy = &draft.proxy;
-    match (&draft.default_backend, proxy.kind) {
+    match (&draft.default_backend, draft.proxy.kind) {
         (_, ProxyKind::Backend) => None,
         (None, ProxyKind::Listen) => Some(id),
         (None, _) => None,
-        (Some((name, at)), _) => {
-            let found = drafts
-                .iter()
-                .position(|d| d.proxy.is_backend() && &d.proxy.name == name);
-            match found {
-                None => {
-                    diag.error(
-                        at,
-                        format!(
-                            "{} '{}': unable to find required default_backend: '{name}'",
-                            proxy.kind.keyword(),
-                            proxy.name
-                        ),
-                    );
-                    None
-                }
-                Some(b) if drafts[b].proxy.mode != proxy.mode => {
-                    diag.error(
-                        at,
-                        format!(
-                            "{} '{}': unable to use backend '{name}' with wrong mode, required: {}, has: {}",
-                            proxy.kind.keyword(),
-                            proxy.name,
-                            proxy.mode.keyword(),
-                            drafts[b].proxy.mode.keyword()
-                        ),
-                    );
-                    None
-                }
-                Some(b) => Some(b),
-            }
-        }
+        (Some((name, at)), _) => find_backend(draft, drafts, "default_backend", name, at, diag),
     }
+}
+
+/// The backend named `name` for a `keyword` line of `draft`, with HAProxy's errors when it
+/// is missing or of the other mode.
+fn find_backend(
+    draft: &ProxyDraft,
+    drafts: &[ProxyDraft],
+    keyword: &str,
+    name: &str,
+    at: &Location,
+    diag: &mut Diagnostics,
+) -> Option<usize> {
+    let proxy = &draft.proxy;
+    let found = drafts
+        .iter()
+        .position(|d| d.proxy.is_backend() && d.proxy.name == name);
+    match found {
+        None => {
+            diag.error(
+                at,
+                format!(
+                    "{} '{}': unable to find required {keyword}: '{name}'",
+                    proxy.kind.keyword(),
+                    proxy.name
+                ),
+            );
+            None
+        }
+        Some(b) if drafts[b].proxy.mode != proxy.mode => {
+            diag.error(
+                at,
+                format!(
+                    "{} '{}': unable to use backend '{name}' with wrong mode, required: {}, has: {}",
+                    proxy.kind.keyword(),
+                    proxy.name,
+                    proxy.mode.keyword(),
+                    drafts[b].proxy.mode.keyword()
+                ),
+            );
+            None
+        }
+        Some(b) => Some(b),
+    }
+}
+
+/// The `use_backend` rules of `draft`, resolved and compiled against its `acl` lines.
+fn resolve_switching(
+    draft: &ProxyDraft,
+    drafts: &[ProxyDraft],
+    diag: &mut Diagnostics,
+) -> Vec<SwitchRule> {
+    draft
+        .use_backends
+        .iter()
+        .filter_map(|(name, condition, at)| {
+            let backend = find_backend(draft, drafts, "use_backend", name, at, diag)?;
+            let condition = match condition {
+                None => None,
+                Some(c) => match acl::CompiledCondition::compile(c, &draft.proxy.acls) {
+                    Ok(compiled) => Some(Arc::new(compiled)),
+                    Err(e) => {
+                        diag.error(at, format!("'use_backend {name}': {e}"));
+                        return None;
+                    }
+                },
+            };
+            Some(SwitchRule {
+                backend,
+                condition,
+                location: at.clone(),
+            })
+        })
+        .collect()
 }
 
 fn check_acls(draft: &ProxyDraft, userlists: &[Userlist], diag: &mut Diagnostics) {
@@ -249,6 +293,7 @@ fn warn_about_gaps(config: &Config, diag: &mut Diagnostics) {
         }
         if proxy.kind == ProxyKind::Frontend
             && proxy.default_backend.is_none()
+            && proxy.switching.is_empty()
             && !proxy.stats_only()
         {
             diag.warn(

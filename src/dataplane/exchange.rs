@@ -31,6 +31,7 @@ use super::io::{
 };
 use super::response::{relay_response, RelayEnd, ResponsePlan};
 use super::shard::Shard;
+use super::switching::{choose_backend, HeadView};
 use super::tunnel;
 use super::upstream::{Dispatch, Upstream};
 
@@ -185,7 +186,13 @@ impl<'a> Transaction<'a> {
         if self.logged {
             self.request_line = Some(crate::state::log::request_line(req.line(cbuf.buf())));
         }
-        let Some(backend_id) = self.fe.default_backend else {
+        let chosen = if self.fe.switching.is_empty() {
+            self.fe.default_backend
+        } else {
+            let view = HeadView::new(cbuf.buf(), &req, self.peer, self.local);
+            choose_backend(self.fe, &view)
+        };
+        let Some(backend_id) = chosen else {
             return self
                 .fail(&mut client, Some(cbuf), ProxyError::NoBackend)
                 .await;

@@ -18,6 +18,7 @@ pub mod pool;
 pub mod response;
 pub mod session;
 pub mod shard;
+pub mod switching;
 pub mod tunnel;
 pub mod upstream;
 

@@ -23,6 +23,7 @@ use crate::state::{LogEvent, LogRecord, Timers};
 use super::error::{count_abort, Phase, ProxyError};
 use super::io::{read_with_timeout, set_reset_on_close, unless_idle, within, ReadOutcome};
 use super::shard::{Connection, Shard};
+use super::switching::{choose_backend, ConnView};
 use super::upstream::Dispatch;
 
 /// How a tunnel ended.
@@ -321,10 +322,12 @@ pub async fn serve_tcp(conn: Connection, client: TcpStream) {
     } = conn;
     let fe = &snap.config.proxies[frontend];
     let started = Instant::now();
+    // `mode tcp` switching sees the connection only: its addresses.
+    let chosen = choose_backend(fe, &ConnView { peer, local });
     let mut record = LogRecord {
         event: LogEvent::Tcp,
         frontend,
-        backend: fe.default_backend,
+        backend: chosen,
         server: None,
         client: peer,
         local,
@@ -346,7 +349,7 @@ pub async fn serve_tcp(conn: Connection, client: TcpStream) {
             ..record.clone()
         });
     }
-    let Some(be) = fe.default_backend.map(|id| &snap.config.proxies[id]) else {
+    let Some(be) = chosen.and_then(|id| snap.config.proxies.get(id)) else {
         record.termination = *b"PC";
         finish(shard, fe.log_format, logs, record, started);
         return;

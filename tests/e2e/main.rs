@@ -24,6 +24,7 @@ mod runtime;
 mod show_errors;
 mod stats;
 mod stop;
+mod switching;
 mod tcp;
 mod vrrp;
 mod vrrp_net;

@@ -1,0 +1,138 @@
+//! Content switching on the shard: `use_backend` rules evaluated over the request head as
+//! the ACL engine reads it. The rules were compiled at load; reading the head borrows the
+//! receive buffer, so a request that matches costs no allocation.
+
+use std::net::SocketAddr;
+
+use crate::config::acl::RequestView;
+use crate::config::{Proxy, ProxyId};
+
+use super::http1::RequestHead;
+
+/// A parsed request head, borrowed from the receive buffer, as ACLs see it.
+pub struct HeadView<'a> {
+    /// The head's bytes: request line, header lines, final CRLF.
+    head: &'a [u8],
+    /// Length of the request line, without its CRLF.
+    line_len: usize,
+    minor: u8,
+    peer: SocketAddr,
+    local: SocketAddr,
+}
+
+impl<'a> HeadView<'a> {
+    /// The head `req` parsed from `buf`, of a client at `peer` connected to `local`.
+    pub fn new(buf: &'a [u8], req: &RequestHead, peer: SocketAddr, local: SocketAddr) -> Self {
+        let head = buf.get(req.start..req.len).unwrap_or_default();
+        Self {
+            head,
+            line_len: req.line_len.min(head.len()),
+            minor: req.minor,
+            peer,
+            local,
+        }
+    }
+
+    /// The request line's space-separated parts (the parser checked there are three).
+    fn part(&self, index: usize) -> &'a [u8] {
+        self.head[..self.line_len]
+            .split(|&b| b == b' ')
+            .nth(index)
+            .unwrap_or_default()
+    }
+}
+
+impl RequestView for HeadView<'_> {
+    fn method(&self) -> &[u8] {
+        self.part(0)
+    }
+
+    fn uri(&self) -> &[u8] {
+        self.part(1)
+    }
+
+    fn version_minor(&self) -> u8 {
+        self.minor
+    }
+
+    fn for_each_header<'s>(&'s self, visit: &mut dyn FnMut(&'s [u8], &'s [u8]) -> bool) -> bool {
+        // Header lines end in CRLF (the parser refused bare LF and folded lines).
+        let lines = self.head.get(self.line_len + 2..).unwrap_or_default();
+        for line in lines.split(|&b| b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.is_empty() {
+                break;
+            }
+            let Some(colon) = line.iter().position(|&b| b == b':') else {
+                continue;
+            };
+            let (name, value) = (&line[..colon], &line[colon + 1..]);
+            let value = value.trim_ascii();
+            if visit(name, value) {
+                return true;
+            }
+        }
+        false
+    }
+
+    fn src(&self) -> Option<SocketAddr> {
+        Some(self.peer)
+    }
+
+    fn dst(&self) -> Option<SocketAddr> {
+        Some(self.local)
+    }
+
+    fn request_len(&self) -> u64 {
+        self.head.len() as u64
+    }
+}
+
+/// The backend for a request: the first `use_backend` rule whose condition holds, else
+/// `default_backend`.
+pub fn choose_backend<V: RequestView + ?Sized>(frontend: &Proxy, view: &V) -> Option<ProxyId> {
+    frontend
+        .switching
+        .iter()
+        .find(|rule| rule.condition.as_ref().is_none_or(|c| c.holds(view)))
+        .map(|rule| rule.backend)
+        .or(frontend.default_backend)
+}
+
+/// A connection before any byte is read (`mode tcp`), as ACLs see it: addresses only.
+pub struct ConnView {
+    /// The client.
+    pub peer: SocketAddr,
+    /// The address it connected to.
+    pub local: SocketAddr,
+}
+
+impl RequestView for ConnView {
+    fn method(&self) -> &[u8] {
+        b""
+    }
+
+    fn uri(&self) -> &[u8] {
+        b""
+    }
+
+    fn version_minor(&self) -> u8 {
+        0
+    }
+
+    fn for_each_header<'s>(&'s self, _visit: &mut dyn FnMut(&'s [u8], &'s [u8]) -> bool) -> bool {
+        false
+    }
+
+    fn src(&self) -> Option<SocketAddr> {
+        Some(self.peer)
+    }
+
+    fn dst(&self) -> Option<SocketAddr> {
+        Some(self.local)
+    }
+
+    fn request_len(&self) -> u64 {
+        0
+    }
+}
