@@ -34,6 +34,8 @@ pub struct Case {
     pub keepalive: bool,
     /// Through the proxy's `mode tcp` listener instead of its HTTP frontend.
     pub tcp: bool,
+    /// Through the proxy's frontend with 20 `use_backend` rules.
+    pub acl: bool,
 }
 
 impl Case {
@@ -47,6 +49,7 @@ impl Case {
             rate_pct: None,
             keepalive: true,
             tcp: false,
+            acl: false,
         }
     }
 
@@ -96,6 +99,19 @@ impl Case {
             "/1mib.bin",
             16,
         )
+    }
+
+    /// Case 7: case 1 through a frontend whose 20 `use_backend` rules are all evaluated.
+    pub fn acl20() -> Case {
+        Case {
+            acl: true,
+            ..Case::closed(
+                "acl20",
+                "small `/`, keep-alive, 20 `use_backend` rules, 64 conns",
+                "/",
+                64,
+            )
+        }
     }
 
     /// Case 6: small responses through a `mode tcp` relay.
@@ -210,6 +226,9 @@ impl Runner {
             Some(p) => {
                 let port = if case.tcp {
                     p.tcp_port.context("this proxy has no tcp listener")?
+                } else if case.acl {
+                    p.acl_port
+                        .context("this proxy has no use_backend frontend")?
                 } else {
                     p.http_port
                 };

@@ -78,13 +78,13 @@ struct Cli {
     #[arg(long, visible_alias = "only", value_name = "LIST")]
     proxies: Option<String>,
     /// Only these cases, comma-separated: keepalive, open-25, open-50, open-75, close, 1mib,
-    /// tcp, idle (default: all). keepalive always runs: it sets the open-loop rates.
+    /// tcp, acl20, idle (default: all). keepalive always runs: it sets the open-loop rates.
     #[arg(long, value_name = "LIST")]
     cases: Option<String>,
 }
 
 /// Every case id `--cases` knows, in run order.
-const CASE_IDS: [&str; 8] = [
+const CASE_IDS: [&str; 9] = [
     "keepalive",
     "open-25",
     "open-50",
@@ -92,6 +92,7 @@ const CASE_IDS: [&str; 8] = [
     "close",
     "1mib",
     "tcp",
+    "acl20",
     "idle",
 ];
 
@@ -454,7 +455,7 @@ fn run_placement(
     }
     let mut cases = vec![case1];
     cases.extend([25, 50, 75].map(|pct| Case::open(pct, direct_max)));
-    cases.extend([Case::close(), Case::large(), Case::tcp()]);
+    cases.extend([Case::close(), Case::large(), Case::tcp(), Case::acl20()]);
     cases.retain(|c| s.cases.contains(&c.id.as_str()));
     let idle_wanted = s.cases.contains(&"idle");
 
@@ -467,8 +468,10 @@ fn run_placement(
         for case in &cases[1..] {
             for t in round_order(targets, round) {
                 let runs = match proxy(t) {
-                    None => !case.tcp,
-                    Some(p) => !case.tcp || p.tcp_port.is_some(),
+                    None => !case.tcp && !case.acl,
+                    Some(p) => {
+                        (!case.tcp || p.tcp_port.is_some()) && (!case.acl || p.acl_port.is_some())
+                    }
                 };
                 if runs {
                     measure(&mut all, case, t, round)?;

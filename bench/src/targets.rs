@@ -398,6 +398,8 @@ pub struct Proxy {
     pub http_port: u16,
     /// The `mode tcp` listener's port, if this proxy has one.
     pub tcp_port: Option<u16>,
+    /// The port of the frontend with 20 `use_backend` rules (HAProxy and ringlb only).
+    pub acl_port: Option<u16>,
     child: Child,
     log: PathBuf,
 }
@@ -420,7 +422,9 @@ impl Proxy {
         let dir = env.dir(&format!("{name}-{tag}"))?;
         let http_port = env.free_port()?;
         let tcp = env.free_port()?;
+        let acl = env.free_port()?;
         let vars = vec![
+            ("ACL_PORT", acl.to_string()),
             ("RUN_DIR", dir.display().to_string()),
             (
                 "ERRORS_DIR",
@@ -462,7 +466,12 @@ impl Proxy {
             }
             _ => {
                 let path = dir.join("haproxy.cfg");
-                fs::write(&path, render(env, "haproxy.cfg.in", &vars, &[])?)?;
+                let drop: &[&str] = if target == Target::RinglbBaseline {
+                    &["acl"]
+                } else {
+                    &[]
+                };
+                fs::write(&path, render(env, "haproxy.cfg.in", &vars, drop)?)?;
                 // ringlb and ringlb-baseline: two binaries, the very same rendered file.
                 let mut c = match target {
                     Target::Ringlb => command(cpus, &env.ringlb),
@@ -489,10 +498,12 @@ impl Proxy {
             .spawn()
             .with_context(|| format!("cannot start {name} with {}", config.display()))?;
         let tcp_port = (target != Target::Nginx || env.nginx_stream.is_some()).then_some(tcp);
+        let acl_port = matches!(target, Target::Ringlb | Target::Haproxy).then_some(acl);
         let mut proxy = Proxy {
             target,
             http_port,
             tcp_port,
+            acl_port,
             child,
             log,
         };
@@ -517,7 +528,7 @@ impl Proxy {
             let started = !matches!(self.target, Target::Ringlb | Target::RinglbBaseline)
                 || fs::read_to_string(&self.log).is_ok_and(|l| l.contains(" started: "));
             if started {
-                let ports = [Some(self.http_port), self.tcp_port];
+                let ports = [Some(self.http_port), self.tcp_port, self.acl_port];
                 match ports
                     .iter()
                     .flatten()
