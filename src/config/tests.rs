@@ -935,3 +935,96 @@ fn vrrp_seconds() {
         assert!(parse_seconds(bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn tcp_check_rules_are_kept_in_order_with_haproxys_step_numbers() {
+    let be = backend(
+        "backend b\n option tcp-check\n tcp-check comment redis\n tcp-check send PING\\r\\n\n tcp-check expect string +PONG\n tcp-check send-binary 0a0b comment bin\n tcp-check expect ! rbinary ^FF\n",
+    );
+    let rules = be.tcpchk.unwrap().rules;
+    let steps: Vec<usize> = rules.iter().map(|r| r.step).collect();
+    assert_eq!(steps, vec![2, 3, 4, 5], "the comment line counts");
+    assert_eq!(rules[0].action, TcpCheckAction::Send(b"PING\r\n".to_vec()));
+    assert_eq!(rules[0].comment.as_deref(), Some("redis"));
+    assert_eq!(
+        rules[1].comment, None,
+        "a comment stops at the next kind of rule"
+    );
+    assert_eq!(rules[2].action, TcpCheckAction::Send(vec![0x0a, 0x0b]));
+    assert_eq!(rules[2].comment.as_deref(), Some("bin"));
+    assert_eq!(
+        rules[3].action,
+        TcpCheckAction::Expect(TcpExpect {
+            negate: true,
+            kind: TcpExpectKind::RBinary,
+            pattern: "^FF".into()
+        })
+    );
+}
+
+#[test]
+fn tcp_check_rules_are_inherited_or_replaced_not_amended() {
+    let c = load(
+        "defaults\n option tcp-check\n tcp-check send a\n tcp-check expect string b\n\
+         backend inherits\n\
+         backend own\n tcp-check connect port 2\n\
+         backend http\n option httpchk\n\
+         backend off\n no option tcp-check\n",
+    )
+    .unwrap()
+    .config;
+    let rules = |i: usize| c.proxies[i].tcpchk.as_ref().map(|t| t.rules.len());
+    assert_eq!(rules(0), Some(2));
+    let own = c.proxies[1].tcpchk.as_ref().unwrap();
+    assert_eq!(own.rules.len(), 1);
+    assert_eq!(own.rules[0].step, 1, "a new ruleset counts from 1");
+    assert_eq!(rules(2), None, "option httpchk replaces option tcp-check");
+    assert!(c.proxies[2].httpchk.is_some());
+    assert_eq!(rules(3), None);
+    let be = backend("backend b\n option httpchk\n option tcp-check\n");
+    assert!(
+        be.httpchk.is_none() && be.tcpchk.is_some(),
+        "the later option wins"
+    );
+}
+
+#[test]
+fn tcp_check_errors_and_warnings() {
+    let errs = errors(
+        "backend b\n tcp-check send a\n tcp-check connect\n tcp-check expect status 200\n tcp-check send-binary xyz\n tcp-check sendx a\n tcp-check connect ssl\n\
+         frontend f\n bind :1\n tcp-check send a\n option tcp-check\n",
+    );
+    assert!(
+        errs[0].starts_with(
+            "parsing [t.cfg:3] : 'tcp-check connect': first step MUST also be a 'connect'"
+        ),
+        "{errs:?}"
+    );
+    assert!(
+        errs[1].starts_with("parsing [t.cfg:4] : 'tcp-check expect': 'status' is not supported"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[2].starts_with("parsing [t.cfg:5] : 'tcp-check send-binary': 'xyz': an even number"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[3].starts_with("parsing [t.cfg:6] : 'tcp-check' only supports"),
+        "{errs:?}"
+    );
+    assert!(errs[4].contains("'ssl' is not supported"), "{errs:?}");
+    assert!(
+        errs[5].contains("'tcp-check' not allowed in 'frontend' section"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[6].contains("'option tcp-check' not allowed in 'frontend' section"),
+        "{errs:?}"
+    );
+    assert_eq!(errs.len(), 7, "{errs:?}");
+    let w = warnings("backend b\n tcp-check send a\n server s 127.0.0.1:1 check\n");
+    assert!(
+        w.iter().any(|w| w.contains("uses tcp-check rules without 'option tcp-check', so the rules are ignored (first rule at t.cfg:2)")),
+        "{w:?}"
+    );
+}
