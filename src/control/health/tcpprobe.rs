@@ -345,3 +345,233 @@ fn remaining(deadline: &Option<Instant>) -> Duration {
 fn timed_out(step: &Step) -> Stop {
     Stop::Done(CheckStatus::L7Timeout, Some(where_it_failed(step)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{TcpCheckRule, TcpExpect};
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+
+    /// A server that answers each connection with `serve`, on a thread.
+    fn server(serve: fn(std::net::TcpStream)) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                std::thread::spawn(move || serve(conn));
+            }
+        });
+        addr
+    }
+
+    /// Reads one line (up to LF) or until the client closes.
+    fn read_line(conn: &mut std::net::TcpStream) -> Vec<u8> {
+        let mut line = Vec::new();
+        let mut byte = [0u8; 1];
+        while let Ok(1) = conn.read(&mut byte) {
+            line.push(byte[0]);
+            if byte[0] == b'\n' {
+                break;
+            }
+        }
+        line
+    }
+
+    fn redis_rules(expect: TcpExpect) -> TcpCheck {
+        TcpCheck {
+            rules: vec![
+                TcpCheckRule {
+                    step: 1,
+                    comment: None,
+                    action: TcpCheckAction::Send(b"PING\r\n".to_vec()),
+                },
+                TcpCheckRule {
+                    step: 2,
+                    comment: Some("pong".into()),
+                    action: TcpCheckAction::Expect(expect),
+                },
+            ],
+        }
+    }
+
+    fn expect(negate: bool, kind: TcpExpectKind, pattern: &str) -> TcpExpect {
+        TcpExpect {
+            negate,
+            kind,
+            pattern: pattern.into(),
+        }
+    }
+
+    fn check(addr: SocketAddr, rules: &TcpCheck) -> CheckResult {
+        let spec = ProbeSpec::new(
+            addr,
+            None,
+            Duration::from_millis(500),
+            Some(Duration::from_millis(500)),
+            Some(Duration::from_millis(300)),
+        )
+        .with_tcp_check(Some(rules));
+        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .unwrap();
+        rt.block_on(super::super::probe::run(&spec)).unwrap()
+    }
+
+    fn pong(mut c: std::net::TcpStream) {
+        if read_line(&mut c) == b"PING\r\n" {
+            // In two pieces: the expect must wait for the rest.
+            let _ = c.write_all(b"+PO");
+            std::thread::sleep(Duration::from_millis(20));
+            let _ = c.write_all(b"NG\r\n");
+        }
+        std::thread::sleep(Duration::from_millis(400));
+    }
+
+    fn wrong(mut c: std::net::TcpStream) {
+        read_line(&mut c);
+        let _ = c.write_all(b"-ERR no\r\n");
+    }
+
+    fn silent(mut c: std::net::TcpStream) {
+        read_line(&mut c);
+        std::thread::sleep(Duration::from_millis(600));
+    }
+
+    fn closing(mut c: std::net::TcpStream) {
+        read_line(&mut c);
+    }
+
+    #[test]
+    fn a_right_answer_passes_with_haproxys_result() {
+        let r = check(
+            server(pong),
+            &redis_rules(expect(false, TcpExpectKind::String, "+PONG")),
+        );
+        assert_eq!(r.status, CheckStatus::L7Ok);
+        assert_eq!((r.code, r.info.as_deref()), (Some(0), Some("(tcp-check)")));
+        let hex = check(
+            server(pong),
+            &redis_rules(expect(false, TcpExpectKind::Binary, "2b504f4e47")),
+        );
+        assert_eq!(hex.status, CheckStatus::L7Ok);
+        let re = check(
+            server(pong),
+            &redis_rules(expect(false, TcpExpectKind::RBinary, "^2B50")),
+        );
+        assert_eq!(re.status, CheckStatus::L7Ok);
+    }
+
+    #[test]
+    fn wrong_answers_fail_with_haproxys_messages() {
+        let r = check(
+            server(wrong),
+            &redis_rules(expect(false, TcpExpectKind::String, "+PONG")),
+        );
+        assert_eq!(r.status, CheckStatus::L7Rsp);
+        assert_eq!(
+            r.info.as_deref(),
+            Some("TCPCHK did not match content '+PONG' at step 2 comment: pong")
+        );
+        let r = check(
+            server(wrong),
+            &redis_rules(expect(true, TcpExpectKind::RString, "^-ERR")),
+        );
+        assert_eq!(
+            r.info.as_deref(),
+            Some("TCPCHK matched unwanted content (regex) at step 2 comment: pong")
+        );
+        let r = check(
+            server(wrong),
+            &redis_rules(expect(true, TcpExpectKind::String, "+PONG")),
+        );
+        assert_eq!(
+            r.status,
+            CheckStatus::L7Ok,
+            "closed without the unwanted text"
+        );
+    }
+
+    #[test]
+    fn silence_closes_and_refusals_are_reported_at_their_step() {
+        let rules = redis_rules(expect(false, TcpExpectKind::String, "+PONG"));
+        let r = check(server(silent), &rules);
+        assert_eq!(r.status, CheckStatus::L7Timeout);
+        assert_eq!(
+            r.info.as_deref(),
+            Some(" at step 2 of tcp-check (expect string '+PONG') comment: 'pong'")
+        );
+        let r = check(server(closing), &rules);
+        assert_eq!(r.status, CheckStatus::L7Rsp);
+        assert_eq!(
+            r.info.as_deref(),
+            Some("TCPCHK got an empty response at step 2 comment: 'pong'")
+        );
+        let refused = {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap()
+        };
+        let r = check(refused, &rules);
+        assert_eq!(r.status, CheckStatus::L4Con);
+        assert_eq!(
+            r.info.as_deref(),
+            Some("Connection refused at initial connection step of tcp-check")
+        );
+        let mut explicit = rules.clone();
+        explicit.rules.insert(
+            0,
+            TcpCheckRule {
+                step: 1,
+                comment: None,
+                action: TcpCheckAction::Connect {
+                    port: Some(refused.port()),
+                },
+            },
+        );
+        let r = check(server(pong), &explicit);
+        assert_eq!(
+            r.info.as_deref(),
+            Some(
+                format!(
+                    "Connection refused at step 1 of tcp-check (connect port {})",
+                    refused.port()
+                )
+                .as_str()
+            )
+        );
+    }
+
+    #[test]
+    fn rulesets_ending_in_a_connect_or_empty_pass_at_layer_4() {
+        let r = check(server(pong), &TcpCheck::default());
+        assert_eq!((r.status, r.info), (CheckStatus::L4Ok, None));
+        let connect_only = TcpCheck {
+            rules: vec![TcpCheckRule {
+                step: 1,
+                comment: None,
+                action: TcpCheckAction::Connect { port: None },
+            }],
+        };
+        let r = check(server(pong), &connect_only);
+        assert_eq!(
+            (r.status, r.info.as_deref()),
+            (CheckStatus::L4Ok, Some("(tcp-check)"))
+        );
+    }
+
+    #[test]
+    fn answers_are_read_up_to_the_cap() {
+        fn flood(mut c: std::net::TcpStream) {
+            read_line(&mut c);
+            let junk = vec![b'x'; 64 * 1024];
+            let _ = c.write_all(&junk);
+            std::thread::sleep(Duration::from_millis(400));
+        }
+        let r = check(
+            server(flood),
+            &redis_rules(expect(false, TcpExpectKind::String, "+PONG")),
+        );
+        assert_eq!(r.status, CheckStatus::L7Rsp, "a full buffer is final");
+    }
+}
