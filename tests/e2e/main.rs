@@ -25,5 +25,6 @@ mod show_errors;
 mod stats;
 mod stop;
 mod tcp;
+mod tcpcheck;
 mod vrrp;
 mod vrrp_net;

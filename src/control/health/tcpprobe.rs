@@ -35,7 +35,8 @@ enum Action {
     Expect {
         negate: bool,
         kind: TcpExpectKind,
-        pattern: String,
+        /// The expected bytes as HAProxy's messages show them.
+        shown: String,
         matcher: Matcher,
     },
 }
@@ -89,21 +90,46 @@ pub fn compile(check: &TcpCheck) -> Vec<Step> {
                         Err(_) => continue,
                     },
                 };
+                let shown = match &matcher {
+                    Matcher::Bytes(bytes) => shown(bytes),
+                    Matcher::Regex(_) | Matcher::HexRegex(_) => String::new(),
+                };
                 Action::Expect {
                     negate: e.negate,
                     kind: e.kind,
-                    pattern: e.pattern.clone(),
+                    shown,
                     matcher,
                 }
             }
         };
         steps.push(Step {
             step: rule.step,
-            comment: rule.comment.clone(),
+            comment: rule.comment.as_deref().map(|c| ascii_encode(c.as_bytes())),
             action,
         });
     }
     steps
+}
+
+/// Expected bytes as HAProxy prints them: with `%.*s`, so up to the first NUL, then escaped
+/// for the log line.
+fn shown(bytes: &[u8]) -> String {
+    let end = memchr::memchr(0, bytes).unwrap_or(bytes.len());
+    ascii_encode(bytes.get(..end).unwrap_or(bytes))
+}
+
+/// HAProxy's `chunk_asciiencode` with `"` as the quote: what the log line would otherwise
+/// break on (controls, non-ASCII, `<`, `>`, `"`) becomes `<XX>`.
+fn ascii_encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for &b in bytes {
+        if b.is_ascii_graphic() && !matches!(b, b'<' | b'>' | b'"') || b == b' ' {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("<{b:02X}>"));
+        }
+    }
+    out
 }
 
 /// What the checker was doing when a connection error or a timeout ended it, in HAProxy's
@@ -117,9 +143,9 @@ fn where_it_failed(step: &Step) -> String {
         Action::Connect { port: Some(p), .. } => out.push_str(&format!(" (connect port {p})")),
         Action::Connect { port: None, .. } => out.push_str(" (connect)"),
         Action::Send(_) => out.push_str(" (send)"),
-        Action::Expect { kind, pattern, .. } => out.push_str(&match kind {
-            TcpExpectKind::String => format!(" (expect string '{pattern}')"),
-            TcpExpectKind::Binary => format!(" (expect binary '{pattern}')"),
+        Action::Expect { kind, shown, .. } => out.push_str(&match kind {
+            TcpExpectKind::String => format!(" (expect string '{shown}')"),
+            TcpExpectKind::Binary => format!(" (expect binary '{shown}')"),
             TcpExpectKind::RString => " (expect regex)".into(),
             TcpExpectKind::RBinary => " (expect binary regex)".into(),
         }),
@@ -137,9 +163,9 @@ fn mismatch(step: &Step, matched: bool) -> String {
     } else {
         "TCPCHK did not match content"
     });
-    if let Action::Expect { kind, pattern, .. } = &step.action {
+    if let Action::Expect { kind, shown, .. } = &step.action {
         out.push_str(&match kind {
-            TcpExpectKind::String => format!(" '{pattern}' at step {}", step.step),
+            TcpExpectKind::String => format!(" '{shown}' at step {}", step.step),
             TcpExpectKind::Binary => format!(" (binary) at step {}", step.step),
             TcpExpectKind::RString => format!(" (regex) at step {}", step.step),
             TcpExpectKind::RBinary => format!(" (binary regex) at step {}", step.step),
@@ -558,6 +584,13 @@ mod tests {
             (r.status, r.info.as_deref()),
             (CheckStatus::L4Ok, Some("(tcp-check)"))
         );
+    }
+
+    #[test]
+    fn patterns_and_comments_are_shown_as_haproxy_logs_them() {
+        assert_eq!(shown(b"+PONG"), "+PONG");
+        assert_eq!(shown(b"\x00\x00"), "", "printf stops at the NUL");
+        assert_eq!(shown(b"a\"<b>\r\n\xff"), "a<22><3C>b<3E><0D><0A><FF>");
     }
 
     #[test]
