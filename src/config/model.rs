@@ -393,6 +393,20 @@ pub enum ExpectRule {
 pub struct TcpCheck {
     /// The rules in order, `tcp-check comment` lines folded into the rules they describe.
     pub rules: Vec<TcpCheckRule>,
+    /// `option redis-check` or `option smtpchk`: HAProxy's built-in exchange replaces `rules`.
+    pub protocol: Option<CheckProtocol>,
+}
+
+/// The protocol checks HAProxy builds from `tcp-check` rules of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckProtocol {
+    /// `option redis-check`: `PING` as a RESP array, `+PONG` expected.
+    Redis,
+    /// `option smtpchk [HELO|EHLO <domain>]`: a 2xx greeting, then this command and a 2xx.
+    Smtp {
+        /// The command sent after the greeting (`HELO localhost` by default).
+        command: String,
+    },
 }
 
 /// One `tcp-check connect|send|send-binary|expect` line.

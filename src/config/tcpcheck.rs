@@ -15,7 +15,9 @@
 use super::draft::ProxyDraft;
 use super::error::Diagnostics;
 use super::lexer::Line;
-use super::model::{Location, TcpCheck, TcpCheckAction, TcpCheckRule, TcpExpect, TcpExpectKind};
+use super::model::{
+    CheckProtocol, Location, TcpCheck, TcpCheckAction, TcpCheckRule, TcpExpect, TcpExpectKind,
+};
 use super::units::parse_uint;
 
 /// One line of a ruleset as written: a rule, or a comment for the rules after it.
@@ -28,8 +30,10 @@ enum Entry {
 /// `option tcp-check` and the `tcp-check` lines of a section or inherited from `defaults`.
 #[derive(Debug, Clone, Default)]
 pub struct TcpCheckDraft {
-    /// `option tcp-check` is in effect.
+    /// `option tcp-check`, `option redis-check` or `option smtpchk` is in effect.
     pub enabled: bool,
+    /// `option redis-check` or `option smtpchk`: the rules below are not used.
+    pub protocol: Option<CheckProtocol>,
     /// The ruleset's lines in order.
     entries: Vec<Entry>,
     /// The current section wrote a `tcp-check` line, so `entries` are its own.
@@ -48,6 +52,7 @@ impl TcpCheckDraft {
     pub fn result(&self) -> Option<TcpCheck> {
         self.enabled.then(|| TcpCheck {
             rules: fold_comments(&self.entries),
+            protocol: self.protocol.clone(),
         })
     }
 
@@ -113,13 +118,44 @@ fn fold_comments(entries: &[Entry]) -> Vec<TcpCheckRule> {
     rules
 }
 
-/// Applies `option tcp-check` or `no option tcp-check`.
-pub fn parse_option_tcp_check(draft: &mut ProxyDraft, negated: bool) {
-    draft.tcp_check.enabled = !negated;
-    if !negated {
-        // One check type per proxy: the later option wins, as in HAProxy.
-        draft.http_check.enabled = false;
+/// Applies `option tcp-check`, `option redis-check` or `option smtpchk`, or their `no` form.
+pub fn parse_option_tcp_check(
+    draft: &mut ProxyDraft,
+    line: &Line,
+    name: &str,
+    args: &[String],
+    negated: bool,
+    diag: &mut Diagnostics,
+) {
+    let tc = &mut draft.tcp_check;
+    if negated {
+        tc.enabled = false;
+        return;
     }
+    let protocol = match (name, args) {
+        ("smtpchk", [verb, domain, ..]) if verb == "HELO" || verb == "EHLO" => {
+            Some(CheckProtocol::Smtp {
+                command: format!("{verb} {domain}"),
+            })
+        }
+        // As HAProxy: anything else is the default greeting.
+        ("smtpchk", _) => Some(CheckProtocol::Smtp {
+            command: "HELO localhost".into(),
+        }),
+        ("redis-check", []) => Some(CheckProtocol::Redis),
+        ("tcp-check", []) => None,
+        (_, _) => {
+            diag.error(
+                &line.location,
+                format!("'option {name}' takes no arguments"),
+            );
+            return;
+        }
+    };
+    tc.enabled = true;
+    tc.protocol = protocol;
+    // One check type per proxy: the later option wins, as in HAProxy.
+    draft.http_check.enabled = false;
 }
 
 /// Applies one `tcp-check ...` line.

@@ -1028,3 +1028,40 @@ fn tcp_check_errors_and_warnings() {
         "{w:?}"
     );
 }
+
+#[test]
+fn redis_and_smtp_checks_replace_the_check_type() {
+    let c = load(
+        "defaults\n option smtpchk\n\
+         backend smtp\n\
+         backend ehlo\n option smtpchk EHLO mx.example\n\
+         backend odd\n option smtpchk FOO bar\n\
+         backend redis\n option redis-check\n\
+         backend http\n option redis-check\n option httpchk\n",
+    )
+    .unwrap()
+    .config;
+    let protocol = |i: usize| {
+        c.proxies[i]
+            .tcpchk
+            .as_ref()
+            .and_then(|t| t.protocol.clone())
+    };
+    let smtp = |command: &str| {
+        Some(CheckProtocol::Smtp {
+            command: command.into(),
+        })
+    };
+    assert_eq!(protocol(0), smtp("HELO localhost"));
+    assert_eq!(protocol(1), smtp("EHLO mx.example"));
+    assert_eq!(
+        protocol(2),
+        smtp("HELO localhost"),
+        "as HAProxy: only HELO or EHLO"
+    );
+    assert_eq!(protocol(3), Some(CheckProtocol::Redis));
+    assert!(c.proxies[4].tcpchk.is_none() && c.proxies[4].httpchk.is_some());
+    assert!(errors("backend b\n option redis-check x\n")[0].contains("takes no argument"));
+    let w = warnings("backend b\n option redis-check\n tcp-check send a\n");
+    assert!(w.iter().any(|w| w.contains("tcp-check rules")), "{w:?}");
+}

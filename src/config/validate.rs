@@ -212,7 +212,7 @@ fn check_health_checks(draft: &ProxyDraft, diag: &mut Diagnostics) {
             );
         }
     }
-    if proxy.is_backend() && !draft.tcp_check.enabled {
+    if proxy.is_backend() && (!draft.tcp_check.enabled || draft.tcp_check.protocol.is_some()) {
         if let Some(first) = &draft.tcp_check.first_rule {
             diag.warn(
                 &proxy.location,

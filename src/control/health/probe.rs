@@ -45,8 +45,8 @@ pub struct ProbeSpec {
     pub answer_timeout: Duration,
     /// Whether `answer_timeout` runs from the connect (`timeout check` set) or the start.
     pub answer_after_connect: bool,
-    /// `option tcp-check`: the steps to run instead of the connect or HTTP check.
-    pub tcp_steps: Option<Vec<super::tcpprobe::Step>>,
+    /// `option tcp-check`, `redis-check` or `smtpchk`: the steps to run instead of the connect or HTTP check.
+    pub tcp_steps: Option<super::tcpprobe::Ruleset>,
 }
 
 impl ProbeSpec {

@@ -1,5 +1,6 @@
 //! A `tcp-check` probe: the rules run in order over one connection at a time, with the
-//! results and messages of HAProxy 2.6's `tcpcheck_main` and `chk_report_conn_err`.
+//! results and messages of HAProxy 2.6's `tcpcheck_main` and `chk_report_conn_err`; and the
+//! protocol checks HAProxy builds from such rules (`option redis-check`, `option smtpchk`).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -7,7 +8,7 @@ use std::time::{Duration, Instant};
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 
-use crate::config::{TcpCheck, TcpCheckAction, TcpExpectKind};
+use crate::config::{CheckProtocol, TcpCheck, TcpCheckAction, TcpExpectKind};
 
 use super::probe::{local_shortage, os_error_text, ProbeSpec, MAX_ANSWER};
 use super::status::{CheckResult, CheckStatus};
@@ -23,7 +24,86 @@ enum Matcher {
     HexRegex(regex::bytes::Regex),
 }
 
-/// One step of a compiled `tcp-check` ruleset.
+/// The info of a protocol check's result, from HAProxy's `on-error`/`on-success` formats.
+#[derive(Debug, Clone)]
+enum Info {
+    /// A fixed text.
+    Fixed(&'static str),
+    /// `res.payload(skip,0)`, optionally `ltrim(' ')`, then `cut_crlf`: the answer's line.
+    Line { skip: usize, trim: bool },
+}
+
+impl Info {
+    fn render(&self, answer: &[u8]) -> String {
+        match self {
+            Self::Fixed(text) => (*text).to_string(),
+            Self::Line { skip, trim } => {
+                let mut line = answer.get(*skip..).unwrap_or(&[]);
+                if *trim {
+                    while let [b' ', rest @ ..] = line {
+                        line = rest;
+                    }
+                }
+                let end = memchr::memchr2(b'\r', b'\n', line).unwrap_or(line.len());
+                ascii_encode(line.get(..end).unwrap_or(line))
+            }
+        }
+    }
+}
+
+/// One `expect` step.
+#[derive(Debug, Clone)]
+struct Expect {
+    negate: bool,
+    kind: TcpExpectKind,
+    /// The expected bytes as HAProxy's messages show them.
+    shown: String,
+    matcher: Matcher,
+    /// `min-recv`: judge once this many bytes came, without waiting for a match.
+    min_recv: Option<usize>,
+    /// `error-status`.
+    err_status: CheckStatus,
+    /// `on-error` and `on-success`.
+    on_error: Option<Info>,
+    on_success: Option<Info>,
+    /// `status-code res.payload(0,3)`: the code is the answer's first three digits.
+    status_code: bool,
+}
+
+impl Expect {
+    fn plain(negate: bool, kind: TcpExpectKind, matcher: Matcher) -> Self {
+        let shown = match &matcher {
+            Matcher::Bytes(bytes) => shown(bytes),
+            Matcher::Regex(_) | Matcher::HexRegex(_) => String::new(),
+        };
+        Self {
+            negate,
+            kind,
+            shown,
+            matcher,
+            min_recv: None,
+            err_status: CheckStatus::L7Rsp,
+            on_error: None,
+            on_success: None,
+            status_code: false,
+        }
+    }
+
+    /// The code HAProxy reports with this step's result.
+    fn code(&self, answer: &[u8]) -> u16 {
+        if !self.status_code {
+            return 0;
+        }
+        let digits = answer.get(..3).unwrap_or(&[]);
+        std::str::from_utf8(digits)
+            .ok()
+            .filter(|d| d.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+/// One step of a compiled ruleset.
 #[derive(Debug, Clone)]
 enum Action {
     /// A new connection; `implicit` when HAProxy adds it in front of rules without one.
@@ -32,13 +112,7 @@ enum Action {
         implicit: bool,
     },
     Send(Vec<u8>),
-    Expect {
-        negate: bool,
-        kind: TcpExpectKind,
-        /// The expected bytes as HAProxy's messages show them.
-        shown: String,
-        matcher: Matcher,
-    },
+    Expect(Box<Expect>),
 }
 
 /// A step with HAProxy's number and the rule's comment.
@@ -49,23 +123,141 @@ pub struct Step {
     action: Action,
 }
 
+/// A compiled ruleset.
+#[derive(Debug, Clone)]
+pub struct Ruleset {
+    steps: Vec<Step>,
+    /// Written with `tcp-check` lines: HAProxy's generic messages ("TCPCHK did not match…",
+    /// "at step N of tcp-check") apply; protocol checks have their own or none.
+    generic: bool,
+}
+
+fn step(step: usize, action: Action) -> Step {
+    Step {
+        step,
+        comment: None,
+        action,
+    }
+}
+
+fn regex(pattern: &str) -> Matcher {
+    match regex::bytes::Regex::new(pattern) {
+        Ok(re) => Matcher::Regex(re),
+        // Never happens for the fixed patterns below; a missing byte never matches.
+        Err(_) => Matcher::Bytes(vec![0; MAX_ANSWER + 1]),
+    }
+}
+
+/// HAProxy 2.6's `*redis-check` and `*smtp-check` rulesets (`proxy_parse_*_opt`).
+fn protocol_steps(protocol: &CheckProtocol) -> Vec<Step> {
+    match protocol {
+        CheckProtocol::Redis => {
+            let mut expect = Expect::plain(
+                false,
+                TcpExpectKind::String,
+                Matcher::Bytes(b"+PONG\r\n".to_vec()),
+            );
+            expect.err_status = CheckStatus::L7Sts;
+            expect.on_error = Some(Info::Line {
+                skip: 0,
+                trim: false,
+            });
+            expect.on_success = Some(Info::Fixed("Redis server is ok"));
+            vec![
+                step(
+                    0,
+                    Action::Connect {
+                        port: None,
+                        implicit: true,
+                    },
+                ),
+                step(1, Action::Send(b"*1\r\n$4\r\nPING\r\n".to_vec())),
+                step(2, Action::Expect(Box::new(expect))),
+            ]
+        }
+        CheckProtocol::Smtp { command } => {
+            let reply = |pattern: &str, err_status, on_error, on_success, status_code| {
+                let mut e = Expect::plain(false, TcpExpectKind::RString, regex(pattern));
+                e.min_recv = Some(4);
+                e.err_status = err_status;
+                e.on_error = Some(on_error);
+                e.on_success = on_success;
+                e.status_code = status_code;
+                Action::Expect(Box::new(e))
+            };
+            let text = Info::Line {
+                skip: 4,
+                trim: true,
+            };
+            vec![
+                step(
+                    1,
+                    Action::Connect {
+                        port: None,
+                        implicit: false,
+                    },
+                ),
+                step(
+                    2,
+                    reply(
+                        "^[0-9]{3}[ \r]",
+                        CheckStatus::L7Rsp,
+                        Info::Line {
+                            skip: 0,
+                            trim: false,
+                        },
+                        None,
+                        false,
+                    ),
+                ),
+                step(
+                    3,
+                    reply(
+                        "^2[0-9]{2}[ \r]",
+                        CheckStatus::L7Sts,
+                        text.clone(),
+                        None,
+                        true,
+                    ),
+                ),
+                step(4, Action::Send(format!("{command}\r\n").into_bytes())),
+                step(
+                    5,
+                    reply(
+                        "^2[0-9]{2}[- \r]",
+                        CheckStatus::L7Sts,
+                        text.clone(),
+                        Some(text),
+                        true,
+                    ),
+                ),
+            ]
+        }
+    }
+}
+
 /// Compiles a ruleset, with the implicit first connect HAProxy adds when the rules do not
-/// start with one. Patterns were checked when the configuration was read; one that still
-/// fails to compile never matches.
-pub fn compile(check: &TcpCheck) -> Vec<Step> {
+/// start with one. Patterns were checked when the configuration was read; a rule whose
+/// pattern still fails to compile is left out.
+pub fn compile(check: &TcpCheck) -> Ruleset {
+    if let Some(protocol) = &check.protocol {
+        return Ruleset {
+            steps: protocol_steps(protocol),
+            generic: false,
+        };
+    }
     let mut steps = Vec::with_capacity(check.rules.len() + 1);
     if !matches!(
         check.rules.first().map(|r| &r.action),
         Some(TcpCheckAction::Connect { .. })
     ) {
-        steps.push(Step {
-            step: 0,
-            comment: None,
-            action: Action::Connect {
+        steps.push(step(
+            0,
+            Action::Connect {
                 port: None,
                 implicit: true,
             },
-        });
+        ));
     }
     for rule in &check.rules {
         let action = match &rule.action {
@@ -90,16 +282,7 @@ pub fn compile(check: &TcpCheck) -> Vec<Step> {
                         Err(_) => continue,
                     },
                 };
-                let shown = match &matcher {
-                    Matcher::Bytes(bytes) => shown(bytes),
-                    Matcher::Regex(_) | Matcher::HexRegex(_) => String::new(),
-                };
-                Action::Expect {
-                    negate: e.negate,
-                    kind: e.kind,
-                    shown,
-                    matcher,
-                }
+                Action::Expect(Box::new(Expect::plain(e.negate, e.kind, matcher)))
             }
         };
         steps.push(Step {
@@ -108,7 +291,10 @@ pub fn compile(check: &TcpCheck) -> Vec<Step> {
             action,
         });
     }
-    steps
+    Ruleset {
+        steps,
+        generic: true,
+    }
 }
 
 /// Expected bytes as HAProxy prints them: with `%.*s`, so up to the first NUL, then escaped
@@ -133,8 +319,12 @@ fn ascii_encode(bytes: &[u8]) -> String {
 }
 
 /// What the checker was doing when a connection error or a timeout ended it, in HAProxy's
-/// words (`chk_report_conn_err`): " at step 2 of tcp-check (expect string '+PONG')".
-fn where_it_failed(step: &Step) -> String {
+/// words (`chk_report_conn_err`): " at step 2 of tcp-check (expect string '+PONG')"; protocol
+/// checks say nothing more than the error.
+fn where_it_failed(step: &Step, generic: bool) -> String {
+    if !generic {
+        return String::new();
+    }
     if let Action::Connect { implicit: true, .. } = step.action {
         return " at initial connection step of tcp-check".into();
     }
@@ -143,9 +333,9 @@ fn where_it_failed(step: &Step) -> String {
         Action::Connect { port: Some(p), .. } => out.push_str(&format!(" (connect port {p})")),
         Action::Connect { port: None, .. } => out.push_str(" (connect)"),
         Action::Send(_) => out.push_str(" (send)"),
-        Action::Expect { kind, shown, .. } => out.push_str(&match kind {
-            TcpExpectKind::String => format!(" (expect string '{shown}')"),
-            TcpExpectKind::Binary => format!(" (expect binary '{shown}')"),
+        Action::Expect(e) => out.push_str(&match e.kind {
+            TcpExpectKind::String => format!(" (expect string '{}')", e.shown),
+            TcpExpectKind::Binary => format!(" (expect binary '{}')", e.shown),
             TcpExpectKind::RString => " (expect regex)".into(),
             TcpExpectKind::RBinary => " (expect binary regex)".into(),
         }),
@@ -157,20 +347,24 @@ fn where_it_failed(step: &Step) -> String {
 }
 
 /// The message of a failed expect (`tcpcheck_expect_onerror_message`).
-fn mismatch(step: &Step, matched: bool) -> String {
-    let mut out = String::from(if matched {
-        "TCPCHK matched unwanted content"
-    } else {
-        "TCPCHK did not match content"
-    });
-    if let Action::Expect { kind, shown, .. } = &step.action {
-        out.push_str(&match kind {
-            TcpExpectKind::String => format!(" '{shown}' at step {}", step.step),
-            TcpExpectKind::Binary => format!(" (binary) at step {}", step.step),
-            TcpExpectKind::RString => format!(" (regex) at step {}", step.step),
-            TcpExpectKind::RBinary => format!(" (binary regex) at step {}", step.step),
-        });
-    }
+fn mismatch(step: &Step, expect: &Expect, matched: bool, answer: &[u8], generic: bool) -> String {
+    let mut out = match &expect.on_error {
+        Some(info) => info.render(answer),
+        None if !generic => String::new(),
+        None => {
+            let what = if matched {
+                "TCPCHK matched unwanted content"
+            } else {
+                "TCPCHK did not match content"
+            };
+            match expect.kind {
+                TcpExpectKind::String => format!("{what} '{}' at step {}", expect.shown, step.step),
+                TcpExpectKind::Binary => format!("{what} (binary) at step {}", step.step),
+                TcpExpectKind::RString => format!("{what} (regex) at step {}", step.step),
+                TcpExpectKind::RBinary => format!("{what} (binary regex) at step {}", step.step),
+            }
+        }
+    };
     if let Some(c) = &step.comment {
         out.push_str(&format!(" comment: {c}"));
     }
@@ -197,45 +391,73 @@ fn matches(matcher: &Matcher, answer: &[u8], last_read: bool) -> Option<bool> {
 
 /// How a step ended when it did not let the next one run.
 enum Stop {
-    Done(CheckStatus, Option<String>),
+    /// A verdict: status, code, info.
+    Done(CheckStatus, u16, String),
     /// This process could not open a socket: no verdict on the server.
     Local,
 }
 
-/// Runs the steps against `spec.target` (its port replaced by a `connect port`).
-pub async fn run(spec: &ProbeSpec, steps: &[Step]) -> Option<CheckResult> {
+/// Runs the ruleset against `spec.target` (its port replaced by a `connect port`).
+pub async fn run(spec: &ProbeSpec, rules: &Ruleset) -> Option<CheckResult> {
     let started = Instant::now();
     // Every wait below is bounded: connects by `connect_timeout`, the rest by the deadline
     // the first connect sets.
-    let (status, code, info) = match run_steps(spec, steps, started).await {
-        Ok(()) => success(steps),
+    let (status, code, info) = match run_steps(spec, rules, started).await {
+        Ok(answer) => success(rules, &answer),
         Err(Stop::Local) => return None,
-        Err(Stop::Done(status, info)) => (status, None, info),
+        Err(Stop::Done(status, code, info)) => (status, code, info),
     };
     Some(CheckResult {
         status,
-        code,
-        info,
+        // HAProxy shows a code only with the statuses that carry one.
+        code: matches!(status, CheckStatus::L7Ok | CheckStatus::L7Sts).then_some(code),
+        info: (!info.is_empty()).then_some(info),
         duration: started.elapsed(),
     })
 }
 
 /// The result of a ruleset that ran to its end: it depends on the last rule.
-fn success(steps: &[Step]) -> (CheckStatus, Option<u16>, Option<String>) {
-    match steps.last().map(|s| &s.action) {
-        Some(Action::Connect { implicit: true, .. }) | None => (CheckStatus::L4Ok, None, None),
-        Some(Action::Connect { .. }) => (CheckStatus::L4Ok, None, Some("(tcp-check)".into())),
-        Some(_) => (CheckStatus::L7Ok, Some(0), Some("(tcp-check)".into())),
+fn success(rules: &Ruleset, answer: &[u8]) -> (CheckStatus, u16, String) {
+    let tcp_check = || {
+        if rules.generic {
+            "(tcp-check)".to_string()
+        } else {
+            String::new()
+        }
+    };
+    match rules.steps.last().map(|s| &s.action) {
+        Some(Action::Connect { implicit: true, .. }) | None => {
+            (CheckStatus::L4Ok, 0, String::new())
+        }
+        Some(Action::Connect { .. }) => (CheckStatus::L4Ok, 0, "(tcp-check)".into()),
+        Some(Action::Expect(e)) => {
+            let info = match &e.on_success {
+                Some(info) => info.render(answer),
+                None => tcp_check(),
+            };
+            (CheckStatus::L7Ok, e.code(answer), info)
+        }
+        Some(Action::Send(_)) => (CheckStatus::L7Ok, 0, "(tcp-check)".into()),
     }
 }
 
-async fn run_steps(spec: &ProbeSpec, steps: &[Step], started: Instant) -> Result<(), Stop> {
+/// Runs the steps; the last answer read when all passed.
+async fn run_steps(spec: &ProbeSpec, rules: &Ruleset, started: Instant) -> Result<Vec<u8>, Stop> {
+    let generic = rules.generic;
     let mut deadline: Option<Instant> = None;
     let mut stream: Option<TcpStream> = None;
     let mut answer: Vec<u8> = Vec::new();
     let mut must_read = true;
     let mut closed = false;
-    for step in steps {
+    for step in &rules.steps {
+        let failed = |status, e: &std::io::Error| {
+            Stop::Done(
+                status,
+                0,
+                format!("{}{}", os_error_text(e), where_it_failed(step, generic)),
+            )
+        };
+        let timed_out = |status| Stop::Done(status, 0, where_it_failed(step, generic));
         match &step.action {
             Action::Connect { port, .. } => {
                 // HAProxy closes the previous connection before opening the next.
@@ -253,22 +475,12 @@ async fn run_steps(spec: &ProbeSpec, steps: &[Step], started: Instant) -> Result
                 }
                 let connect = monoio::time::timeout(limit, TcpStream::connect(target));
                 stream = Some(match connect.await {
-                    Err(_) => {
-                        return Err(Stop::Done(
-                            CheckStatus::L4Timeout,
-                            Some(where_it_failed(step)),
-                        ))
-                    }
+                    Err(_) => return Err(timed_out(CheckStatus::L4Timeout)),
                     Ok(Err(e)) if local_shortage(&e) => {
                         log::debug!("health check to {target}: {e}");
                         return Err(Stop::Local);
                     }
-                    Ok(Err(e)) => {
-                        return Err(Stop::Done(
-                            CheckStatus::L4Con,
-                            Some(format!("{}{}", os_error_text(&e), where_it_failed(step))),
-                        ))
-                    }
+                    Ok(Err(e)) => return Err(failed(CheckStatus::L4Con, &e)),
                     Ok(Ok(s)) => s,
                 });
                 if deadline.is_none() {
@@ -288,19 +500,12 @@ async fn run_steps(spec: &ProbeSpec, steps: &[Step], started: Instant) -> Result
                 must_read = true;
                 let remaining = remaining(&deadline);
                 match monoio::time::timeout(remaining, s.write_all(data.clone())).await {
-                    Err(_) => return Err(timed_out(step)),
-                    Ok((Err(e), _)) => {
-                        return Err(Stop::Done(
-                            CheckStatus::SockErr,
-                            Some(format!("{}{}", os_error_text(&e), where_it_failed(step))),
-                        ))
-                    }
+                    Err(_) => return Err(timed_out(CheckStatus::L7Timeout)),
+                    Ok((Err(e), _)) => return Err(failed(CheckStatus::SockErr, &e)),
                     Ok((Ok(_), _)) => {}
                 }
             }
-            Action::Expect {
-                negate, matcher, ..
-            } => {
+            Action::Expect(expect) => {
                 let Some(s) = stream.as_mut() else {
                     continue;
                 };
@@ -313,7 +518,7 @@ async fn run_steps(spec: &ProbeSpec, steps: &[Step], started: Instant) -> Result
                             monoio::time::timeout(remaining, s.read(Vec::with_capacity(room)))
                                 .await;
                         match read {
-                            Err(_) => return Err(timed_out(step)),
+                            Err(_) => return Err(timed_out(CheckStatus::L7Timeout)),
                             Ok((Ok(0), _)) => closed = true,
                             Ok((Ok(n), chunk)) => {
                                 answer.extend_from_slice(chunk.get(..n).unwrap_or(&chunk))
@@ -322,14 +527,7 @@ async fn run_steps(spec: &ProbeSpec, steps: &[Step], started: Instant) -> Result
                                 closed = true;
                                 // A reset right after the last bytes is common: judge those.
                                 if answer.is_empty() {
-                                    return Err(Stop::Done(
-                                        CheckStatus::SockErr,
-                                        Some(format!(
-                                            "{}{}",
-                                            os_error_text(&e),
-                                            where_it_failed(step)
-                                        )),
-                                    ));
+                                    return Err(failed(CheckStatus::SockErr, &e));
                                 }
                             }
                         }
@@ -339,19 +537,26 @@ async fn run_steps(spec: &ProbeSpec, steps: &[Step], started: Instant) -> Result
                             if let Some(c) = &step.comment {
                                 info.push_str(&format!(" comment: '{c}'"));
                             }
-                            return Err(Stop::Done(CheckStatus::L7Rsp, Some(info)));
+                            return Err(Stop::Done(expect.err_status, 0, info));
                         }
                     }
                     let last_read = closed || answer.len() >= MAX_ANSWER;
-                    // As HAProxy: no match yet means wait for more, even for a `!` rule;
-                    // once all has come (or the buffer is full) the verdict is final.
-                    match matches(matcher, &answer, last_read) {
-                        None | Some(false) if !last_read => must_read = true,
-                        Some(found) if found != *negate => break,
-                        found => {
+                    if !last_read && expect.min_recv.is_some_and(|n| answer.len() < n) {
+                        must_read = true;
+                        continue;
+                    }
+                    // As HAProxy: no match yet means wait for more, even for a `!` rule,
+                    // unless `min-recv` makes the first look final; once all has come (or
+                    // the buffer is full) the verdict is final.
+                    match matches(&expect.matcher, &answer, last_read) {
+                        None => must_read = true,
+                        Some(false) if !last_read && expect.min_recv.is_none() => must_read = true,
+                        Some(found) if found != expect.negate => break,
+                        Some(found) => {
                             return Err(Stop::Done(
-                                CheckStatus::L7Rsp,
-                                Some(mismatch(step, found.unwrap_or(false))),
+                                expect.err_status,
+                                expect.code(&answer),
+                                mismatch(step, expect, found, &answer, generic),
                             ))
                         }
                     }
@@ -359,7 +564,7 @@ async fn run_steps(spec: &ProbeSpec, steps: &[Step], started: Instant) -> Result
             }
         }
     }
-    Ok(())
+    Ok(answer)
 }
 
 fn remaining(deadline: &Option<Instant>) -> Duration {
@@ -368,14 +573,10 @@ fn remaining(deadline: &Option<Instant>) -> Duration {
     })
 }
 
-fn timed_out(step: &Step) -> Stop {
-    Stop::Done(CheckStatus::L7Timeout, Some(where_it_failed(step)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{TcpCheckRule, TcpExpect};
+    use crate::config::{CheckProtocol, TcpCheckRule, TcpExpect};
     use std::io::{Read, Write};
     use std::net::TcpListener;
 
@@ -418,6 +619,7 @@ mod tests {
                     action: TcpCheckAction::Expect(expect),
                 },
             ],
+            protocol: None,
         }
     }
 
@@ -578,6 +780,7 @@ mod tests {
                 comment: None,
                 action: TcpCheckAction::Connect { port: None },
             }],
+            protocol: None,
         };
         let r = check(server(pong), &connect_only);
         assert_eq!(
@@ -591,6 +794,83 @@ mod tests {
         assert_eq!(shown(b"+PONG"), "+PONG");
         assert_eq!(shown(b"\x00\x00"), "", "printf stops at the NUL");
         assert_eq!(shown(b"a\"<b>\r\n\xff"), "a<22><3C>b<3E><0D><0A><FF>");
+    }
+
+    fn protocol(p: CheckProtocol) -> TcpCheck {
+        TcpCheck {
+            rules: Vec::new(),
+            protocol: Some(p),
+        }
+    }
+
+    #[test]
+    fn redis_checks_ping_as_haproxy_does() {
+        fn redis(mut c: std::net::TcpStream) {
+            let mut request = [0u8; 14];
+            if c.read_exact(&mut request).is_ok() && &request == b"*1\r\n$4\r\nPING\r\n" {
+                let _ = c.write_all(b"+PONG\r\n");
+            }
+            std::thread::sleep(Duration::from_millis(400));
+        }
+        fn loading(mut c: std::net::TcpStream) {
+            let _ = c.read(&mut [0u8; 64]);
+            let _ = c.write_all(b"-LOADING Redis is loading\r\n");
+        }
+        let r = check(server(redis), &protocol(CheckProtocol::Redis));
+        assert_eq!(
+            (r.status, r.code, r.info.as_deref()),
+            (CheckStatus::L7Ok, Some(0), Some("Redis server is ok"))
+        );
+        let r = check(server(loading), &protocol(CheckProtocol::Redis));
+        assert_eq!(
+            (r.status, r.code, r.info.as_deref()),
+            (
+                CheckStatus::L7Sts,
+                Some(0),
+                Some("-LOADING Redis is loading")
+            )
+        );
+        let r = check(server(silent), &protocol(CheckProtocol::Redis));
+        assert_eq!((r.status, r.info), (CheckStatus::L7Timeout, None));
+    }
+
+    #[test]
+    fn smtp_checks_greet_and_say_helo() {
+        fn smtp(mut c: std::net::TcpStream) {
+            let _ = c.write_all(b"220 mx.example ESMTP\r\n");
+            if read_line(&mut c) == b"EHLO me\r\n" {
+                let _ = c.write_all(b"250-mx.example\r\n250 SIZE 1000\r\n");
+            }
+            std::thread::sleep(Duration::from_millis(400));
+        }
+        fn busy(mut c: std::net::TcpStream) {
+            let _ = c.write_all(b"421 too busy\r\n");
+            std::thread::sleep(Duration::from_millis(400));
+        }
+        fn not_smtp(mut c: std::net::TcpStream) {
+            let _ = c.write_all(b"hello there\r\n");
+            std::thread::sleep(Duration::from_millis(400));
+        }
+        let ehlo = || {
+            protocol(CheckProtocol::Smtp {
+                command: "EHLO me".into(),
+            })
+        };
+        let r = check(server(smtp), &ehlo());
+        assert_eq!(
+            (r.status, r.code, r.info.as_deref()),
+            (CheckStatus::L7Ok, Some(250), Some("mx.example"))
+        );
+        let r = check(server(busy), &ehlo());
+        assert_eq!(
+            (r.status, r.code, r.info.as_deref()),
+            (CheckStatus::L7Sts, Some(421), Some("too busy"))
+        );
+        let r = check(server(not_smtp), &ehlo());
+        assert_eq!(
+            (r.status, r.code, r.info.as_deref()),
+            (CheckStatus::L7Rsp, None, Some("hello there"))
+        );
     }
 
     #[test]
