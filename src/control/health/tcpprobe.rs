@@ -148,7 +148,9 @@ fn regex(pattern: &str) -> Matcher {
     }
 }
 
-/// HAProxy 2.6's `*redis-check` and `*smtp-check` rulesets (`proxy_parse_*_opt`).
+/// HAProxy 2.6's `*redis-check` and `*smtp-check` rulesets (`proxy_parse_*_opt`); the SMTP
+/// one as 2.6.12 has it, with the backported multi-line EHLO reply and the closing `QUIT`
+/// (HAProxy issue 1812).
 fn protocol_steps(protocol: &CheckProtocol) -> Vec<Step> {
     match protocol {
         CheckProtocol::Redis => {
@@ -178,7 +180,8 @@ fn protocol_steps(protocol: &CheckProtocol) -> Vec<Step> {
         CheckProtocol::Smtp { command } => {
             let reply = |pattern: &str, err_status, on_error, on_success, status_code| {
                 let mut e = Expect::plain(false, TcpExpectKind::RString, regex(pattern));
-                e.min_recv = Some(4);
+                // Only the multi-line EHLO reply waits for a match instead.
+                e.min_recv = (!pattern.starts_with("^(")).then_some(4);
                 e.err_status = err_status;
                 e.on_error = Some(on_error);
                 e.on_success = on_success;
@@ -223,6 +226,17 @@ fn protocol_steps(protocol: &CheckProtocol) -> Vec<Step> {
                 step(4, Action::Send(format!("{command}\r\n").into_bytes())),
                 step(
                     5,
+                    reply(
+                        "^(2[0-9]{2}-[^\r]*\r\n)*2[0-9]{2}[ \r]",
+                        CheckStatus::L7Sts,
+                        text.clone(),
+                        Some(text.clone()),
+                        true,
+                    ),
+                ),
+                step(6, Action::Send(b"QUIT\r\n".to_vec())),
+                step(
+                    7,
                     reply(
                         "^2[0-9]{2}[- \r]",
                         CheckStatus::L7Sts,
@@ -839,7 +853,12 @@ mod tests {
         fn smtp(mut c: std::net::TcpStream) {
             let _ = c.write_all(b"220 mx.example ESMTP\r\n");
             if read_line(&mut c) == b"EHLO me\r\n" {
-                let _ = c.write_all(b"250-mx.example\r\n250 SIZE 1000\r\n");
+                let _ = c.write_all(b"250-mx.example\r\n");
+                std::thread::sleep(Duration::from_millis(20));
+                let _ = c.write_all(b"250 SIZE 1000\r\n");
+            }
+            if read_line(&mut c) == b"QUIT\r\n" {
+                let _ = c.write_all(b"221 2.0.0 Bye\r\n");
             }
             std::thread::sleep(Duration::from_millis(400));
         }
@@ -859,7 +878,7 @@ mod tests {
         let r = check(server(smtp), &ehlo());
         assert_eq!(
             (r.status, r.code, r.info.as_deref()),
-            (CheckStatus::L7Ok, Some(250), Some("mx.example"))
+            (CheckStatus::L7Ok, Some(221), Some("2.0.0 Bye"))
         );
         let r = check(server(busy), &ehlo());
         assert_eq!(
