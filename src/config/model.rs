@@ -393,7 +393,8 @@ pub enum ExpectRule {
 pub struct TcpCheck {
     /// The rules in order, `tcp-check comment` lines folded into the rules they describe.
     pub rules: Vec<TcpCheckRule>,
-    /// `option redis-check` or `option smtpchk`: HAProxy's built-in exchange replaces `rules`.
+    /// `option redis-check`, `smtpchk`, `pgsql-check` or `ldap-check`: HAProxy's built-in
+    /// exchange replaces `rules`.
     pub protocol: Option<CheckProtocol>,
 }
 
@@ -407,6 +408,13 @@ pub enum CheckProtocol {
         /// The command sent after the greeting (`HELO localhost` by default).
         command: String,
     },
+    /// `option pgsql-check user <name>`: a startup message, an authentication request back.
+    Pgsql {
+        /// The user named in the startup message.
+        user: String,
+    },
+    /// `option ldap-check`: an anonymous LDAPv3 bind, a successful bind response back.
+    Ldap,
 }
 
 /// One `tcp-check connect|send|send-binary|expect` line.

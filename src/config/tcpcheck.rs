@@ -118,7 +118,7 @@ fn fold_comments(entries: &[Entry]) -> Vec<TcpCheckRule> {
     rules
 }
 
-/// Applies `option tcp-check`, `option redis-check` or `option smtpchk`, or their `no` form.
+/// Applies `option tcp-check|redis-check|smtpchk|pgsql-check|ldap-check`, or its `no` form.
 pub fn parse_option_tcp_check(
     draft: &mut ProxyDraft,
     line: &Line,
@@ -143,6 +143,17 @@ pub fn parse_option_tcp_check(
             command: "HELO localhost".into(),
         }),
         ("redis-check", []) => Some(CheckProtocol::Redis),
+        ("ldap-check", []) => Some(CheckProtocol::Ldap),
+        ("pgsql-check", [user, name]) if user == "user" && !name.is_empty() => {
+            Some(CheckProtocol::Pgsql { user: name.clone() })
+        }
+        ("pgsql-check", _) => {
+            diag.error(
+                &line.location,
+                "'option pgsql-check' expects 'user <username>' as argument",
+            );
+            return;
+        }
         ("tcp-check", []) => None,
         (_, _) => {
             diag.error(

@@ -1065,3 +1065,31 @@ fn redis_and_smtp_checks_replace_the_check_type() {
     let w = warnings("backend b\n option redis-check\n tcp-check send a\n");
     assert!(w.iter().any(|w| w.contains("tcp-check rules")), "{w:?}");
 }
+
+#[test]
+fn pgsql_and_ldap_checks_need_what_haproxy_needs() {
+    let c =
+        load("backend pg\n option pgsql-check user haproxy\nbackend ldap\n option ldap-check\n")
+            .unwrap()
+            .config;
+    let protocol = |i: usize| {
+        c.proxies[i]
+            .tcpchk
+            .as_ref()
+            .and_then(|t| t.protocol.clone())
+    };
+    assert_eq!(
+        protocol(0),
+        Some(CheckProtocol::Pgsql {
+            user: "haproxy".into()
+        })
+    );
+    assert_eq!(protocol(1), Some(CheckProtocol::Ldap));
+    for text in [
+        "backend b\n option pgsql-check\n",
+        "backend b\n option pgsql-check name x\n",
+    ] {
+        let errs = errors(text);
+        assert!(errs[0].contains("expects 'user <username>'"), "{errs:?}");
+    }
+}

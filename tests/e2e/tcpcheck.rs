@@ -207,3 +207,83 @@ fn redis_and_smtp_checks_match_haproxy() {
         "ours: {ours:#?}\ntheirs: {theirs:#?}"
     );
 }
+
+#[test]
+fn pgsql_and_ldap_checks_match_haproxy() {
+    const BIND_OK: &[u8] = b"\x30\x0c\x02\x01\x01\x61\x07\x0a\x01\x00\x04\x00\x04\x00";
+    const BIND_REFUSED: &[u8] = b"\x30\x0c\x02\x01\x01\x61\x07\x0a\x01\x31\x04\x00\x04\x00";
+    let flip_pg = || {
+        RawBackend::start(|peer| {
+            if peer.read_exact(22).is_some() {
+                peer.write(if peer.id == 0 {
+                    b"E\x00\x00\x00\x30SFATAL\x00C28000\x00Mno pg_hba.conf entry\x00\x00".as_slice()
+                } else {
+                    b"R\x00\x00\x00\x0c\x00\x00\x00\x05salt"
+                });
+                let _ = peer.read_for(Duration::from_millis(100));
+            }
+        })
+    };
+    let flip_ldap = || {
+        RawBackend::start(|peer| {
+            if peer.read_exact(14).is_some() {
+                peer.write(if peer.id == 0 { BIND_REFUSED } else { BIND_OK });
+                let _ = peer.read_for(Duration::from_millis(100));
+            }
+        })
+    };
+    let http = RawBackend::start(|peer| {
+        let _ = peer.read_exact(1);
+        peer.write(b"HTTP/1.0 400 Bad Request\r\n\r\n");
+    });
+    let odd_auth = RawBackend::start(|peer| {
+        let _ = peer.read_exact(22);
+        // AuthenticationGSSContinue: not among the codes HAProxy accepts.
+        peer.write(b"R\x00\x00\x00\x08\x00\x00\x00\x08");
+        let _ = peer.read_for(Duration::from_millis(100));
+    });
+    let closing = RawBackend::start(|peer| {
+        let _ = peer.read_exact(1);
+    });
+    let body = |port: u16, pg: u16, ldap: u16| {
+        format!(
+            "defaults\n mode tcp\n timeout connect 1s\n timeout client 5s\n timeout server 5s\n timeout check 300ms\n\
+             frontend f\n bind 127.0.0.1:{port}\n default_backend pg\n\
+             backend pg\n option pgsql-check user haproxy\n\
+             \x20server flip 127.0.0.1:{pg} check inter 300 fall 1 rise 1\n\
+             \x20server http 127.0.0.1:{http} check inter 300 fall 1 rise 1\n\
+             \x20server odd 127.0.0.1:{odd_auth} check inter 300 fall 1 rise 1\n\
+             \x20server closing 127.0.0.1:{closing} check inter 300 fall 1 rise 1\n\
+             backend ldap\n option ldap-check\n\
+             \x20server flip 127.0.0.1:{ldap} check inter 300 fall 1 rise 1\n\
+             \x20server http 127.0.0.1:{http} check inter 300 fall 1 rise 1\n\
+             \x20server closing 127.0.0.1:{closing} check inter 300 fall 1 rise 1\n",
+            http = http.port,
+            odd_auth = odd_auth.port,
+            closing = closing.port,
+        )
+    };
+    let (p, l) = (flip_pg(), flip_ldap());
+    let theirs = haproxy_stderr(
+        &body(free_port(), p.port, l.port),
+        Duration::from_millis(1500),
+    )
+    .expect("run haproxy");
+    let (p, l) = (flip_pg(), flip_ldap());
+    let lb = Ringlb::start(&body(free_port(), p.port, l.port));
+    std::thread::sleep(Duration::from_millis(1500));
+    let ours = lb.stderr();
+    let (theirs, ours) = (transitions(&theirs), transitions(&ours));
+    let servers = |lines: &[String]| -> Vec<String> {
+        masked(lines)
+            .into_iter()
+            .filter(|l| l.starts_with("Server "))
+            .collect()
+    };
+    assert!(servers(&theirs).len() >= 9, "HAProxy's lines: {theirs:#?}");
+    assert_eq!(
+        servers(&ours),
+        servers(&theirs),
+        "ours: {ours:#?}\ntheirs: {theirs:#?}"
+    );
+}

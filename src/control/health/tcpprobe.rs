@@ -22,6 +22,8 @@ enum Matcher {
     Regex(regex::bytes::Regex),
     /// `rbinary`: the answer as upper-case hex digits matches.
     HexRegex(regex::bytes::Regex),
+    /// `option ldap-check`'s own judge of a bind response (`tcpcheck_ldap_expect_bindrsp`).
+    LdapBind,
 }
 
 /// The info of a protocol check's result, from HAProxy's `on-error`/`on-success` formats.
@@ -31,12 +33,15 @@ enum Info {
     Fixed(&'static str),
     /// `res.payload(skip,0)`, optionally `ltrim(' ')`, then `cut_crlf`: the answer's line.
     Line { skip: usize, trim: bool },
+    /// `res.payload(skip,0)` as is.
+    Rest { skip: usize },
 }
 
 impl Info {
     fn render(&self, answer: &[u8]) -> String {
         match self {
             Self::Fixed(text) => (*text).to_string(),
+            Self::Rest { skip } => shown(answer.get(*skip..).unwrap_or(&[])),
             Self::Line { skip, trim } => {
                 let mut line = answer.get(*skip..).unwrap_or(&[]);
                 if *trim {
@@ -45,7 +50,8 @@ impl Info {
                     }
                 }
                 let end = memchr::memchr2(b'\r', b'\n', line).unwrap_or(line.len());
-                ascii_encode(line.get(..end).unwrap_or(line))
+                // HAProxy keeps the info as a C string: it also ends at a NUL.
+                shown(line.get(..end).unwrap_or(line))
             }
         }
     }
@@ -74,7 +80,7 @@ impl Expect {
     fn plain(negate: bool, kind: TcpExpectKind, matcher: Matcher) -> Self {
         let shown = match &matcher {
             Matcher::Bytes(bytes) => shown(bytes),
-            Matcher::Regex(_) | Matcher::HexRegex(_) => String::new(),
+            Matcher::Regex(_) | Matcher::HexRegex(_) | Matcher::LdapBind => String::new(),
         };
         Self {
             negate,
@@ -148,9 +154,17 @@ fn regex(pattern: &str) -> Matcher {
     }
 }
 
-/// HAProxy 2.6's `*redis-check` and `*smtp-check` rulesets (`proxy_parse_*_opt`); the SMTP
-/// one as 2.6.12 has it, with the backported multi-line EHLO reply and the closing `QUIT`
-/// (HAProxy issue 1812).
+fn hex_regex(pattern: &str) -> Matcher {
+    match regex::bytes::Regex::new(pattern) {
+        Ok(re) => Matcher::HexRegex(re),
+        // Never happens for the fixed patterns below; a missing byte never matches.
+        Err(_) => Matcher::Bytes(vec![0; MAX_ANSWER + 1]),
+    }
+}
+
+/// HAProxy 2.6's `*redis-check`, `*smtp-check`, `*pgsql-check` and `*ldap-check` rulesets
+/// (`proxy_parse_*_opt`) as 2.6.12 has them: SMTP with the backported multi-line EHLO reply
+/// and closing `QUIT` (HAProxy issue 1812), PostgreSQL with more authentication codes.
 fn protocol_steps(protocol: &CheckProtocol) -> Vec<Step> {
     match protocol {
         CheckProtocol::Redis => {
@@ -245,6 +259,63 @@ fn protocol_steps(protocol: &CheckProtocol) -> Vec<Step> {
                         true,
                     ),
                 ),
+            ]
+        }
+        CheckProtocol::Pgsql { user } => {
+            // A startup message: length, protocol 3.0, "user", the name, the end.
+            let mut startup = Vec::with_capacity(15 + user.len());
+            startup.extend_from_slice(&u32::try_from(15 + user.len()).unwrap_or(0).to_be_bytes());
+            startup.extend_from_slice(b"\x00\x03\x00\x00user\x00");
+            startup.extend_from_slice(user.as_bytes());
+            startup.extend_from_slice(b"\x00\x00");
+            let mut not_error = Expect::plain(true, TcpExpectKind::RString, regex("^E"));
+            not_error.min_recv = Some(5);
+            not_error.on_error = Some(Info::Rest { skip: 6 });
+            let mut auth = Expect::plain(
+                false,
+                TcpExpectKind::RBinary,
+                // As 2.6.12, with the backported fix of the authentication codes.
+                hex_regex("^52000000[A-Z0-9]{2}000000(00|02|03|04|05|06|07|09|0A)"),
+            );
+            auth.min_recv = Some(9);
+            auth.err_status = CheckStatus::L7Sts;
+            auth.on_success = Some(Info::Fixed("PostgreSQL server is ok"));
+            auth.on_error = Some(Info::Fixed("PostgreSQL unknown error"));
+            vec![
+                step(
+                    1,
+                    Action::Connect {
+                        port: None,
+                        implicit: false,
+                    },
+                ),
+                step(2, Action::Send(startup)),
+                step(3, Action::Expect(Box::new(not_error))),
+                step(4, Action::Expect(Box::new(auth))),
+            ]
+        }
+        CheckProtocol::Ldap => {
+            let mut ber = Expect::plain(false, TcpExpectKind::RBinary, hex_regex("^30"));
+            ber.min_recv = Some(14);
+            ber.on_error = Some(Info::Fixed("Not LDAPv3 protocol"));
+            let bind = Expect::plain(false, TcpExpectKind::RBinary, Matcher::LdapBind);
+            vec![
+                step(
+                    0,
+                    Action::Connect {
+                        port: None,
+                        implicit: true,
+                    },
+                ),
+                // An anonymous simple bind, LDAPv3, message id 1.
+                step(
+                    1,
+                    Action::Send(
+                        b"\x30\x0c\x02\x01\x01\x60\x07\x02\x01\x03\x04\x00\x80\x00".to_vec(),
+                    ),
+                ),
+                step(2, Action::Expect(Box::new(ber))),
+                step(3, Action::Expect(Box::new(bind))),
             ]
         }
     }
@@ -385,6 +456,71 @@ fn mismatch(step: &Step, expect: &Expect, matched: bool, answer: &[u8], generic:
     out
 }
 
+/// The verdict of `option ldap-check` on a bind response.
+#[derive(Debug, PartialEq, Eq)]
+enum LdapVerdict {
+    Wait,
+    Ok,
+    Fail(CheckStatus, u16, &'static str),
+}
+
+/// HAProxy's `tcpcheck_ldap_expect_bindrsp`: an LDAPMessage (BER) with message id 1 holding a
+/// bindResponse whose resultCode is 0. Lengths on 2 or 4 bytes only, as HAProxy.
+fn ldap_bind(answer: &[u8], last_read: bool) -> LdapVerdict {
+    let too_short = if last_read {
+        LdapVerdict::Fail(CheckStatus::L7Rsp, 0, "")
+    } else {
+        LdapVerdict::Wait
+    };
+    let not_ldap = LdapVerdict::Fail(CheckStatus::L7Rsp, 0, "Not LDAPv3 protocol");
+    let Some(&size) = answer.get(1) else {
+        return too_short;
+    };
+    let (nbytes, msglen) = if size & 0x80 != 0 {
+        let n = usize::from(size & 0x7f);
+        let Some(bytes) = answer.get(2..2 + n) else {
+            return too_short;
+        };
+        match *bytes {
+            [a, b, c, d] => (n, u32::from_be_bytes([a, b, c, d]) as usize),
+            [a, b] => (n, usize::from(u16::from_be_bytes([a, b]))),
+            _ => return not_ldap,
+        }
+    } else {
+        (0, usize::from(size))
+    };
+    if answer.len() < (2 + nbytes).saturating_add(msglen) {
+        return too_short;
+    }
+    let mut at = 2 + nbytes;
+    // messageID INTEGER 1, then protocolOp bindResponse.
+    if answer.get(at..at + 4) != Some(b"\x02\x01\x01\x61".as_slice()) {
+        return not_ldap;
+    }
+    at += 4;
+    let Some(&size) = answer.get(at) else {
+        return not_ldap;
+    };
+    at += 1 + if size & 0x80 != 0 {
+        usize::from(size & 0x7f)
+    } else {
+        0
+    };
+    // ldapResult: ENUMERATED of one byte, the resultCode.
+    if answer.get(at..at + 2) != Some(b"\x0a\x01".as_slice()) {
+        return not_ldap;
+    }
+    match answer.get(at + 2) {
+        Some(0) => LdapVerdict::Ok,
+        Some(&code) => LdapVerdict::Fail(
+            CheckStatus::L7Sts,
+            u16::from(code),
+            "See RFC: http://tools.ietf.org/html/rfc4511#section-4.1.9",
+        ),
+        None => not_ldap,
+    }
+}
+
 /// Whether the answer so far matches; `None` while a `string` or `binary` needs more bytes
 /// than have come.
 fn matches(matcher: &Matcher, answer: &[u8], last_read: bool) -> Option<bool> {
@@ -396,6 +532,8 @@ fn matches(matcher: &Matcher, answer: &[u8], last_read: bool) -> Option<bool> {
             Some(memchr::memmem::find(answer, needle).is_some())
         }
         Matcher::Regex(re) => Some(re.is_match(answer)),
+        // Judged by `ldap_bind`, before this is asked.
+        Matcher::LdapBind => Some(true),
         Matcher::HexRegex(re) => {
             let hex: String = answer.iter().map(|b| format!("{b:02X}")).collect();
             Some(re.is_match(hex.as_bytes()))
@@ -558,6 +696,18 @@ async fn run_steps(spec: &ProbeSpec, rules: &Ruleset, started: Instant) -> Resul
                     if !last_read && expect.min_recv.is_some_and(|n| answer.len() < n) {
                         must_read = true;
                         continue;
+                    }
+                    if let Matcher::LdapBind = expect.matcher {
+                        match ldap_bind(&answer, last_read) {
+                            LdapVerdict::Wait => {
+                                must_read = true;
+                                continue;
+                            }
+                            LdapVerdict::Ok => break,
+                            LdapVerdict::Fail(status, code, info) => {
+                                return Err(Stop::Done(status, code, info.to_string()))
+                            }
+                        }
                     }
                     // As HAProxy: no match yet means wait for more, even for a `!` rule,
                     // unless `min-recv` makes the first look final; once all has come (or
@@ -889,6 +1039,74 @@ mod tests {
         assert_eq!(
             (r.status, r.code, r.info.as_deref()),
             (CheckStatus::L7Rsp, None, Some("hello there"))
+        );
+    }
+
+    #[test]
+    fn ldap_bind_responses_are_judged_as_haproxy_does() {
+        let ok = b"\x30\x0c\x02\x01\x01\x61\x07\x0a\x01\x00\x04\x00\x04\x00";
+        assert_eq!(ldap_bind(ok, false), LdapVerdict::Ok);
+        let mut refused = *ok;
+        refused[9] = 49;
+        assert_eq!(
+            ldap_bind(&refused, false),
+            LdapVerdict::Fail(
+                CheckStatus::L7Sts,
+                49,
+                "See RFC: http://tools.ietf.org/html/rfc4511#section-4.1.9"
+            )
+        );
+        let long = b"\x30\x84\x00\x00\x00\x0c\x02\x01\x01\x61\x84\x00\x00\x00\x07\x0a\x01\x00\x04\x00\x04\x00";
+        assert_eq!(ldap_bind(long, false), LdapVerdict::Ok);
+        assert_eq!(ldap_bind(&ok[..8], false), LdapVerdict::Wait);
+        assert_eq!(
+            ldap_bind(&ok[..8], true),
+            LdapVerdict::Fail(CheckStatus::L7Rsp, 0, "")
+        );
+        let mut other_id = *ok;
+        other_id[4] = 2;
+        assert_eq!(
+            ldap_bind(&other_id, false),
+            LdapVerdict::Fail(CheckStatus::L7Rsp, 0, "Not LDAPv3 protocol")
+        );
+        assert_eq!(
+            ldap_bind(b"\x30\x83\x00\x00\x00", false),
+            LdapVerdict::Fail(CheckStatus::L7Rsp, 0, "Not LDAPv3 protocol")
+        );
+        let huge = b"\x30\x84\xff\xff\xff\xff\x02";
+        assert_eq!(ldap_bind(huge, false), LdapVerdict::Wait, "no overflow");
+    }
+
+    #[test]
+    fn pgsql_checks_start_up_as_haproxy_does() {
+        fn pg(mut c: std::net::TcpStream) {
+            let mut startup = [0u8; 22];
+            if c.read_exact(&mut startup).is_ok()
+                && startup == *b"\x00\x00\x00\x16\x00\x03\x00\x00user\x00haproxy\x00\x00"
+            {
+                // AuthenticationMD5Password.
+                let _ = c.write_all(b"R\x00\x00\x00\x0c\x00\x00\x00\x05salt");
+            }
+            std::thread::sleep(Duration::from_millis(400));
+        }
+        fn pg_error(mut c: std::net::TcpStream) {
+            let _ = c.read(&mut [0u8; 64]);
+            let _ =
+                c.write_all(b"E\x00\x00\x00\x30SFATAL\x00C28000\x00Mno pg_hba.conf entry\x00\x00");
+            std::thread::sleep(Duration::from_millis(400));
+        }
+        let pgsql = protocol(CheckProtocol::Pgsql {
+            user: "haproxy".into(),
+        });
+        let r = check(server(pg), &pgsql);
+        assert_eq!(
+            (r.status, r.code, r.info.as_deref()),
+            (CheckStatus::L7Ok, Some(0), Some("PostgreSQL server is ok"))
+        );
+        let r = check(server(pg_error), &pgsql);
+        assert_eq!(
+            (r.status, r.code, r.info.as_deref()),
+            (CheckStatus::L7Rsp, None, Some("FATAL"))
         );
     }
 
