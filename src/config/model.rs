@@ -393,8 +393,8 @@ pub enum ExpectRule {
 pub struct TcpCheck {
     /// The rules in order, `tcp-check comment` lines folded into the rules they describe.
     pub rules: Vec<TcpCheckRule>,
-    /// `option redis-check`, `smtpchk`, `pgsql-check` or `ldap-check`: HAProxy's built-in
-    /// exchange replaces `rules`.
+    /// `option redis-check`, `smtpchk`, `pgsql-check`, `ldap-check` or `mysql-check`: HAProxy's
+    /// built-in exchange replaces `rules`.
     pub protocol: Option<CheckProtocol>,
 }
 
@@ -415,6 +415,14 @@ pub enum CheckProtocol {
     },
     /// `option ldap-check`: an anonymous LDAPv3 bind, a successful bind response back.
     Ldap,
+    /// `option mysql-check [user <name> [post-41|pre-41]]`: the server's handshake, and with a
+    /// user an authentication packet then `COM_QUIT`, answered by an OK packet.
+    Mysql {
+        /// The user to log in as; without one only the handshake is judged.
+        user: Option<String>,
+        /// `pre-41`: the authentication packet of MySQL before 4.1.
+        pre_41: bool,
+    },
 }
 
 /// One `tcp-check connect|send|send-binary|expect` line.

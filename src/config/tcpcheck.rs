@@ -118,7 +118,8 @@ fn fold_comments(entries: &[Entry]) -> Vec<TcpCheckRule> {
     rules
 }
 
-/// Applies `option tcp-check|redis-check|smtpchk|pgsql-check|ldap-check`, or its `no` form.
+/// Applies `option tcp-check|redis-check|smtpchk|pgsql-check|ldap-check|mysql-check`, or its
+/// `no` form.
 pub fn parse_option_tcp_check(
     draft: &mut ProxyDraft,
     line: &Line,
@@ -146,6 +147,35 @@ pub fn parse_option_tcp_check(
         ("ldap-check", []) => Some(CheckProtocol::Ldap),
         ("pgsql-check", [user, name]) if user == "user" && !name.is_empty() => {
             Some(CheckProtocol::Pgsql { user: name.clone() })
+        }
+        ("mysql-check", []) => Some(CheckProtocol::Mysql {
+            user: None,
+            pre_41: false,
+        }),
+        ("mysql-check", [user, name, rest @ ..]) if user == "user" && !name.is_empty() => {
+            let pre_41 = match rest {
+                [] => false,
+                [v] if v == "post-41" => false,
+                [v] if v == "pre-41" => true,
+                _ => {
+                    diag.error(
+                        &line.location,
+                        "'option mysql-check user <username>' accepts only 'post-41' or 'pre-41' after the name",
+                    );
+                    return;
+                }
+            };
+            Some(CheckProtocol::Mysql {
+                user: Some(name.clone()),
+                pre_41,
+            })
+        }
+        ("mysql-check", _) => {
+            diag.error(
+                &line.location,
+                "'option mysql-check' only supports 'user <username> [post-41|pre-41]'",
+            );
+            return;
         }
         ("pgsql-check", _) => {
             diag.error(

@@ -1093,3 +1093,46 @@ fn pgsql_and_ldap_checks_need_what_haproxy_needs() {
         assert!(errs[0].contains("expects 'user <username>'"), "{errs:?}");
     }
 }
+
+#[test]
+fn mysql_check_arguments() {
+    let c = load(
+        "backend a\n option mysql-check\nbackend b\n option mysql-check user haproxy\nbackend c\n option mysql-check user haproxy pre-41\n",
+    )
+    .unwrap()
+    .config;
+    let protocol = |i: usize| {
+        c.proxies[i]
+            .tcpchk
+            .as_ref()
+            .and_then(|t| t.protocol.clone())
+    };
+    assert_eq!(
+        protocol(0),
+        Some(CheckProtocol::Mysql {
+            user: None,
+            pre_41: false
+        })
+    );
+    assert_eq!(
+        protocol(1),
+        Some(CheckProtocol::Mysql {
+            user: Some("haproxy".into()),
+            pre_41: false
+        })
+    );
+    assert_eq!(
+        protocol(2),
+        Some(CheckProtocol::Mysql {
+            user: Some("haproxy".into()),
+            pre_41: true
+        })
+    );
+    for text in [
+        "backend b\n option mysql-check name x\n",
+        "backend b\n option mysql-check user\n",
+        "backend b\n option mysql-check user x post-80\n",
+    ] {
+        assert!(!errors(text).is_empty(), "{text}");
+    }
+}

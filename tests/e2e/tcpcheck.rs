@@ -287,3 +287,73 @@ fn pgsql_and_ldap_checks_match_haproxy() {
         "ours: {ours:#?}\ntheirs: {theirs:#?}"
     );
 }
+
+#[test]
+fn mysql_checks_match_haproxy() {
+    const HANDSHAKE: &[u8] = b"\x0b\x00\x00\x00\x0a8.0.1\x00abc\x00";
+    const OK: &[u8] = b"\x07\x00\x00\x02\x00\x00\x00\x02\x00\x00\x00";
+    const DENIED: &[u8] = b"\x29\x00\x00\x02\xff\x15\x04#28000Access denied for user 'haproxy'";
+    const BLOCKED: &[u8] = b"\x26\x00\x00\x00\xff\x6a\x04Host '127.0.0.1' is not allowed here";
+    // Greets, then answers the login: denied on the first connection, OK after.
+    let flip = || {
+        RawBackend::start(|peer| {
+            peer.write(HANDSHAKE);
+            // Header and post-41 body for "haproxy", then COM_QUIT.
+            if peer.read_exact(4 + 34 + 7 + 5).is_some() {
+                peer.write(if peer.id == 0 { DENIED } else { OK });
+                let _ = peer.read_for(Duration::from_millis(100));
+            }
+        })
+    };
+    let greeter = RawBackend::start(|peer| {
+        peer.write(HANDSHAKE);
+        let _ = peer.read_for(Duration::from_millis(100));
+    });
+    let blocked = RawBackend::start(|peer| {
+        peer.write(BLOCKED);
+    });
+    let truncated = RawBackend::start(|peer| {
+        peer.write(&HANDSHAKE[..8]);
+    });
+    let http = RawBackend::start(|peer| {
+        let _ = peer.read_exact(1);
+        peer.write(b"HTTP/1.0 400 Bad Request\r\n\r\n");
+    });
+    let body = |port: u16, flip: u16| {
+        format!(
+            "defaults\n mode tcp\n timeout connect 1s\n timeout client 5s\n timeout server 5s\n timeout check 300ms\n\
+             frontend f\n bind 127.0.0.1:{port}\n default_backend login\n\
+             backend login\n option mysql-check user haproxy\n\
+             \x20server flip 127.0.0.1:{flip} check inter 300 fall 1 rise 1\n\
+             \x20server http 127.0.0.1:{http} check inter 300 fall 1 rise 1\n\
+             backend greet\n option mysql-check\n\
+             \x20server ok 127.0.0.1:{greeter} check inter 300 fall 1 rise 1\n\
+             \x20server blocked 127.0.0.1:{blocked} check inter 300 fall 1 rise 1\n\
+             \x20server truncated 127.0.0.1:{truncated} check inter 300 fall 1 rise 1\n",
+            http = http.port,
+            greeter = greeter.port,
+            blocked = blocked.port,
+            truncated = truncated.port,
+        )
+    };
+    let f = flip();
+    let theirs = haproxy_stderr(&body(free_port(), f.port), Duration::from_millis(1500))
+        .expect("run haproxy");
+    let f = flip();
+    let lb = Ringlb::start(&body(free_port(), f.port));
+    std::thread::sleep(Duration::from_millis(1500));
+    let ours = lb.stderr();
+    let (theirs, ours) = (transitions(&theirs), transitions(&ours));
+    let servers = |lines: &[String]| -> Vec<String> {
+        masked(lines)
+            .into_iter()
+            .filter(|l| l.starts_with("Server "))
+            .collect()
+    };
+    assert!(servers(&theirs).len() >= 5, "HAProxy's lines: {theirs:#?}");
+    assert_eq!(
+        servers(&ours),
+        servers(&theirs),
+        "ours: {ours:#?}\ntheirs: {theirs:#?}"
+    );
+}

@@ -24,6 +24,9 @@ enum Matcher {
     HexRegex(regex::bytes::Regex),
     /// `option ldap-check`'s own judge of a bind response (`tcpcheck_ldap_expect_bindrsp`).
     LdapBind,
+    /// `option mysql-check`'s judge of the handshake (`false`) or of the packet after it
+    /// (`true`): `tcpcheck_mysql_expect_iniths` and `_ok`.
+    MysqlPacket { after_handshake: bool },
 }
 
 /// The info of a protocol check's result, from HAProxy's `on-error`/`on-success` formats.
@@ -80,7 +83,10 @@ impl Expect {
     fn plain(negate: bool, kind: TcpExpectKind, matcher: Matcher) -> Self {
         let shown = match &matcher {
             Matcher::Bytes(bytes) => shown(bytes),
-            Matcher::Regex(_) | Matcher::HexRegex(_) | Matcher::LdapBind => String::new(),
+            Matcher::Regex(_)
+            | Matcher::HexRegex(_)
+            | Matcher::LdapBind
+            | Matcher::MysqlPacket { .. } => String::new(),
         };
         Self {
             negate,
@@ -318,7 +324,52 @@ fn protocol_steps(protocol: &CheckProtocol) -> Vec<Step> {
                 step(3, Action::Expect(Box::new(bind))),
             ]
         }
+        CheckProtocol::Mysql { user, pre_41 } => {
+            let packet = |after_handshake| {
+                Action::Expect(Box::new(Expect::plain(
+                    false,
+                    TcpExpectKind::RBinary,
+                    Matcher::MysqlPacket { after_handshake },
+                )))
+            };
+            let mut steps = vec![step(
+                1,
+                Action::Connect {
+                    port: None,
+                    implicit: false,
+                },
+            )];
+            if let Some(user) = user {
+                steps.push(step(2, Action::Send(mysql_login(user, *pre_41))));
+                steps.push(step(3, packet(false)));
+                steps.push(step(4, packet(true)));
+            } else {
+                steps.push(step(2, packet(false)));
+            }
+            steps
+        }
     }
+}
+
+/// HAProxy's client authentication packet for `user` (no password, so MySQL answers with
+/// an OK or an error), then `COM_QUIT`.
+fn mysql_login(user: &str, pre_41: bool) -> Vec<u8> {
+    let mut body = Vec::new();
+    if pre_41 {
+        // Capabilities, max packet.
+        body.extend_from_slice(b"\x00\x80\x00\x00\x01");
+    } else {
+        // Capabilities, max packet, UTF-8, 23 reserved bytes.
+        body.extend_from_slice(b"\x00\x82\x00\x00\x00\x80\x00\x01\x21");
+        body.extend_from_slice(&[0; 23]);
+    }
+    body.extend_from_slice(user.as_bytes());
+    body.extend_from_slice(b"\x00\x00");
+    let len = body.len().to_le_bytes();
+    let mut out = vec![len[0], len[1], len[2], 1];
+    out.extend_from_slice(&body);
+    out.extend_from_slice(b"\x01\x00\x00\x00\x01");
+    out
 }
 
 /// Compiles a ruleset, with the implicit first connect HAProxy adds when the rules do not
@@ -456,23 +507,57 @@ fn mismatch(step: &Step, expect: &Expect, matched: bool, answer: &[u8], generic:
     out
 }
 
-/// The verdict of `option ldap-check` on a bind response.
+/// The verdict of `option ldap-check` or `option mysql-check` on an answer.
 #[derive(Debug, PartialEq, Eq)]
 enum LdapVerdict {
     Wait,
     Ok,
-    Fail(CheckStatus, u16, &'static str),
+    Fail(CheckStatus, u16, String),
+}
+
+/// HAProxy's `tcpcheck_mysql_expect_packet`: a whole packet at the handshake's end (or at the
+/// start); an error packet (0xff) fails with its code and message.
+fn mysql_packet(answer: &[u8], after_handshake: bool, last_read: bool) -> LdapVerdict {
+    let length = |at: usize| {
+        answer
+            .get(at..at + 3)
+            .map(|b| usize::from(b[0]) | usize::from(b[1]) << 8 | usize::from(b[2]) << 16)
+    };
+    let offset = if after_handshake {
+        length(0).map_or(0, |l| l + 4)
+    } else {
+        0
+    };
+    let truncated = if last_read {
+        LdapVerdict::Fail(CheckStatus::L7Rsp, 0, String::new())
+    } else {
+        LdapVerdict::Wait
+    };
+    let Some(plen) = length(offset).filter(|_| answer.len() >= offset + 4) else {
+        return truncated;
+    };
+    if answer.len() < offset + plen + 4 {
+        return truncated;
+    }
+    if answer.get(offset + 4) == Some(&0xff) {
+        let code = answer
+            .get(offset + 5..offset + 7)
+            .map_or(0, |b| u16::from_le_bytes([b[0], b[1]]));
+        let message = answer.get(offset + 7..).unwrap_or(&[]);
+        return LdapVerdict::Fail(CheckStatus::L7Sts, code, shown(message));
+    }
+    LdapVerdict::Ok
 }
 
 /// HAProxy's `tcpcheck_ldap_expect_bindrsp`: an LDAPMessage (BER) with message id 1 holding a
 /// bindResponse whose resultCode is 0. Lengths on 2 or 4 bytes only, as HAProxy.
 fn ldap_bind(answer: &[u8], last_read: bool) -> LdapVerdict {
     let too_short = if last_read {
-        LdapVerdict::Fail(CheckStatus::L7Rsp, 0, "")
+        LdapVerdict::Fail(CheckStatus::L7Rsp, 0, String::new())
     } else {
         LdapVerdict::Wait
     };
-    let not_ldap = LdapVerdict::Fail(CheckStatus::L7Rsp, 0, "Not LDAPv3 protocol");
+    let not_ldap = LdapVerdict::Fail(CheckStatus::L7Rsp, 0, "Not LDAPv3 protocol".into());
     let Some(&size) = answer.get(1) else {
         return too_short;
     };
@@ -515,7 +600,7 @@ fn ldap_bind(answer: &[u8], last_read: bool) -> LdapVerdict {
         Some(&code) => LdapVerdict::Fail(
             CheckStatus::L7Sts,
             u16::from(code),
-            "See RFC: http://tools.ietf.org/html/rfc4511#section-4.1.9",
+            "See RFC: http://tools.ietf.org/html/rfc4511#section-4.1.9".into(),
         ),
         None => not_ldap,
     }
@@ -532,8 +617,8 @@ fn matches(matcher: &Matcher, answer: &[u8], last_read: bool) -> Option<bool> {
             Some(memchr::memmem::find(answer, needle).is_some())
         }
         Matcher::Regex(re) => Some(re.is_match(answer)),
-        // Judged by `ldap_bind`, before this is asked.
-        Matcher::LdapBind => Some(true),
+        // Judged by `ldap_bind` or `mysql_packet`, before this is asked.
+        Matcher::LdapBind | Matcher::MysqlPacket { .. } => Some(true),
         Matcher::HexRegex(re) => {
             let hex: String = answer.iter().map(|b| format!("{b:02X}")).collect();
             Some(re.is_match(hex.as_bytes()))
@@ -697,15 +782,22 @@ async fn run_steps(spec: &ProbeSpec, rules: &Ruleset, started: Instant) -> Resul
                         must_read = true;
                         continue;
                     }
-                    if let Matcher::LdapBind = expect.matcher {
-                        match ldap_bind(&answer, last_read) {
+                    let custom = match expect.matcher {
+                        Matcher::LdapBind => Some(ldap_bind(&answer, last_read)),
+                        Matcher::MysqlPacket { after_handshake } => {
+                            Some(mysql_packet(&answer, after_handshake, last_read))
+                        }
+                        _ => None,
+                    };
+                    if let Some(verdict) = custom {
+                        match verdict {
                             LdapVerdict::Wait => {
                                 must_read = true;
                                 continue;
                             }
                             LdapVerdict::Ok => break,
                             LdapVerdict::Fail(status, code, info) => {
-                                return Err(Stop::Done(status, code, info.to_string()))
+                                return Err(Stop::Done(status, code, info))
                             }
                         }
                     }
@@ -1053,7 +1145,7 @@ mod tests {
             LdapVerdict::Fail(
                 CheckStatus::L7Sts,
                 49,
-                "See RFC: http://tools.ietf.org/html/rfc4511#section-4.1.9"
+                "See RFC: http://tools.ietf.org/html/rfc4511#section-4.1.9".into()
             )
         );
         let long = b"\x30\x84\x00\x00\x00\x0c\x02\x01\x01\x61\x84\x00\x00\x00\x07\x0a\x01\x00\x04\x00\x04\x00";
@@ -1061,20 +1153,56 @@ mod tests {
         assert_eq!(ldap_bind(&ok[..8], false), LdapVerdict::Wait);
         assert_eq!(
             ldap_bind(&ok[..8], true),
-            LdapVerdict::Fail(CheckStatus::L7Rsp, 0, "")
+            LdapVerdict::Fail(CheckStatus::L7Rsp, 0, String::new())
         );
         let mut other_id = *ok;
         other_id[4] = 2;
         assert_eq!(
             ldap_bind(&other_id, false),
-            LdapVerdict::Fail(CheckStatus::L7Rsp, 0, "Not LDAPv3 protocol")
+            LdapVerdict::Fail(CheckStatus::L7Rsp, 0, "Not LDAPv3 protocol".into())
         );
         assert_eq!(
             ldap_bind(b"\x30\x83\x00\x00\x00", false),
-            LdapVerdict::Fail(CheckStatus::L7Rsp, 0, "Not LDAPv3 protocol")
+            LdapVerdict::Fail(CheckStatus::L7Rsp, 0, "Not LDAPv3 protocol".into())
         );
         let huge = b"\x30\x84\xff\xff\xff\xff\x02";
         assert_eq!(ldap_bind(huge, false), LdapVerdict::Wait, "no overflow");
+    }
+
+    #[test]
+    fn mysql_packets_are_judged_as_haproxy_does() {
+        assert_eq!(
+            mysql_login("haproxy", false).len(),
+            4 + 34 + 7 + 5,
+            "header, post-41 body, user, COM_QUIT"
+        );
+        assert_eq!(
+            mysql_login("ha", true),
+            b"\x09\x00\x00\x01\x00\x80\x00\x00\x01ha\x00\x00\x01\x00\x00\x00\x01"
+        );
+        let handshake = b"\x0b\x00\x00\x00\x0a8.0.1\x00abc\x00";
+        assert_eq!(mysql_packet(handshake, false, false), LdapVerdict::Ok);
+        assert_eq!(
+            mysql_packet(&handshake[..8], false, false),
+            LdapVerdict::Wait
+        );
+        assert_eq!(
+            mysql_packet(&handshake[..8], false, true),
+            LdapVerdict::Fail(CheckStatus::L7Rsp, 0, String::new())
+        );
+        let mut both = handshake.to_vec();
+        both.extend_from_slice(b"\x07\x00\x00\x02\x00\x00\x00\x02\x00\x00\x00");
+        assert_eq!(mysql_packet(&both, true, false), LdapVerdict::Ok);
+        let mut denied = handshake.to_vec();
+        denied.extend_from_slice(b"\x0d\x00\x00\x02\xff\x15\x04#28000no\x00x");
+        assert_eq!(
+            mysql_packet(&denied, true, false),
+            LdapVerdict::Fail(CheckStatus::L7Sts, 1045, "#28000no".into())
+        );
+        assert_eq!(
+            mysql_packet(&handshake[..10], true, false),
+            LdapVerdict::Wait
+        );
     }
 
     #[test]
