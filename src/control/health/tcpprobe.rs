@@ -119,11 +119,10 @@ impl Expect {
 #[derive(Debug, Clone)]
 enum Action {
     /// A new connection; `implicit` when HAProxy adds it in front of rules without one.
-    Connect {
-        port: Option<u16>,
-        implicit: bool,
-    },
+    Connect { port: Option<u16>, implicit: bool },
+    /// `send` or `send-binary`.
     Send(Vec<u8>),
+    /// `expect`, or a protocol check's own judge.
     Expect(Box<Expect>),
 }
 
@@ -510,8 +509,11 @@ fn mismatch(step: &Step, expect: &Expect, matched: bool, answer: &[u8], generic:
 /// The verdict of `option ldap-check` or `option mysql-check` on an answer.
 #[derive(Debug, PartialEq, Eq)]
 enum LdapVerdict {
+    /// Not enough bytes yet.
     Wait,
+    /// The step passes.
     Ok,
+    /// The check fails: status, code, info.
     Fail(CheckStatus, u16, String),
 }
 
