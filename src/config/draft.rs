@@ -111,6 +111,8 @@ pub struct ProxyDraft {
     pub errorpages: ErrorPages,
     /// `option httpchk` and `http-check` lines, copied into the proxy at the end.
     pub http_check: HttpCheckDraft,
+    /// `option tcp-check` and `tcp-check` lines, copied into the proxy at the end.
+    pub tcp_check: super::tcpcheck::TcpCheckDraft,
 }
 
 impl ProxyDraft {
@@ -140,6 +142,7 @@ impl ProxyDraft {
                 allbackups: false,
                 splice: SpliceMode::default(),
                 httpchk: None,
+                tcpchk: None,
                 errorpages: Arc::new(ErrorPages::default()),
                 stats: StatsSettings {
                     uri: "/haproxy?stats".to_string(),
@@ -155,6 +158,7 @@ impl ProxyDraft {
             acl_uses: Vec::new(),
             errorpages: ErrorPages::default(),
             http_check: HttpCheckDraft::default(),
+            tcp_check: super::tcpcheck::TcpCheckDraft::default(),
         }
     }
 
@@ -175,6 +179,7 @@ impl ProxyDraft {
         draft.proxy.servers.clear();
         draft.proxy.binds.clear();
         draft.http_check.start_section();
+        draft.tcp_check.start_section();
         if kind == ProxyKind::Backend {
             draft.default_backend = None;
         }

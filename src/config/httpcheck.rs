@@ -86,6 +86,8 @@ pub fn parse_option_httpchk(
             }
             parts.merge_into(&mut hc.check);
             hc.enabled = true;
+            // One check type per proxy: the later option wins, as in HAProxy.
+            draft.tcp_check.enabled = false;
         }
         Err(message) => diag.error(at, format!("'option httpchk': {message}")),
     }

@@ -18,6 +18,7 @@ pub mod parser;
 pub mod proxy;
 pub mod server;
 pub mod stats;
+pub mod tcpcheck;
 pub mod units;
 pub mod userlist;
 pub mod validate;

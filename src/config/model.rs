@@ -389,6 +389,93 @@ pub enum ExpectRule {
     String(String),
 }
 
+/// `option tcp-check` with its `tcp-check` rules: the steps of a TCP health probe.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TcpCheck {
+    /// The rules in order, `tcp-check comment` lines folded into the rules they describe.
+    pub rules: Vec<TcpCheckRule>,
+    /// `option redis-check`, `smtpchk`, `pgsql-check`, `ldap-check` or `mysql-check`: HAProxy's
+    /// built-in exchange replaces `rules`.
+    pub protocol: Option<CheckProtocol>,
+}
+
+/// The protocol checks HAProxy builds from `tcp-check` rules of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckProtocol {
+    /// `option redis-check`: `PING` as a RESP array, `+PONG` expected.
+    Redis,
+    /// `option smtpchk [HELO|EHLO <domain>]`: a 2xx greeting, then this command and a 2xx.
+    Smtp {
+        /// The command sent after the greeting (`HELO localhost` by default).
+        command: String,
+    },
+    /// `option pgsql-check user <name>`: a startup message, an authentication request back.
+    Pgsql {
+        /// The user named in the startup message.
+        user: String,
+    },
+    /// `option ldap-check`: an anonymous LDAPv3 bind, a successful bind response back.
+    Ldap,
+    /// `option mysql-check [user <name> [post-41|pre-41]]`: the server's handshake, and with a
+    /// user an authentication packet then `COM_QUIT`, answered by an OK packet.
+    Mysql {
+        /// The user to log in as; without one only the handshake is judged.
+        user: Option<String>,
+        /// `pre-41`: the authentication packet of MySQL before 4.1.
+        pre_41: bool,
+    },
+}
+
+/// One `tcp-check connect|send|send-binary|expect` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpCheckRule {
+    /// HAProxy's step number in messages: the line's rank among the ruleset's `tcp-check`
+    /// lines, comments included.
+    pub step: usize,
+    /// Its comment (own, or from the `tcp-check comment` before it).
+    pub comment: Option<String>,
+    /// What it does.
+    pub action: TcpCheckAction,
+}
+
+/// What one `tcp-check` rule does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TcpCheckAction {
+    /// `connect [port N]`: a new connection, to the check port unless `port` is given.
+    Connect {
+        /// `port N`.
+        port: Option<u16>,
+    },
+    /// `send` or `send-binary`: these bytes.
+    Send(Vec<u8>),
+    /// `expect`: what the answer so far must (or, negated, must not) contain.
+    Expect(TcpExpect),
+}
+
+/// `tcp-check expect [!] string|rstring|binary|rbinary <pattern>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpExpect {
+    /// `!`: the match must fail for the step to pass.
+    pub negate: bool,
+    /// How the pattern is matched.
+    pub kind: TcpExpectKind,
+    /// The pattern as written (hex digits for `binary`).
+    pub pattern: String,
+}
+
+/// The kinds of `tcp-check expect` this project understands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TcpExpectKind {
+    /// `string`: the answer contains the text.
+    String,
+    /// `rstring`: the answer matches a regex.
+    RString,
+    /// `binary`: the answer contains the bytes the hex digits say.
+    Binary,
+    /// `rbinary`: the answer, as upper-case hex digits, matches a regex.
+    RBinary,
+}
+
 /// Health-check settings of one server (resolved from `default-server` and `server`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CheckSettings {
@@ -657,6 +744,9 @@ pub struct Proxy {
     /// `option httpchk` with its `http-check send` and `http-check expect`; `None` when
     /// `option httpchk` is not in effect (then `http-check` lines are ignored, as in HAProxy).
     pub httpchk: Option<HttpCheck>,
+    /// `option tcp-check` with its `tcp-check` rules; `None` when `option tcp-check` is not in
+    /// effect.
+    pub tcpchk: Option<TcpCheck>,
     /// Error responses, built in or from `errorfile`.
     pub errorpages: Arc<ErrorPages>,
     /// `stats` settings.

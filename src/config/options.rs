@@ -40,6 +40,8 @@ pub fn parse_option(
         "redispatch" => (BACK, Side::Backend, true),
         "http-keep-alive" | "http-server-close" | "httpclose" => (ANY, Side::Both, false),
         "httpchk" => (BACK, Side::Backend, true),
+        "tcp-check" | "redis-check" | "ldap-check" => (BACK, Side::Backend, false),
+        "smtpchk" | "pgsql-check" | "mysql-check" => (BACK, Side::Backend, true),
         "allbackups" => (BACK, Side::Backend, false),
         "splice-auto" | "splice-request" | "splice-response" => (ANY, Side::Both, false),
         "" => {
@@ -49,7 +51,7 @@ pub fn parse_option(
         other => {
             diag.error(
                 at,
-                format!("unknown option '{other}' in '{}' section (supported: httplog, tcplog, dontlognull, forwardfor, redispatch, http-keep-alive, http-server-close, httpclose, httpchk, allbackups, splice-auto, splice-request, splice-response)", section.keyword()),
+                format!("unknown option '{other}' in '{}' section (supported: httplog, tcplog, dontlognull, forwardfor, redispatch, http-keep-alive, http-server-close, httpclose, httpchk, tcp-check, redis-check, smtpchk, pgsql-check, ldap-check, mysql-check, allbackups, splice-auto, splice-request, splice-response)", section.keyword()),
             );
             return;
         }
@@ -125,6 +127,9 @@ pub fn parse_option(
             _ => diag.error(at, format!("'{keyword}' takes at most one argument")),
         },
         "httpchk" => httpcheck::parse_option_httpchk(draft, line, args, negated, diag),
+        "tcp-check" | "redis-check" | "smtpchk" | "pgsql-check" | "ldap-check" | "mysql-check" => {
+            super::tcpcheck::parse_option_tcp_check(draft, line, name, args, negated, diag)
+        }
         _ => {}
     }
 }

@@ -143,6 +143,7 @@ impl Parser {
                 let mut draft = self.defaults.clone();
                 draft.proxy.location = line.location.clone();
                 draft.http_check.start_section();
+                draft.tcp_check.start_section();
                 self.current = Current::Defaults(Box::new(draft));
             }
             "frontend" | "backend" | "listen" => {

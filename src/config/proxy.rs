@@ -234,6 +234,11 @@ pub fn parse_line(
                 httpcheck::parse_http_check(draft, line, diag);
             }
         }
+        "tcp-check" => {
+            if place(keyword, BACK, Side::Backend, draft, diag) {
+                super::tcpcheck::parse_tcp_check(draft, line, diag);
+            }
+        }
         "errorfile" => {
             if place(keyword, ANY, Side::Both, draft, diag) {
                 parse_errorfile(draft, line, global, diag);

@@ -940,3 +940,204 @@ fn vrrp_seconds() {
         assert!(parse_seconds(bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn tcp_check_rules_are_kept_in_order_with_haproxys_step_numbers() {
+    let be = backend(
+        "backend b\n option tcp-check\n tcp-check comment redis\n tcp-check send PING\\r\\n\n tcp-check expect string +PONG\n tcp-check send-binary 0a0b comment bin\n tcp-check expect ! rbinary ^FF\n",
+    );
+    let rules = be.tcpchk.unwrap().rules;
+    let steps: Vec<usize> = rules.iter().map(|r| r.step).collect();
+    assert_eq!(steps, vec![2, 3, 4, 5], "the comment line counts");
+    assert_eq!(rules[0].action, TcpCheckAction::Send(b"PING\r\n".to_vec()));
+    assert_eq!(rules[0].comment.as_deref(), Some("redis"));
+    assert_eq!(
+        rules[1].comment, None,
+        "a comment stops at the next kind of rule"
+    );
+    assert_eq!(rules[2].action, TcpCheckAction::Send(vec![0x0a, 0x0b]));
+    assert_eq!(rules[2].comment.as_deref(), Some("bin"));
+    assert_eq!(
+        rules[3].action,
+        TcpCheckAction::Expect(TcpExpect {
+            negate: true,
+            kind: TcpExpectKind::RBinary,
+            pattern: "^FF".into()
+        })
+    );
+}
+
+#[test]
+fn tcp_check_rules_are_inherited_or_replaced_not_amended() {
+    let c = load(
+        "defaults\n option tcp-check\n tcp-check send a\n tcp-check expect string b\n\
+         backend inherits\n\
+         backend own\n tcp-check connect port 2\n\
+         backend http\n option httpchk\n\
+         backend off\n no option tcp-check\n",
+    )
+    .unwrap()
+    .config;
+    let rules = |i: usize| c.proxies[i].tcpchk.as_ref().map(|t| t.rules.len());
+    assert_eq!(rules(0), Some(2));
+    let own = c.proxies[1].tcpchk.as_ref().unwrap();
+    assert_eq!(own.rules.len(), 1);
+    assert_eq!(own.rules[0].step, 1, "a new ruleset counts from 1");
+    assert_eq!(rules(2), None, "option httpchk replaces option tcp-check");
+    assert!(c.proxies[2].httpchk.is_some());
+    assert_eq!(rules(3), None);
+    let be = backend("backend b\n option httpchk\n option tcp-check\n");
+    assert!(
+        be.httpchk.is_none() && be.tcpchk.is_some(),
+        "the later option wins"
+    );
+}
+
+#[test]
+fn tcp_check_errors_and_warnings() {
+    let errs = errors(
+        "backend b\n tcp-check send a\n tcp-check connect\n tcp-check expect status 200\n tcp-check send-binary xyz\n tcp-check sendx a\n tcp-check connect ssl\n\
+         frontend f\n bind :1\n tcp-check send a\n option tcp-check\n",
+    );
+    assert!(
+        errs[0].starts_with(
+            "parsing [t.cfg:3] : 'tcp-check connect': first step MUST also be a 'connect'"
+        ),
+        "{errs:?}"
+    );
+    assert!(
+        errs[1].starts_with("parsing [t.cfg:4] : 'tcp-check expect': 'status' is not supported"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[2].starts_with("parsing [t.cfg:5] : 'tcp-check send-binary': 'xyz': an even number"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[3].starts_with("parsing [t.cfg:6] : 'tcp-check' only supports"),
+        "{errs:?}"
+    );
+    assert!(errs[4].contains("'ssl' is not supported"), "{errs:?}");
+    assert!(
+        errs[5].contains("'tcp-check' not allowed in 'frontend' section"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[6].contains("'option tcp-check' not allowed in 'frontend' section"),
+        "{errs:?}"
+    );
+    assert_eq!(errs.len(), 7, "{errs:?}");
+    let w = warnings("backend b\n tcp-check send a\n server s 127.0.0.1:1 check\n");
+    assert!(
+        w.iter().any(|w| w.contains("uses tcp-check rules without 'option tcp-check', so the rules are ignored (first rule at t.cfg:2)")),
+        "{w:?}"
+    );
+}
+
+#[test]
+fn redis_and_smtp_checks_replace_the_check_type() {
+    let c = load(
+        "defaults\n option smtpchk\n\
+         backend smtp\n\
+         backend ehlo\n option smtpchk EHLO mx.example\n\
+         backend odd\n option smtpchk FOO bar\n\
+         backend redis\n option redis-check\n\
+         backend http\n option redis-check\n option httpchk\n",
+    )
+    .unwrap()
+    .config;
+    let protocol = |i: usize| {
+        c.proxies[i]
+            .tcpchk
+            .as_ref()
+            .and_then(|t| t.protocol.clone())
+    };
+    let smtp = |command: &str| {
+        Some(CheckProtocol::Smtp {
+            command: command.into(),
+        })
+    };
+    assert_eq!(protocol(0), smtp("HELO localhost"));
+    assert_eq!(protocol(1), smtp("EHLO mx.example"));
+    assert_eq!(
+        protocol(2),
+        smtp("HELO localhost"),
+        "as HAProxy: only HELO or EHLO"
+    );
+    assert_eq!(protocol(3), Some(CheckProtocol::Redis));
+    assert!(c.proxies[4].tcpchk.is_none() && c.proxies[4].httpchk.is_some());
+    assert!(errors("backend b\n option redis-check x\n")[0].contains("takes no argument"));
+    let w = warnings("backend b\n option redis-check\n tcp-check send a\n");
+    assert!(w.iter().any(|w| w.contains("tcp-check rules")), "{w:?}");
+}
+
+#[test]
+fn pgsql_and_ldap_checks_need_what_haproxy_needs() {
+    let c =
+        load("backend pg\n option pgsql-check user haproxy\nbackend ldap\n option ldap-check\n")
+            .unwrap()
+            .config;
+    let protocol = |i: usize| {
+        c.proxies[i]
+            .tcpchk
+            .as_ref()
+            .and_then(|t| t.protocol.clone())
+    };
+    assert_eq!(
+        protocol(0),
+        Some(CheckProtocol::Pgsql {
+            user: "haproxy".into()
+        })
+    );
+    assert_eq!(protocol(1), Some(CheckProtocol::Ldap));
+    for text in [
+        "backend b\n option pgsql-check\n",
+        "backend b\n option pgsql-check name x\n",
+    ] {
+        let errs = errors(text);
+        assert!(errs[0].contains("expects 'user <username>'"), "{errs:?}");
+    }
+}
+
+#[test]
+fn mysql_check_arguments() {
+    let c = load(
+        "backend a\n option mysql-check\nbackend b\n option mysql-check user haproxy\nbackend c\n option mysql-check user haproxy pre-41\n",
+    )
+    .unwrap()
+    .config;
+    let protocol = |i: usize| {
+        c.proxies[i]
+            .tcpchk
+            .as_ref()
+            .and_then(|t| t.protocol.clone())
+    };
+    assert_eq!(
+        protocol(0),
+        Some(CheckProtocol::Mysql {
+            user: None,
+            pre_41: false
+        })
+    );
+    assert_eq!(
+        protocol(1),
+        Some(CheckProtocol::Mysql {
+            user: Some("haproxy".into()),
+            pre_41: false
+        })
+    );
+    assert_eq!(
+        protocol(2),
+        Some(CheckProtocol::Mysql {
+            user: Some("haproxy".into()),
+            pre_41: true
+        })
+    );
+    for text in [
+        "backend b\n option mysql-check name x\n",
+        "backend b\n option mysql-check user\n",
+        "backend b\n option mysql-check user x post-80\n",
+    ] {
+        assert!(!errors(text).is_empty(), "{text}");
+    }
+}

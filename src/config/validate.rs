@@ -32,6 +32,7 @@ pub fn finish(
         proxy.default_backend = resolve_default_backend(draft, &drafts, id, diag);
         proxy.switching = resolve_switching(draft, &drafts, diag);
         proxy.httpchk = draft.http_check.result();
+        proxy.tcpchk = draft.tcp_check.result();
         check_acls(draft, &userlists, diag);
         check_health_checks(draft, diag);
         if proxy.is_frontend() && proxy.binds.is_empty() {
@@ -250,6 +251,18 @@ fn check_health_checks(draft: &ProxyDraft, diag: &mut Diagnostics) {
                 format!(
                     "server '{}' in {} '{}' has neither service port nor check port: write a port in its address or set 'port' for its health checks",
                     server.name,
+                    proxy.kind.keyword(),
+                    proxy.name
+                ),
+            );
+        }
+    }
+    if proxy.is_backend() && (!draft.tcp_check.enabled || draft.tcp_check.protocol.is_some()) {
+        if let Some(first) = &draft.tcp_check.first_rule {
+            diag.warn(
+                &proxy.location,
+                format!(
+                    "{} '{}' uses tcp-check rules without 'option tcp-check', so the rules are ignored (first rule at {first})",
                     proxy.kind.keyword(),
                     proxy.name
                 ),

@@ -406,7 +406,7 @@ fn backups_take_over_only_while_no_active_server_is_up_and_nothing_up_is_503() {
 }
 
 /// Runs HAProxy (`haproxy -db`) on `config` for `run`, returning its stderr.
-fn haproxy_stderr(config: &str, run: Duration) -> Option<String> {
+pub(crate) fn haproxy_stderr(config: &str, run: Duration) -> Option<String> {
     let dir = temp_dir("haproxy");
     let cfg = dir.join("haproxy.cfg");
     std::fs::write(&cfg, config).unwrap();
@@ -426,7 +426,7 @@ fn haproxy_stderr(config: &str, run: Duration) -> Option<String> {
 }
 
 /// The transition lines of a log, with the pid and durations masked, sorted.
-fn transitions(log: &str) -> Vec<String> {
+pub(crate) fn transitions(log: &str) -> Vec<String> {
     let mut lines: Vec<String> = log
         .lines()
         .filter(|l| l.contains(" is DOWN") || l.contains(" is UP") || l.contains("has no server"))

@@ -26,5 +26,6 @@ mod stats;
 mod stop;
 mod switching;
 mod tcp;
+mod tcpcheck;
 mod vrrp;
 mod vrrp_net;

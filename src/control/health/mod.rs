@@ -3,6 +3,7 @@
 
 pub mod probe;
 pub mod status;
+pub mod tcpprobe;
 
 use std::time::Duration;
 
@@ -139,13 +140,16 @@ pub fn probe_spec(config: &Config, proxy: ProxyId, server: ServerId) -> Option<P
         // A server that takes the client's port has nothing to check without `port`.
         return None;
     }
-    Some(ProbeSpec::new(
-        target,
-        p.httpchk.as_ref(),
-        s.check.inter,
-        p.timeouts.connect,
-        p.timeouts.check,
-    ))
+    Some(
+        ProbeSpec::new(
+            target,
+            p.httpchk.as_ref(),
+            s.check.inter,
+            p.timeouts.connect,
+            p.timeouts.check,
+        )
+        .with_tcp_check(p.tcpchk.as_ref()),
+    )
 }
 
 /// When the check of the `index`-th of `count` checked servers first runs: spread evenly

@@ -45,6 +45,8 @@ pub struct ProbeSpec {
     pub answer_timeout: Duration,
     /// Whether `answer_timeout` runs from the connect (`timeout check` set) or the start.
     pub answer_after_connect: bool,
+    /// `option tcp-check`, `redis-check` or `smtpchk`: the steps to run instead of the connect or HTTP check.
+    pub tcp_steps: Option<super::tcpprobe::Ruleset>,
 }
 
 impl ProbeSpec {
@@ -80,7 +82,14 @@ impl ProbeSpec {
             connect_timeout,
             answer_timeout,
             answer_after_connect,
+            tcp_steps: None,
         }
+    }
+
+    /// The same spec running a proxy's `tcp-check` rules, when `option tcp-check` is on.
+    pub fn with_tcp_check(mut self, check: Option<&crate::config::TcpCheck>) -> Self {
+        self.tcp_steps = check.map(super::tcpprobe::compile);
+        self
     }
 }
 
@@ -118,6 +127,9 @@ pub fn request_bytes(check: &HttpCheck) -> Vec<u8> {
 /// Runs one check and returns its verdict; `None` when this process could not even open a
 /// socket (out of descriptors or memory), which says nothing about the server.
 pub async fn run(spec: &ProbeSpec) -> Option<CheckResult> {
+    if let Some(steps) = &spec.tcp_steps {
+        return super::tcpprobe::run(spec, steps).await;
+    }
     let started = Instant::now();
     let result = |status, code, info| {
         Some(CheckResult {
@@ -328,7 +340,7 @@ fn judge(answer: &Answer, expect: &Expect, negate: bool) -> (CheckStatus, Option
 }
 
 /// An error that comes from this process's own limits, not from the server.
-fn local_shortage(e: &std::io::Error) -> bool {
+pub(super) fn local_shortage(e: &std::io::Error) -> bool {
     matches!(
         e.raw_os_error(),
         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
@@ -336,7 +348,7 @@ fn local_shortage(e: &std::io::Error) -> bool {
 }
 
 /// The system's text for a socket error ("Connection refused"), without the "(os error N)".
-fn os_error_text(e: &std::io::Error) -> String {
+pub(super) fn os_error_text(e: &std::io::Error) -> String {
     let text = e.to_string();
     match text.find(" (os error") {
         Some(cut) => text[..cut].to_string(),

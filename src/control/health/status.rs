@@ -24,6 +24,8 @@ pub enum CheckStatus {
     L7Sts,
     /// Passive health (`observe`) saw `error-limit` consecutive errors in the traffic.
     Hana,
+    /// A socket error on an established check connection (a `tcp-check` send or read).
+    SockErr,
 }
 
 impl CheckStatus {
@@ -39,6 +41,7 @@ impl CheckStatus {
             Self::L7Ok => "L7OK",
             Self::L7Sts => "L7STS",
             Self::Hana => "HANA",
+            Self::SockErr => "SOCKERR",
         }
     }
 
@@ -54,6 +57,7 @@ impl CheckStatus {
             Self::L7Ok => "Layer7 check passed",
             Self::L7Sts => "Layer7 wrong status",
             Self::Hana => "Health analyze",
+            Self::SockErr => "Socket error",
         }
     }
 

@@ -410,6 +410,7 @@ fn check_fields(record: &ServerRecord, rise: u32, disabled: bool) -> (u8, u8, u3
     let status = match check.last.status {
         CheckStatus::Init => 1,
         CheckStatus::Hana => 4,
+        CheckStatus::SockErr => 5,
         CheckStatus::L4Ok => 6,
         CheckStatus::L4Timeout => 7,
         CheckStatus::L4Con => 8,
