@@ -32,6 +32,19 @@ fn masked(lines: &[String]) -> Vec<String> {
     out
 }
 
+/// Runs the configuration `body` writes (for a free frontend port and the servers `fresh`
+/// starts) under HAProxy, then under ringlb, 1.5 s each and each against servers of its own;
+/// their transition lines, HAProxy's first.
+fn both<S>(fresh: impl Fn() -> S, body: impl Fn(u16, &S) -> String) -> (Vec<String>, Vec<String>) {
+    let servers = fresh();
+    let theirs = haproxy_stderr(&body(free_port(), &servers), Duration::from_millis(1500))
+        .expect("run haproxy");
+    let servers = fresh();
+    let lb = Ringlb::start(&body(free_port(), &servers));
+    std::thread::sleep(Duration::from_millis(1500));
+    (transitions(&theirs), transitions(&lb.stderr()))
+}
+
 #[test]
 fn tcp_check_results_and_log_lines_match_haproxy() {
     if std::process::Command::new("haproxy")
@@ -89,17 +102,7 @@ fn tcp_check_results_and_log_lines_match_haproxy() {
             refused2 = refused,
         )
     };
-    let theirs_flip = flip();
-    let theirs = haproxy_stderr(
-        &body(free_port(), theirs_flip.port),
-        Duration::from_millis(1500),
-    )
-    .expect("run haproxy");
-    let ours_flip = flip();
-    let lb = Ringlb::start(&body(free_port(), ours_flip.port));
-    std::thread::sleep(Duration::from_millis(1500));
-    let ours = lb.stderr();
-    let (theirs, ours) = (transitions(&theirs), transitions(&ours));
+    let (theirs, ours) = both(flip, |port, f| body(port, f.port));
     assert!(theirs.len() >= 9, "HAProxy's lines: {theirs:#?}");
     assert_eq!(
         masked(&ours),
@@ -189,17 +192,10 @@ fn redis_and_smtp_checks_match_haproxy() {
             bad_helo = bad_helo.port,
         )
     };
-    let (r, s) = (flip_redis(), flip_smtp());
-    let theirs = haproxy_stderr(
-        &body(free_port(), r.port, s.port),
-        Duration::from_millis(1500),
-    )
-    .expect("run haproxy");
-    let (r, s) = (flip_redis(), flip_smtp());
-    let lb = Ringlb::start(&body(free_port(), r.port, s.port));
-    std::thread::sleep(Duration::from_millis(1500));
-    let ours = lb.stderr();
-    let (theirs, ours) = (transitions(&theirs), transitions(&ours));
+    let (theirs, ours) = both(
+        || (flip_redis(), flip_smtp()),
+        |port, (r, s)| body(port, r.port, s.port),
+    );
     assert!(theirs.len() >= 10, "HAProxy's lines: {theirs:#?}");
     assert_eq!(
         masked(&ours),
@@ -263,17 +259,10 @@ fn pgsql_and_ldap_checks_match_haproxy() {
             closing = closing.port,
         )
     };
-    let (p, l) = (flip_pg(), flip_ldap());
-    let theirs = haproxy_stderr(
-        &body(free_port(), p.port, l.port),
-        Duration::from_millis(1500),
-    )
-    .expect("run haproxy");
-    let (p, l) = (flip_pg(), flip_ldap());
-    let lb = Ringlb::start(&body(free_port(), p.port, l.port));
-    std::thread::sleep(Duration::from_millis(1500));
-    let ours = lb.stderr();
-    let (theirs, ours) = (transitions(&theirs), transitions(&ours));
+    let (theirs, ours) = both(
+        || (flip_pg(), flip_ldap()),
+        |port, (p, l)| body(port, p.port, l.port),
+    );
     let servers = |lines: &[String]| -> Vec<String> {
         masked(lines)
             .into_iter()
@@ -336,14 +325,7 @@ fn mysql_checks_match_haproxy() {
             truncated = truncated.port,
         )
     };
-    let f = flip();
-    let theirs = haproxy_stderr(&body(free_port(), f.port), Duration::from_millis(1500))
-        .expect("run haproxy");
-    let f = flip();
-    let lb = Ringlb::start(&body(free_port(), f.port));
-    std::thread::sleep(Duration::from_millis(1500));
-    let ours = lb.stderr();
-    let (theirs, ours) = (transitions(&theirs), transitions(&ours));
+    let (theirs, ours) = both(flip, |port, f| body(port, f.port));
     let servers = |lines: &[String]| -> Vec<String> {
         masked(lines)
             .into_iter()
