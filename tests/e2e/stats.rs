@@ -369,8 +369,26 @@ fn prometheus_metrics_parse_and_count_the_requests() {
     for _ in 0..6 {
         assert_eq!(client::get(front, "/").status, 200);
     }
-    // The shards ship their response times once a second.
-    std::thread::sleep(Duration::from_millis(1300));
+    // The shards ship their response times once a second: wait (bounded) until the
+    // backend's histogram holds every response, however busy the machine.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let m = scrape(stats, "/metrics", Some("guest:guest"));
+        let counted = m.samples.iter().any(|s| {
+            s.metric == "ringlb_backend_response_time_seconds"
+                && s.labels.get("proxy") == Some("servers")
+                && matches!(&s.value, prometheus_parse::Value::Histogram(b)
+                    if b.last().is_some_and(|all| all.count >= 6.0))
+        });
+        if counted {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the histogram never held 6 responses"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     for (port, user) in [(stats, Some("guest:guest")), (prom, None)] {
         let m = scrape(port, "/metrics", user);
         assert_eq!(
