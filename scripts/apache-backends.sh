@@ -4,17 +4,19 @@
 #
 #   scripts/apache-backends.sh start DIR PORT1 PORT2   # start both, wait until they answer
 #   scripts/apache-backends.sh stop DIR                # stop both
+#   scripts/apache-backends.sh config DIR NAME ADDR:PORT # only write one backend's config
+#                                                        # (DIR/apache.conf; scripts/lab.sh)
 #
 # Each backend is its own apache instance (mpm_event, keep-alive on) with its config, pid
 # file and logs under DIR/serverN. Needs Debian's apache2 (scripts/install-deps.sh).
 set -euo pipefail
 
-usage() { echo "usage: $0 start DIR PORT1 PORT2 | stop DIR" >&2; exit 2; }
+usage() { echo "usage: $0 start DIR PORT1 PORT2 | stop DIR | config DIR NAME ADDR:PORT" >&2; exit 2; }
 
 modules=/usr/lib/apache2/modules
 
-write_config() { # DIR NAME PORT
-  local dir=$1 name=$2 port=$3
+write_config() { # DIR NAME ADDR:PORT
+  local dir=$1 name=$2 listen=$3
   mkdir -p "$dir/htdocs"
   printf '%s\n' "$name" > "$dir/htdocs/index.html"
   head -c 1048576 /dev/zero | tr '\0' 'x' > "$dir/htdocs/1mib.bin"
@@ -32,7 +34,7 @@ LoadModule authz_core_module $modules/mod_authz_core.so
 LoadModule dir_module $modules/mod_dir.so
 LoadModule mime_module $modules/mod_mime.so
 $user_lines
-Listen 127.0.0.1:$port
+Listen $listen
 PidFile $dir/apache.pid
 DefaultRuntimeDir $dir
 Mutex file:$dir default
@@ -82,7 +84,7 @@ case "${1:-}" in
     [ "$(id -u)" = 0 ] && chmod 755 "$dir"
     for i in 1 2; do
       port=$([ $i = 1 ] && echo "$3" || echo "$4")
-      write_config "$dir/server$i" "server$i" "$port"
+      write_config "$dir/server$i" "server$i" "127.0.0.1:$port"
       apache2 -f "$dir/server$i/apache.conf" -k start
     done
     wait_for "$3" server1
@@ -94,6 +96,10 @@ case "${1:-}" in
       conf="$2/server$i/apache.conf"
       [ -f "$conf" ] && apache2 -f "$conf" -k stop 2>/dev/null || true
     done
+    ;;
+  config)
+    [ $# -eq 4 ] || usage
+    write_config "$2" "$3" "$4"
     ;;
   *) usage ;;
 esac

@@ -37,7 +37,6 @@ vip=10.99.0.100
 declare -A addr=([server1]=10.99.0.11 [server2]=10.99.0.12 [client]=10.99.0.2)
 declare -A prio=([server1]=150 [server2]=100)
 declare -A role=([server1]=MASTER [server2]=BACKUP)
-modules=/usr/lib/apache2/modules
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
 log() { echo "lab: $*" >&2; }
@@ -85,41 +84,13 @@ make_net() {
 }
 
 # ---------------------------------------------------------------------------------------
-# apache, as scripts/apache-backends.sh writes it, listening on the node's :80
+# apache: scripts/apache-backends.sh writes its config, listening on the node's :80
 
 apache_conf() { # NODE
-  local n=$1 dir=$state/$1/apache
-  mkdir -p "$dir/htdocs"
-  printf '%s\n' "$n" >"$dir/htdocs/index.html"
-  chmod 755 "$state" "$state/$n" "$dir" "$dir/htdocs"
-  chmod 644 "$dir/htdocs/index.html"
-  cat >"$dir/apache.conf" <<EOF
-ServerRoot /etc/apache2
-ServerName $n.lab
-LoadModule mpm_event_module $modules/mod_mpm_event.so
-LoadModule authz_core_module $modules/mod_authz_core.so
-LoadModule dir_module $modules/mod_dir.so
-LoadModule mime_module $modules/mod_mime.so
-User www-data
-Group www-data
-Listen ${addr[$n]}:80
-PidFile $dir/apache.pid
-DefaultRuntimeDir $dir
-Mutex file:$dir default
-ErrorLog $dir/error.log
-LogLevel warn
-DocumentRoot $dir/htdocs
-DirectoryIndex index.html
-TypesConfig /etc/mime.types
-KeepAlive On
-<Directory />
-  AllowOverride None
-  Require all denied
-</Directory>
-<Directory $dir/htdocs>
-  Require all granted
-</Directory>
-EOF
+  local n=$1
+  "$repo/scripts/apache-backends.sh" config "$state/$n/apache" "$n" "${addr[$n]}:80"
+  # apache's workers (www-data) must reach the document root through the state dir.
+  chmod 755 "$state" "$state/$n"
 }
 
 # ---------------------------------------------------------------------------------------
