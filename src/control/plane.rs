@@ -320,21 +320,7 @@ impl ControlPlane {
         name: &str,
         pick: impl Fn(&ProxyCounters) -> u64,
     ) -> u64 {
-        let live: u64 = self
-            .sets()
-            .filter_map(|(config, set)| {
-                let p = config
-                    .proxies
-                    .iter()
-                    .find(|p| p.kind == kind && p.name == name)?;
-                Some(set.proxy_sum(p.id, &pick))
-            })
-            .sum();
-        live + self
-            .carried
-            .proxies
-            .get(&(kind.keyword(), name.to_string()))
-            .map_or(0, &pick)
+        pick(&self.proxy_totals(kind, name))
     }
 
     /// One counter of server `server` of backend `backend`, summed over every shard and
@@ -345,52 +331,22 @@ impl ControlPlane {
         server: &str,
         pick: impl Fn(&ServerCounters) -> u64,
     ) -> u64 {
-        let live: u64 = self
-            .sets()
-            .filter_map(|(config, set)| {
-                let p = config.backend(backend)?;
-                let s = p.servers.iter().position(|s| s.name == server)?;
-                Some(set.server_sum(p.id, s, &pick))
-            })
-            .sum();
-        live + self
-            .carried
-            .servers
-            .get(&(backend.to_string(), server.to_string()))
-            .map_or(0, &pick)
+        pick(&self.server_totals(backend, server))
     }
 
     /// The highest `conn_max` any shard reached for frontend `name`, in any configuration
     /// still counted (a lower bound of the process-wide maximum, exact with one shard).
     pub fn frontend_peak(&self, kind: ProxyKind, name: &str) -> u64 {
-        self.sets()
-            .filter_map(|(config, set)| {
-                let p = config
-                    .proxies
-                    .iter()
-                    .find(|p| p.kind == kind && p.name == name)?;
-                set.shards
-                    .iter()
-                    .filter_map(|s| s.proxies.get(p.id))
-                    .map(|c| c.conn_max.get())
-                    .max()
-            })
+        self.proxy_blocks(kind, name)
+            .map(|c| c.conn_max.get())
             .max()
             .unwrap_or(0)
     }
 
     /// The highest `sessions_max` any shard reached for a server (as `frontend_peak`).
     pub fn server_peak(&self, backend: &str, server: &str) -> u64 {
-        self.sets()
-            .filter_map(|(config, set)| {
-                let p = config.backend(backend)?;
-                let i = p.servers.iter().position(|s| s.name == server)?;
-                set.shards
-                    .iter()
-                    .filter_map(|s| s.servers.get(p.id)?.get(i))
-                    .map(|c| c.sessions_max.get())
-                    .max()
-            })
+        self.server_blocks(backend, server)
+            .map(|c| c.sessions_max.get())
             .max()
             .unwrap_or(0)
     }
@@ -399,19 +355,8 @@ impl ControlPlane {
     /// configuration since startup (gauges, averages and peaks are read elsewhere).
     pub fn proxy_totals(&self, kind: ProxyKind, name: &str) -> ProxyCounters {
         let total = ProxyCounters::default();
-        for (config, set) in self.sets() {
-            let Some(p) = config
-                .proxies
-                .iter()
-                .find(|p| p.kind == kind && p.name == name)
-            else {
-                continue;
-            };
-            for shard in set.shards.iter() {
-                if let Some(c) = shard.proxies.get(p.id) {
-                    total.absorb(c);
-                }
-            }
+        for c in self.proxy_blocks(kind, name) {
+            total.absorb(c);
         }
         if let Some(c) = self
             .carried
@@ -426,27 +371,48 @@ impl ControlPlane {
     /// Every counter of server `server` of backend `backend`, summed as `proxy_totals`.
     pub fn server_totals(&self, backend: &str, server: &str) -> ServerCounters {
         let total = ServerCounters::default();
-        for (config, set) in self.sets() {
-            let Some(p) = config.backend(backend) else {
-                continue;
-            };
-            let Some(i) = p.servers.iter().position(|s| s.name == server) else {
-                continue;
-            };
-            for shard in set.shards.iter() {
-                if let Some(c) = shard.servers.get(p.id).and_then(|l| l.get(i)) {
-                    total.absorb(c);
-                }
-            }
+        for c in self.server_blocks(backend, server) {
+            total.absorb(c);
         }
-        if let Some(c) = self
-            .carried
-            .servers
-            .get(&(backend.to_string(), server.to_string()))
-        {
+        let key = (backend.to_string(), server.to_string());
+        if let Some(c) = self.carried.servers.get(&key) {
             total.absorb(c);
         }
         total
+    }
+
+    /// Each shard's counters of the proxy of `kind` named `name`, in every set still kept
+    /// (the name found once per set).
+    fn proxy_blocks<'a>(
+        &'a self,
+        kind: ProxyKind,
+        name: &'a str,
+    ) -> impl Iterator<Item = &'a ProxyCounters> + 'a {
+        self.sets().flat_map(move |(config, set)| {
+            let id = config
+                .proxies
+                .iter()
+                .find(|p| p.kind == kind && p.name == name)
+                .map(|p| p.id);
+            set.shards.iter().filter_map(move |s| s.proxies.get(id?))
+        })
+    }
+
+    /// Each shard's counters of a server, in every set still kept (as `proxy_blocks`).
+    fn server_blocks<'a>(
+        &'a self,
+        backend: &'a str,
+        server: &'a str,
+    ) -> impl Iterator<Item = &'a ServerCounters> + 'a {
+        self.sets().flat_map(move |(config, set)| {
+            let at = config.backend(backend).and_then(|p| {
+                let i = p.servers.iter().position(|s| s.name == server)?;
+                Some((p.id, i))
+            });
+            set.shards
+                .iter()
+                .filter_map(move |s| s.servers.get(at?.0)?.get(at?.1))
+        })
     }
 
     /// The counter set in force and the retired ones, each with its configuration.

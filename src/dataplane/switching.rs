@@ -9,7 +9,8 @@ use crate::config::{Proxy, ProxyId};
 
 use super::http1::RequestHead;
 
-/// A parsed request head, borrowed from the receive buffer, as ACLs see it.
+/// A parsed request head, borrowed from the receive buffer, as ACLs see it (or a bare
+/// connection, with an empty head).
 pub struct HeadView<'a> {
     /// The head's bytes: request line, header lines, final CRLF.
     head: &'a [u8],
@@ -28,6 +29,17 @@ impl<'a> HeadView<'a> {
             head,
             line_len: req.line_len.min(head.len()),
             minor: req.minor,
+            peer,
+            local,
+        }
+    }
+
+    /// A connection before any byte is read (`mode tcp`): addresses only, no request.
+    pub fn connection(peer: SocketAddr, local: SocketAddr) -> Self {
+        Self {
+            head: b"",
+            line_len: 0,
+            minor: 0,
             peer,
             local,
         }
@@ -97,42 +109,4 @@ pub fn choose_backend<V: RequestView + ?Sized>(frontend: &Proxy, view: &V) -> Op
         .find(|rule| rule.condition.as_ref().is_none_or(|c| c.holds(view)))
         .map(|rule| rule.backend)
         .or(frontend.default_backend)
-}
-
-/// A connection before any byte is read (`mode tcp`), as ACLs see it: addresses only.
-pub struct ConnView {
-    /// The client.
-    pub peer: SocketAddr,
-    /// The address it connected to.
-    pub local: SocketAddr,
-}
-
-impl RequestView for ConnView {
-    fn method(&self) -> &[u8] {
-        b""
-    }
-
-    fn uri(&self) -> &[u8] {
-        b""
-    }
-
-    fn version_minor(&self) -> u8 {
-        0
-    }
-
-    fn for_each_header<'s>(&'s self, _visit: &mut dyn FnMut(&'s [u8], &'s [u8]) -> bool) -> bool {
-        false
-    }
-
-    fn src(&self) -> Option<SocketAddr> {
-        Some(self.peer)
-    }
-
-    fn dst(&self) -> Option<SocketAddr> {
-        Some(self.local)
-    }
-
-    fn request_len(&self) -> u64 {
-        0
-    }
 }

@@ -23,7 +23,7 @@ use crate::state::{LogEvent, LogRecord, Timers};
 use super::error::{count_abort, Phase, ProxyError};
 use super::io::{read_with_timeout, set_reset_on_close, unless_idle, within, ReadOutcome};
 use super::shard::{Connection, Shard};
-use super::switching::{choose_backend, ConnView};
+use super::switching::{choose_backend, HeadView};
 use super::upstream::Dispatch;
 
 /// How a tunnel ended.
@@ -323,7 +323,7 @@ pub async fn serve_tcp(conn: Connection, client: TcpStream) {
     let fe = &snap.config.proxies[frontend];
     let started = Instant::now();
     // `mode tcp` switching sees the connection only: its addresses.
-    let chosen = choose_backend(fe, &ConnView { peer, local });
+    let chosen = choose_backend(fe, &HeadView::connection(peer, local));
     let mut record = LogRecord {
         event: LogEvent::Tcp,
         frontend,
