@@ -28,7 +28,7 @@ NGINX
   for i in $(seq 1 "$n"); do printf ' server s%s 127.0.0.1:%s check inter %s\n' "$i" "$web" "$inter"; done
 } >"$work/ringlb.cfg"
 nginx -c "$work/nginx.conf"
-"$root/target/release/ringlb" -f "$work/ringlb.cfg" 2>"$work/ringlb.err" &
+"${CARGO_TARGET_DIR:-$root/target}/release/ringlb" -f "$work/ringlb.cfg" 2>"$work/ringlb.err" &
 lb=$!
 cleanup() { kill "$lb" 2>/dev/null || true; kill "$(cat "$work/nginx.pid")" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT

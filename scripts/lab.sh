@@ -56,11 +56,6 @@ ringlb_bin() {
   fi
 }
 
-need() { # COMMAND PACKAGE
-  command -v "$1" >/dev/null 2>&1 && return 0
-  log "installing $2"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y "$2" >&2
-}
 
 # ---------------------------------------------------------------------------------------
 # Topology
@@ -294,9 +289,8 @@ up() {
     esac
     shift
   done
-  need apache2 apache2
-  need curl curl
-  [ "$mode" = keepalived ] && need keepalived keepalived
+  # install-deps.sh keeps Debian from starting its own apache2 or keepalived.
+  "$repo/scripts/install-deps.sh" apache2 curl $([ "$mode" = keepalived ] && echo keepalived) >&2
   local bin
   bin=$(ringlb_bin)
   down 2>/dev/null || true
@@ -314,17 +308,13 @@ up() {
     fi
     if ! out=$("$bin" -c -f "$state/$n/ringlb.cfg" 2>&1); then
       echo "$out" >&2
-      if [ "$mode" = ringlb ] && grep -q vrrp <<<"$out"; then
-        log "this ringlb does not read the vrrp section yet: use 'lab.sh up --keepalived'"
-      fi
       false
     fi
   done
   make_net
   for n in server1 server2; do
     in_ns "$n" apache2 -f "$state/$n/apache/apache.conf" -k start
-    start_ringlb "$n"
-    [ "$mode" = keepalived ] && start_keepalived "$n"
+    start_speaker "$n"
   done
   for n in server1 server2; do
     wait_until 10 "ringlb on $n" node_answers "$n"

@@ -158,7 +158,8 @@ fn escape(text: &str) -> String {
     out
 }
 
-fn hostname() -> String {
+/// This host's name (`-` when the system will not say).
+pub fn hostname() -> String {
     let mut buf = [0u8; 256];
     // SAFETY: the buffer is writable for its whole length.
     let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };

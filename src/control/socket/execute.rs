@@ -90,13 +90,7 @@ impl PlaneExecutor {
         let now = Instant::now();
         let info = process_info(&plane, now);
         let secs = info.uptime.as_secs();
-        let uptime = format!(
-            "{}d {}h{:02}m{:02}s",
-            secs / 86400,
-            secs / 3600 % 24,
-            secs / 60 % 60,
-            secs % 60
-        );
+        let uptime = info.uptime_text();
         let config = Arc::clone(plane.config());
         let total = |pick: fn(&crate::state::counters::ProxyCounters) -> u64| -> u64 {
             config

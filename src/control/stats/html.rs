@@ -4,7 +4,6 @@
 //! response-time percentiles.
 
 use std::fmt::Write as _;
-use std::time::Duration;
 
 use super::page::{ActionStatus, Latency, PageOptions, StatsPage};
 use super::rows::{RowKind, StatRow};
@@ -137,18 +136,6 @@ fn age(secs: i64) -> String {
     } else {
         format!("{s}s")
     }
-}
-
-/// The process uptime as HAProxy's `show info` writes it: `3d 1h02m03s`.
-fn uptime(d: Duration) -> String {
-    let secs = d.as_secs();
-    format!(
-        "{}d {}h{:02}m{:02}s",
-        secs / 86400,
-        secs / 3600 % 24,
-        secs / 60 % 60,
-        secs % 60
-    )
 }
 
 /// A response time given in µs, in the unit that keeps 2–3 significant digits.
@@ -326,7 +313,7 @@ fn process(out: &mut String, page: &StatsPage) {
     let mut facts: Vec<(&str, String)> = vec![
         ("pid", p.pid.to_string()),
         ("node", esc(&p.node)),
-        ("uptime", uptime(p.uptime)),
+        ("uptime", p.uptime_text()),
     ];
     let mut drivers: Vec<(&str, usize)> = Vec::new();
     for d in &p.shards {

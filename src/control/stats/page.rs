@@ -31,6 +31,20 @@ pub struct ProcessInfo {
     pub vrrp: Option<String>,
 }
 
+impl ProcessInfo {
+    /// The uptime as HAProxy writes it: `0d 0h00m07s`.
+    pub fn uptime_text(&self) -> String {
+        let secs = self.uptime.as_secs();
+        format!(
+            "{}d {}h{:02}m{:02}s",
+            secs / 86400,
+            secs / 3600 % 24,
+            secs / 60 % 60,
+            secs % 60
+        )
+    }
+}
+
 /// Response-time percentiles of one backend or server, in µs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Percentiles {
