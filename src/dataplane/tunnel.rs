@@ -369,27 +369,24 @@ pub async fn serve_tcp(conn: Connection, client: TcpStream) {
         }
     };
     record.server = Some(upstream.slot.server);
-    let counters = &snap.shard_counters(shard.id).servers[be.id][upstream.slot.server];
+    let mine = snap.shard_counters(shard.id);
+    let (counters, backend) = (
+        &mine.servers[be.id][upstream.slot.server],
+        &mine.proxies[be.id],
+    );
     counters.sessions_total.incr();
     counters.sessions_current.rise(&counters.sessions_max);
-    snap.shard_counters(shard.id).proxies[be.id]
-        .sessions_total
-        .incr();
+    backend.sessions_total.incr();
     let end = relay(shard, client, upstream.stream, fe, be).await;
     counters.sessions_current.add(-1);
     counters.bytes_in.add(end.bytes_in);
     counters.bytes_out.add(end.bytes_out);
-    snap.shard_counters(shard.id).proxies[frontend]
-        .bytes_in
-        .add(end.bytes_in);
-    snap.shard_counters(shard.id).proxies[frontend]
-        .bytes_out
-        .add(end.bytes_out);
+    mine.proxies[frontend].bytes_in.add(end.bytes_in);
+    mine.proxies[frontend].bytes_out.add(end.bytes_out);
     record.bytes_out = end.bytes_out;
     if let Some(e) = end.error {
         record.termination = e.termination();
     }
-    let backend = &snap.shard_counters(shard.id).proxies[be.id];
     count_abort(record.termination, counters, backend);
     let ms = |t: i64| u64::try_from(t).unwrap_or(0) * 1000;
     let total = started.elapsed().as_micros() as u64;
