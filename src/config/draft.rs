@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use super::errorpage::ErrorPages;
+use super::http_rules::HttpRuleDraft;
 use super::model::{
     Balance, CheckSettings, Condition, HttpCheck, HttpConnMode, Location, LogFormat, Mode, Proxy,
     ProxyKind, SpliceMode, StatsSettings, Timeouts,
@@ -101,6 +102,12 @@ pub struct ProxyDraft {
     pub default_backend: Option<(String, Location)>,
     /// `use_backend NAME [if|unless COND]` lines in order, resolved at the end.
     pub use_backends: Vec<(String, Option<Condition>, Location)>,
+    /// `http-request` rules, compiled at the end.
+    pub http_request: Vec<HttpRuleDraft>,
+    /// `http-response` rules, compiled at the end.
+    pub http_response: Vec<HttpRuleDraft>,
+    /// `redirect` rules, compiled at the end.
+    pub redirects: Vec<HttpRuleDraft>,
     /// `default-server` settings.
     pub server_defaults: ServerDefaults,
     /// `log global` was written.
@@ -150,9 +157,15 @@ impl ProxyDraft {
                 },
                 acls: Vec::new(),
                 switching: Vec::new(),
+                http_request: Vec::new(),
+                http_response: Vec::new(),
+                redirects: Vec::new(),
             },
             default_backend: None,
             use_backends: Vec::new(),
+            http_request: Vec::new(),
+            http_response: Vec::new(),
+            redirects: Vec::new(),
             server_defaults: ServerDefaults::default(),
             log_global: false,
             acl_uses: Vec::new(),
@@ -175,6 +188,9 @@ impl ProxyDraft {
         draft.proxy.location = location;
         draft.acl_uses.clear();
         draft.use_backends.clear();
+        draft.http_request.clear();
+        draft.http_response.clear();
+        draft.redirects.clear();
         draft.proxy.acls.clear();
         draft.proxy.servers.clear();
         draft.proxy.binds.clear();

@@ -756,6 +756,12 @@ pub struct Proxy {
     /// `use_backend` rules in order: the first whose condition holds picks the backend;
     /// `default_backend` when none does.
     pub switching: Vec<SwitchRule>,
+    /// `http-request` rules in order.
+    pub http_request: Vec<crate::config::http_rules::HttpRule>,
+    /// `http-response` rules in order.
+    pub http_response: Vec<crate::config::http_rules::HttpRule>,
+    /// `redirect` rules, run after the `http-request` rules as in HAProxy.
+    pub redirects: Vec<crate::config::http_rules::HttpRule>,
 }
 
 impl Proxy {

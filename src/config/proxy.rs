@@ -245,9 +245,15 @@ pub fn parse_line(
             }
         }
         "stats" => stats::parse_stats(draft, section, line, diag),
-        "http-request" => {
-            if place(keyword, NOT_DEFAULTS, Side::Frontend, draft, diag) {
-                stats::parse_use_service(draft, line, diag);
+        "http-request" | "http-response" | "redirect" => {
+            if place(keyword, NOT_DEFAULTS, Side::Both, draft, diag) {
+                if keyword == "http-request"
+                    && args.first().map(String::as_str) == Some("use-service")
+                {
+                    stats::parse_use_service(draft, line, diag);
+                } else {
+                    super::http_rules::parse_line(draft, line, diag);
+                }
             }
         }
         "acl" => {

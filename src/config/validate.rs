@@ -5,6 +5,7 @@ use std::sync::Arc;
 use super::acl;
 use super::draft::ProxyDraft;
 use super::error::Diagnostics;
+use super::http_rules;
 use super::model::{
     AclTest, Config, Global, Location, Mode, Observe, ProxyKind, SwitchRule, Userlist,
 };
@@ -31,6 +32,11 @@ pub fn finish(
         }
         proxy.default_backend = resolve_default_backend(draft, &drafts, id, diag);
         proxy.switching = resolve_switching(draft, &drafts, diag);
+        let acls = &draft.proxy.acls;
+        proxy.http_request = http_rules::compile(&draft.http_request, acls, "http-request", diag);
+        proxy.http_response =
+            http_rules::compile(&draft.http_response, acls, "http-response", diag);
+        proxy.redirects = http_rules::compile(&draft.redirects, acls, "redirect", diag);
         proxy.httpchk = draft.http_check.result();
         proxy.tcpchk = draft.tcp_check.result();
         check_acls(draft, &userlists, diag);

@@ -82,6 +82,12 @@ pub enum ProxyError {
     /// An `Expect` other than 100-continue.
     #[error("unsupported expectation")]
     Expectation,
+    /// An `http-request` (or, `response`, `http-response`) rewrite could not be made.
+    #[error("header rewrite failed")]
+    RewriteFailed {
+        /// On the response.
+        response: bool,
+    },
 }
 
 impl ProxyError {
@@ -105,6 +111,9 @@ impl ProxyError {
             | ProxyError::BadResponse
             | ProxyError::BadResponseBody => Some(502),
             ProxyError::Expectation => Some(417),
+            // HAProxy's strict mode: a failed rewrite is the proxy's fault.
+            ProxyError::RewriteFailed { response: false } => Some(500),
+            ProxyError::RewriteFailed { response: true } => Some(502),
         }
     }
 
@@ -126,6 +135,8 @@ impl ProxyError {
             ProxyError::ServerAborted(p) => (b'S', *p),
             ProxyError::BadResponse => (b'P', Phase::Headers),
             ProxyError::BadResponseBody => (b'P', Phase::Data),
+            ProxyError::RewriteFailed { response: false } => (b'P', Phase::Request),
+            ProxyError::RewriteFailed { response: true } => (b'P', Phase::Headers),
         };
         [who, phase.letter()]
     }

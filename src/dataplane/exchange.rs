@@ -1,7 +1,7 @@
 //! One HTTP transaction: read the request head, pick a server, forward the request (and its
 //! body), relay the response, and account for it.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::future::{poll_fn, Future};
 use std::net::{IpAddr, SocketAddr};
 use std::pin::pin;
@@ -30,9 +30,12 @@ use super::io::{
     ReadOutcome, WriteError,
 };
 use super::response::{relay_response, RelayEnd, ResponsePlan};
+use super::rewrite::HeadEdit;
+use super::rules::{Outcome, Vars};
 use super::shard::Shard;
-use super::switching::{choose_backend, HeadView};
 use super::tunnel;
+
+mod intercept;
 use super::upstream::{Dispatch, Upstream};
 
 /// What the client connection does after a transaction.
@@ -110,6 +113,10 @@ pub struct Transaction<'a> {
     termination: [u8; 2],
     /// Whether this transaction is logged: only then is a log record built.
     logged: bool,
+    /// The request head as rules rewrote it; `None` when no rule ran.
+    edit: Option<HeadEdit>,
+    /// `set-var` variables, shared by request and response rules.
+    vars: RefCell<Vars>,
 }
 
 impl<'a> Transaction<'a> {
@@ -150,6 +157,8 @@ impl<'a> Transaction<'a> {
             request_line: None,
             termination: *b"--",
             logged,
+            edit: None,
+            vars: RefCell::default(),
         }
     }
 
@@ -168,7 +177,7 @@ impl<'a> Transaction<'a> {
         private: Option<Box<PrivateConn>>,
     ) -> After {
         self.private = private;
-        let req = match self.read_head(&mut client, &mut cbuf).await {
+        let mut req = match self.read_head(&mut client, &mut cbuf).await {
             Ok(Some(req)) => req,
             Ok(None) => {
                 self.shard.buffers.give(cbuf);
@@ -186,19 +195,32 @@ impl<'a> Transaction<'a> {
         if self.logged {
             self.request_line = Some(crate::state::log::request_line(req.line(cbuf.buf())));
         }
-        let chosen = if self.fe.switching.is_empty() {
-            self.fe.default_backend
-        } else {
-            let view = HeadView::new(cbuf.buf(), &req, self.peer, self.local);
-            choose_backend(self.fe, &view)
-        };
-        let Some(backend_id) = chosen else {
+        let fe = self.fe;
+        if Self::has_request_rules(fe) {
+            match self.request_rules(fe, &mut cbuf, &mut req) {
+                Outcome::Continue => {}
+                Outcome::Answer(answer) => {
+                    return Box::pin(self.answer(client, cbuf, &req, fe, answer)).await
+                }
+                Outcome::Failed(_) => return self.rewrite_failed(client, cbuf, fe).await,
+            }
+        }
+        let Some(backend_id) = self.choose(&cbuf, &req) else {
             return self
                 .fail(&mut client, Some(cbuf), ProxyError::NoBackend)
                 .await;
         };
         let be = &self.snap.config.proxies[backend_id];
         self.backend = Some(be);
+        if be.id != fe.id && Self::has_request_rules(be) {
+            match self.request_rules(be, &mut cbuf, &mut req) {
+                Outcome::Continue => {}
+                Outcome::Answer(answer) => {
+                    return Box::pin(self.answer(client, cbuf, &req, be, answer)).await
+                }
+                Outcome::Failed(_) => return self.rewrite_failed(client, cbuf, be).await,
+            }
+        }
         if req.facts.expect_other {
             return self
                 .fail(&mut client, Some(cbuf), ProxyError::Expectation)
@@ -272,7 +294,7 @@ impl<'a> Transaction<'a> {
             };
             let req_end = req.len + prefix;
             self.bytes_in += req_end as u64;
-            self.add_request_lines(&mut cbuf, req, conn_mode);
+            let tail_start = self.add_request_lines(&mut cbuf, req, conn_mode);
             let response_started = Cell::new(false);
             if req.facts.expect_continue && !body.is_done() && prefix == 0 && req.minor == 1 {
                 // Answer 100 ourselves (the Expect line is not forwarded), as nginx does.
@@ -323,7 +345,13 @@ impl<'a> Transaction<'a> {
                     }
                 };
                 self.server = Some(up.slot.server);
-                cbuf.plan_head(req.start..req.len, &req.facts.drop, req.len..req_end);
+                match &self.edit {
+                    Some(edit) => {
+                        let tail = tail_start..cbuf.extra_len();
+                        cbuf.plan_pieces(edit.pieces(), tail, req.len..req_end);
+                    }
+                    None => cbuf.plan_head(req.start..req.len, &req.facts.drop, req.len..req_end),
+                }
                 let (sent, back) =
                     write_planned(&mut up.stream, cbuf, &up.deadline, be.timeouts.server).await;
                 cbuf = back;
@@ -393,6 +421,33 @@ impl<'a> Transaction<'a> {
                 deadline: server_deadline,
                 ..
             } = upstream;
+            let shard = self.shard;
+            let config = &self.snap.config;
+            let error_page = |code| shard.error_page(config, be.id, code);
+            // Response rules may read the method (and variables); nothing else of the request.
+            let method: Vec<u8> = if self.has_response_rules(be) {
+                let (buf, extra) = cbuf.parts();
+                let line = match &self.edit {
+                    Some(edit) => edit.line.bytes(buf, extra),
+                    None => req.line(buf),
+                };
+                line.split(|&b| b == b' ')
+                    .next()
+                    .unwrap_or_default()
+                    .to_vec()
+            } else {
+                Vec::new()
+            };
+            let vars = std::mem::take(&mut self.vars);
+            let response_rules = intercept::response_rules(
+                self.fe,
+                be,
+                (self.peer, self.local),
+                req.minor,
+                &method,
+                &error_page,
+                &vars,
+            );
             let plan = ResponsePlan {
                 method: req.method,
                 client_minor: req.minor,
@@ -406,6 +461,7 @@ impl<'a> Transaction<'a> {
                 head_limit: self.shard.buffers.size(),
                 server_deadline: &server_deadline,
                 client_deadline: self.client_deadline,
+                rules: response_rules.as_ref(),
             };
             // Pipelined bytes after this request stay in `cbuf` for the next one.
             let (relay, leftover, upload_error) = if body.is_done() {
@@ -597,6 +653,10 @@ impl<'a> Transaction<'a> {
                     return self.fail(&mut client, None, e).await;
                 }
             };
+            if relayed.denied {
+                self.counters.proxies[be.id].denied_responses.incr();
+                self.termination = *b"PH";
+            }
             let took = relayed.head_at.duration_since(sent_at);
             self.timers.response = took.as_millis() as i64;
             self.response_us = Some(took.as_micros() as u64);
@@ -691,10 +751,19 @@ impl<'a> Transaction<'a> {
         }
     }
 
-    /// Header lines the proxy adds to the request, ending with the blank line.
-    fn add_request_lines(&self, cbuf: &mut Outgoing, req: &RequestHead, conn_mode: HttpConnMode) {
+    /// Header lines the proxy adds to the request, ending with the blank line; they start at
+    /// the returned offset of the added-lines buffer (after the lines rules wrote).
+    fn add_request_lines(
+        &self,
+        cbuf: &mut Outgoing,
+        req: &RequestHead,
+        conn_mode: HttpConnMode,
+    ) -> usize {
         use std::io::Write;
-        cbuf.clear_extra();
+        if self.edit.is_none() {
+            cbuf.clear_extra();
+        }
+        let tail_start = cbuf.extra_len();
         if let Some((start, end)) = req.authority {
             // An absolute-form target's authority replaces Host (RFC 9112 §3.2.2).
             cbuf.extra_mut().extend_from_slice(b"Host: ");
@@ -719,6 +788,18 @@ impl<'a> Transaction<'a> {
             extra.extend_from_slice(b"Connection: close\r\n");
         }
         extra.extend_from_slice(b"\r\n");
+        tail_start
+    }
+
+    /// Answers a rewrite that could not be made: 500, as HAProxy in strict mode.
+    async fn rewrite_failed(self, mut client: TcpStream, cbuf: Outgoing, proxy: &Proxy) -> After {
+        self.counters.proxies[proxy.id].failed_rewrites.incr();
+        self.fail(
+            &mut client,
+            Some(cbuf),
+            ProxyError::RewriteFailed { response: false },
+        )
+        .await
     }
 
     /// The client's private server connection as an upstream for `be`, if it can still

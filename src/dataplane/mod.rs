@@ -16,6 +16,8 @@ pub mod io;
 pub mod listener;
 pub mod pool;
 pub mod response;
+pub mod rewrite;
+pub mod rules;
 pub mod session;
 pub mod shard;
 pub mod switching;

@@ -1,7 +1,7 @@
 //! Relaying one response from a server to a client: head (hop-by-hop lines replaced), then
 //! the body through the same buffer it was read into.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -16,6 +16,19 @@ use super::http1::{
     parse_response_head, BodyKind, ChunkError, Method, Outgoing, ResponseHead, Spans,
 };
 use super::io::{read, write_planned, ReadOutcome, WriteError};
+use super::rewrite::HeadEdit;
+use super::rules::{self, Outcome, RuleContext, Vars};
+use crate::config::http_rules::HttpRule;
+
+/// The `http-response` rules a response goes through: the backend's, then the frontend's.
+pub struct ResponseRules<'a> {
+    /// The lists in the order they run.
+    pub lists: [&'a [HttpRule]; 2],
+    /// What the rules know of the transaction.
+    pub ctx: RuleContext<'a>,
+    /// The transaction's variables.
+    pub vars: &'a RefCell<Vars>,
+}
 
 /// What the relay needs to know about the request and the client.
 pub struct ResponsePlan<'a> {
@@ -45,6 +58,8 @@ pub struct ResponsePlan<'a> {
     pub server_deadline: &'a Deadline,
     /// The client socket's deadline.
     pub client_deadline: &'a Deadline,
+    /// `http-response` rules, when any proxy of the transaction has some.
+    pub rules: Option<&'a ResponseRules<'a>>,
 }
 
 /// A response relayed to its end.
@@ -62,6 +77,8 @@ pub struct Relayed {
     pub head_at: Instant,
     /// The server authenticates the connection (NTLM, Negotiate): it must stay private.
     pub connection_auth: bool,
+    /// An `http-response deny` rule answered instead of the server.
+    pub denied: bool,
 }
 
 /// The end of a relay.
@@ -141,7 +158,56 @@ where
             && !upgraded
             && !dechunk
             && head.body != BodyKind::UntilClose;
+        let te_lines = if http10_client {
+            head.facts.te_lines.as_slice()
+        } else {
+            &[]
+        };
+        let Some(drop) = head.facts.drop.merged(te_lines) else {
+            end.result = Err(ProxyError::BadResponse);
+            end.buf = Some(sbuf);
+            return end;
+        };
         sbuf.clear_extra();
+        let mut status = head.status;
+        let edit = match plan.rules {
+            None => None,
+            Some(rules) => match apply_rules(rules, &mut sbuf, &head, &drop, plan.head_limit) {
+                Ok(edit) => {
+                    status = edit.status;
+                    Some(edit.edit)
+                }
+                Err(Some(answer)) => {
+                    // Denied: the client gets the answer, the server's response is dropped.
+                    let status = answer.status;
+                    let bytes = answer.into_bytes(true, plan.client_minor);
+                    sbuf.clear_extra();
+                    sbuf.extra_mut().extend_from_slice(&bytes);
+                    sbuf.plan_pieces(std::iter::empty(), 0..bytes.len(), 0..0);
+                    match send(client, sbuf, plan, &mut end).await {
+                        Some(back) => sbuf = back,
+                        None => return end,
+                    }
+                    end.result = Ok(Relayed {
+                        status,
+                        server_reusable: false,
+                        client_keep_alive: false,
+                        upgraded: false,
+                        head_at,
+                        connection_auth: false,
+                        denied: true,
+                    });
+                    end.buf = Some(sbuf);
+                    return end;
+                }
+                Err(None) => {
+                    end.result = Err(ProxyError::RewriteFailed { response: true });
+                    end.buf = Some(sbuf);
+                    return end;
+                }
+            },
+        };
+        let tail_start = sbuf.extra_len();
         if upgraded {
             sbuf.extra_mut()
                 .extend_from_slice(b"Connection: upgrade\r\n");
@@ -168,17 +234,13 @@ where
         } else {
             head.len + payload
         };
-        let te_lines = if http10_client {
-            head.facts.te_lines.as_slice()
-        } else {
-            &[]
-        };
-        let Some(drop) = head.facts.drop.merged(te_lines) else {
-            end.result = Err(ProxyError::BadResponse);
-            end.buf = Some(sbuf);
-            return end;
-        };
-        sbuf.plan_head(0..head.len, &drop, head.len..body_end);
+        match &edit {
+            Some(edit) => {
+                let tail = tail_start..sbuf.extra_len();
+                sbuf.plan_pieces(edit.pieces(), tail, head.len..body_end);
+            }
+            None => sbuf.plan_head(0..head.len, &drop, head.len..body_end),
+        }
         match send(client, sbuf, plan, &mut end).await {
             Some(back) => sbuf = back,
             None => return end,
@@ -225,16 +287,54 @@ where
             server_reusable = false;
         }
         end.result = Ok(Relayed {
-            status: head.status,
+            status,
             server_reusable: server_reusable && !upgraded,
             client_keep_alive,
             upgraded,
             head_at,
             connection_auth: head.facts.connection_auth,
+            denied: false,
         });
         end.buf = Some(sbuf);
         end
     }
+}
+
+/// A response head after its rules ran.
+struct Rewritten {
+    edit: HeadEdit,
+    /// The status the rules left (`set-status`).
+    status: u16,
+}
+
+/// Runs the response rules over the head at the start of `sbuf`. `Err(Some(answer))`: a
+/// rule denied the response; `Err(None)`: a rewrite failed.
+fn apply_rules(
+    rules: &ResponseRules<'_>,
+    sbuf: &mut Outgoing,
+    head: &ResponseHead,
+    hidden: &Spans,
+    limit: usize,
+) -> Result<Rewritten, Option<rules::Answer>> {
+    let (buf, extra) = sbuf.split_mut();
+    let line_len = memchr::memmem::find(&buf[..head.len], b"\r\n").unwrap_or(0);
+    let mut edit = HeadEdit::new(buf, 0..head.len, line_len, hidden, limit);
+    let mut vars = rules.vars.borrow_mut();
+    for list in rules.lists {
+        match rules::run(list, buf, extra, &mut edit, &rules.ctx, &mut vars) {
+            Outcome::Continue => {}
+            Outcome::Answer(answer) => return Err(Some(answer)),
+            Outcome::Failed(_) => return Err(None),
+        }
+    }
+    let status = edit
+        .line
+        .bytes(buf, extra)
+        .get(9..12)
+        .and_then(|s| std::str::from_utf8(s).ok())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(head.status);
+    Ok(Rewritten { edit, status })
 }
 
 /// Accounts for `data` in `body`; returns (bytes used, bytes to send from the start of

@@ -214,8 +214,14 @@ pub struct ProxyCounters {
     pub server_aborts: Counter,
     /// Times of requests that reached a server (backend).
     pub times: RequestTimes,
-    /// Requests answered by ringlb itself: the stats page (frontend).
+    /// Requests answered by ringlb itself: the stats page, `return`, `redirect` (frontend).
     pub intercepted: Counter,
+    /// Requests refused by a `deny` rule of this proxy (HAProxy's `dreq`).
+    pub denied_requests: Counter,
+    /// Responses refused by an `http-response deny` rule of this proxy (`dresp`).
+    pub denied_responses: Counter,
+    /// Header rewrites that could not be made (`wrew`).
+    pub failed_rewrites: Counter,
 }
 
 impl ProxyCounters {
@@ -235,6 +241,9 @@ impl ProxyCounters {
             (&self.client_aborts, &other.client_aborts),
             (&self.server_aborts, &other.server_aborts),
             (&self.intercepted, &other.intercepted),
+            (&self.denied_requests, &other.denied_requests),
+            (&self.denied_responses, &other.denied_responses),
+            (&self.failed_rewrites, &other.failed_rewrites),
         ] {
             mine.add(theirs.get());
         }

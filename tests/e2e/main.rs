@@ -20,6 +20,7 @@ mod health;
 mod http;
 mod logging;
 mod resources;
+mod rewrite;
 mod runtime;
 mod show_errors;
 mod stats;

@@ -11,7 +11,7 @@ use std::io::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use super::{parse, AclError, AclExpr, Converter, Fetch, MatchMethod};
+use super::{parse, AclError, AclExpr, Converter, Fetch, HdrSide, MatchMethod};
 use crate::config::model::{Acl, AclRef, AclTest, Condition};
 
 /// What ACLs may read of a request; the data plane implements it over its request head.
@@ -39,6 +39,27 @@ pub trait RequestView {
     fn http_auth(&self, userlist: &str, groups: &[String]) -> bool {
         let _ = (userlist, groups);
         false
+    }
+    /// Whether the message under analysis is a response (what `hdr` reads).
+    fn is_response(&self) -> bool {
+        false
+    }
+    /// The response's status code, in response rules.
+    fn status(&self) -> Option<u16> {
+        None
+    }
+    /// As [`RequestView::for_each_header`], over the response's headers.
+    fn for_each_response_header<'s>(
+        &'s self,
+        visit: &mut dyn FnMut(&'s [u8], &'s [u8]) -> bool,
+    ) -> bool {
+        let _ = visit;
+        false
+    }
+    /// The value of variable `name` (`txn.x`), if set.
+    fn var(&self, name: &str) -> Option<&[u8]> {
+        let _ = name;
+        None
     }
 }
 
@@ -148,6 +169,30 @@ impl CompiledCondition {
         });
         any != self.unless
     }
+}
+
+/// Appends the first value `fetch` yields, through `converters`, as text to `out`; false when
+/// there is none or a converter fails.
+pub fn sample_bytes<V: RequestView + ?Sized>(
+    fetch: &Fetch,
+    converters: &[Converter],
+    view: &V,
+    out: &mut Vec<u8>,
+) -> bool {
+    let mut found = false;
+    each_sample(fetch, view, &mut |sample| {
+        let mut sample = sample;
+        for conv in converters {
+            match convert(conv, sample) {
+                Some(next) => sample = next,
+                None => return true,
+            }
+        }
+        out.extend_from_slice(sample.into_bytes().as_slice());
+        found = true;
+        true
+    });
+    found
 }
 
 /// Whether one expression matches: any fetched value, once converted, matches any pattern.
@@ -574,11 +619,17 @@ fn trim(mut s: &[u8]) -> &[u8] {
 /// `full`, until `f` returns true.
 fn header_values<'a, V: RequestView + ?Sized>(
     view: &'a V,
+    side: HdrSide,
     name: Option<&[u8]>,
     full: bool,
     f: &mut dyn FnMut(&'a [u8]) -> bool,
 ) -> bool {
-    view.for_each_header(&mut |n, v| {
+    let response = match side {
+        HdrSide::Contextual => view.is_response(),
+        HdrSide::Request => false,
+        HdrSide::Response => true,
+    };
+    let mut visit = |n: &'a [u8], v: &'a [u8]| {
         if name.is_some_and(|want| !n.eq_ignore_ascii_case(want)) {
             return false;
         }
@@ -587,25 +638,31 @@ fn header_values<'a, V: RequestView + ?Sized>(
         } else {
             each_value(v, f)
         }
-    })
+    };
+    if response {
+        view.for_each_response_header(&mut visit)
+    } else {
+        view.for_each_header(&mut visit)
+    }
 }
 
 /// Visits the values `occ` selects (0: all; >0 from the first; <0 from the last).
 fn header_occurrences<'a, V: RequestView + ?Sized>(
     view: &'a V,
+    side: HdrSide,
     name: Option<&[u8]>,
     full: bool,
     occ: i32,
     f: &mut dyn FnMut(&'a [u8]) -> bool,
 ) -> bool {
     if occ == 0 {
-        return header_values(view, name, full, f);
+        return header_values(view, side, name, full, f);
     }
     let wanted = if occ > 0 {
         usize::try_from(occ).unwrap_or(usize::MAX)
     } else {
         let mut total = 0usize;
-        header_values(view, name, full, &mut |_| {
+        header_values(view, side, name, full, &mut |_| {
             total += 1;
             false
         });
@@ -616,7 +673,7 @@ fn header_occurrences<'a, V: RequestView + ?Sized>(
     };
     let mut seen = 0usize;
     let mut result = false;
-    header_values(view, name, full, &mut |v| {
+    header_values(view, side, name, full, &mut |v| {
         seen += 1;
         if seen == wanted {
             result = f(v);
@@ -706,7 +763,7 @@ fn each_sample<'a, V: RequestView + ?Sized>(
         Fetch::Base => {
             let path = path_of(view.uri()).unwrap_or(&[]);
             let mut host: &[u8] = &[];
-            header_values(view, Some(b"host"), false, &mut |v| {
+            header_values(view, HdrSide::Request, Some(b"host"), false, &mut |v| {
                 host = v;
                 true
             });
@@ -721,22 +778,32 @@ fn each_sample<'a, V: RequestView + ?Sized>(
         Fetch::UrlParam { name, delim } => {
             url_params(view.uri(), name.as_deref(), *delim, &mut |v| str_of(v, f))
         }
-        Fetch::Hdr { name, occ, full } => {
-            header_occurrences(view, name.as_deref(), *full, *occ, &mut |v| str_of(v, f))
-        }
-        Fetch::HdrCnt { name, full } => {
+        Fetch::Hdr {
+            name,
+            occ,
+            full,
+            side,
+        } => header_occurrences(view, *side, name.as_deref(), *full, *occ, &mut |v| {
+            str_of(v, f)
+        }),
+        Fetch::HdrCnt { name, full, side } => {
             let mut n = 0i64;
-            header_values(view, name.as_deref(), *full, &mut |_| {
+            header_values(view, *side, name.as_deref(), *full, &mut |_| {
                 n += 1;
                 false
             });
             f(Sample::Int(n))
         }
-        Fetch::HdrVal { name, occ } => {
-            header_occurrences(view, name.as_deref(), false, *occ, &mut |v| {
+        Fetch::HdrVal { name, occ, side } => {
+            header_occurrences(view, *side, name.as_deref(), false, *occ, &mut |v| {
                 str_to_int(v).is_some_and(|i| f(Sample::Int(i)))
             })
         }
+        Fetch::Status => view.status().is_some_and(|s| f(Sample::Int(i64::from(s)))),
+        Fetch::Var(name) => match view.var(name.as_str()) {
+            Some(v) => str_of(v, f),
+            None => false,
+        },
         Fetch::Cook { name } => cookies(view, &mut |n, v| {
             name.as_deref().is_none_or(|want| want == n) && str_of(v, f)
         }),

@@ -8,6 +8,7 @@
 pub mod eval;
 pub mod parse;
 pub mod pattern;
+pub mod sample;
 
 #[cfg(test)]
 mod tests;
@@ -15,6 +16,7 @@ mod tests;
 pub use eval::{CompiledAcl, CompiledCondition, RequestView};
 pub use parse::{parse_acl_expr, parse_condition, predefined, PREDEFINED};
 pub use pattern::Patterns;
+pub use sample::{SampleExpr, VarName};
 
 /// Why an ACL expression or condition was refused, worded as HAProxy words it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -160,6 +162,8 @@ pub enum SampleType {
     Str,
     /// `method`: integer + string.
     Meth,
+    /// `any` (`var`): the type is only known at run time, so ACLs must name a method.
+    Any,
 }
 
 /// A sample fetch of the request.
@@ -192,7 +196,7 @@ pub enum Fetch {
         /// An extra delimiter besides `?`, `&` and `;`.
         delim: Option<u8>,
     },
-    /// `req.hdr`/`hdr`/`req.fhdr([NAME[,OCC]])`.
+    /// `req.hdr`/`hdr`/`req.fhdr([NAME[,OCC]])` and their `res.` forms.
     Hdr {
         /// Lower-cased header name; `None` reads every header.
         name: Option<Vec<u8>>,
@@ -200,13 +204,17 @@ pub enum Fetch {
         occ: i32,
         /// `req.fhdr`: whole lines, commas are not delimiters.
         full: bool,
+        /// Which message's headers.
+        side: HdrSide,
     },
-    /// `req.hdr_cnt`/`hdr_cnt`/`req.fhdr_cnt([NAME])`.
+    /// `req.hdr_cnt`/`hdr_cnt`/`req.fhdr_cnt([NAME])` and their `res.` forms.
     HdrCnt {
         /// Lower-cased header name; `None` counts every header.
         name: Option<Vec<u8>>,
         /// `req.fhdr_cnt`: lines, not comma-separated values.
         full: bool,
+        /// Which message's headers.
+        side: HdrSide,
     },
     /// `req.hdr_val`/`hdr_val([NAME[,OCC]])`: a header's value as an integer.
     HdrVal {
@@ -214,7 +222,13 @@ pub enum Fetch {
         name: Option<Vec<u8>>,
         /// As in [`Fetch::Hdr`].
         occ: i32,
+        /// Which message's headers.
+        side: HdrSide,
     },
+    /// `status`: the response's status code.
+    Status,
+    /// `var(SCOPE.NAME)`.
+    Var(VarName),
     /// `req.cook`/`cook([NAME])`.
     Cook {
         /// Cookie name (case-sensitive); `None` reads every cookie.
@@ -243,6 +257,18 @@ pub enum Fetch {
     SslFc,
 }
 
+/// Whose headers a header fetch reads: `hdr` reads the message being analysed, `req.hdr`
+/// the request's, `res.hdr`/`shdr` the response's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HdrSide {
+    /// The request in request rules, the response in response rules.
+    Contextual,
+    /// Always the request.
+    Request,
+    /// Always the response.
+    Response,
+}
+
 impl Fetch {
     /// The type it produces.
     pub fn output(&self) -> SampleType {
@@ -256,6 +282,7 @@ impl Fetch {
             | Fetch::HdrVal { .. }
             | Fetch::CookCnt { .. }
             | Fetch::ReqLen
+            | Fetch::Status
             | Fetch::SrcPort
             | Fetch::DstPort => SampleType::Int,
             Fetch::Src | Fetch::Dst => SampleType::Ip,
@@ -269,6 +296,7 @@ impl Fetch {
             | Fetch::Hdr { .. }
             | Fetch::Cook { .. }
             | Fetch::ReqVer => SampleType::Str,
+            Fetch::Var(_) => SampleType::Any,
         }
     }
 }

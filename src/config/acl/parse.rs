@@ -6,7 +6,9 @@
 use std::sync::Arc;
 
 use super::pattern::RawPattern;
-use super::{AclError, AclExpr, Converter, Fetch, MatchMethod, Patterns, SampleType};
+use super::{
+    AclError, AclExpr, Converter, Fetch, HdrSide, MatchMethod, Patterns, SampleType, VarName,
+};
 use crate::config::model::{AclRef, Condition, Term};
 
 /// HAProxy 2.6's predefined ACLs and their definitions (section 7.4); `RDP_COOKIE` is
@@ -160,6 +162,12 @@ pub fn parse_acl_expr(words: &[String]) -> Result<ParsedExpr, AclError> {
             SampleType::Ip => MatchMethod::Ip,
             SampleType::Str => MatchMethod::Str,
             SampleType::Meth => MatchMethod::Meth,
+            SampleType::Any => {
+                return Err(AclError::Syntax(format!(
+                    "matching method must be specified first (using '-m') when using a sample fetch of this type ('{}').",
+                    first.name
+                )))
+            }
         },
     };
     let patterns = Patterns::compile(method, &raw)?;
@@ -189,8 +197,11 @@ pub fn parse_acl_expr(words: &[String]) -> Result<ParsedExpr, AclError> {
 
 fn check_compatible(m: MatchMethod, output: SampleType, criterion: &str) -> Result<(), AclError> {
     let ok = match m {
-        MatchMethod::Bool => matches!(output, SampleType::Bool | SampleType::Int | SampleType::Str),
-        MatchMethod::Ip => matches!(output, SampleType::Ip | SampleType::Str),
+        MatchMethod::Bool => matches!(
+            output,
+            SampleType::Bool | SampleType::Int | SampleType::Str | SampleType::Any
+        ),
+        MatchMethod::Ip => matches!(output, SampleType::Ip | SampleType::Str | SampleType::Any),
         MatchMethod::Meth => output == SampleType::Meth,
         _ => true,
     };
@@ -441,7 +452,7 @@ fn fetch_of(
                 delim,
             }
         }
-        "req.hdr" | "hdr" | "req.fhdr" => {
+        "req.hdr" | "hdr" | "req.fhdr" | "res.hdr" | "res.fhdr" | "shdr" => {
             let a = at_most(name, a, 2)?;
             let occ = match a.get(1) {
                 Some(o) => i32_arg(name, 1, o)?,
@@ -450,17 +461,20 @@ fn fetch_of(
             Fetch::Hdr {
                 name: optional_name(a, true),
                 occ,
-                full: base == "req.fhdr",
+                full: base.ends_with("fhdr"),
+                side: side_of(base),
             }
         }
-        "req.hdr_cnt" | "hdr_cnt" | "req.fhdr_cnt" => {
+        "req.hdr_cnt" | "hdr_cnt" | "req.fhdr_cnt" | "res.hdr_cnt" | "res.fhdr_cnt"
+        | "shdr_cnt" => {
             let a = at_most(name, a, 1)?;
             Fetch::HdrCnt {
                 name: optional_name(a, true),
-                full: base == "req.fhdr_cnt",
+                full: base.ends_with("fhdr_cnt"),
+                side: side_of(base),
             }
         }
-        "req.hdr_val" | "hdr_val" => {
+        "req.hdr_val" | "hdr_val" | "res.hdr_val" | "shdr_val" => {
             let a = at_most(name, a, 2)?;
             let occ = match a.get(1) {
                 Some(o) => i32_arg(name, 1, o)?,
@@ -469,8 +483,14 @@ fn fetch_of(
             Fetch::HdrVal {
                 name: optional_name(a, true),
                 occ,
+                side: side_of(base),
             }
         }
+        "status" => none(Fetch::Status)?,
+        "var" => match a {
+            [v] => Fetch::Var(VarName::parse(v).map_err(|m| bad(name, m))?),
+            _ => return Err(bad(name, "expects exactly 1 argument")),
+        },
         "req.cook" | "cook" => Fetch::Cook {
             name: optional_name(at_most(name, a, 1)?, false),
         },
@@ -485,6 +505,38 @@ fn fetch_of(
         }
     };
     Ok((fetch, implied))
+}
+
+/// Whose headers a header fetch of this name reads.
+fn side_of(fetch: &str) -> HdrSide {
+    if fetch.starts_with("res.") || fetch.starts_with("shdr") {
+        HdrSide::Response
+    } else if fetch.starts_with("req.") {
+        HdrSide::Request
+    } else {
+        HdrSide::Contextual
+    }
+}
+
+/// A criterion's fetch and converters, the form `acl` lines and log-format `%[…]` share.
+pub(super) fn parse_call_chain(word: &str) -> Result<(Fetch, Vec<Converter>), AclError> {
+    let calls = split_calls(word)?;
+    let Some((first, convs)) = calls.split_first() else {
+        return Err(AclError::Syntax("missing sample fetch".into()));
+    };
+    let (fetch, derived) = fetch_of(&first.name, first.args.as_deref(), word)?;
+    if derived.is_some() {
+        // `path_beg` and friends exist only in ACLs: a sample has no matching method.
+        return Err(AclError::UnknownFetch {
+            name: first.name.clone(),
+            expr: word.to_string(),
+        });
+    }
+    let converters = convs
+        .iter()
+        .map(|c| converter_of(&first.name, c))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((fetch, converters))
 }
 
 fn converter_of(fetch: &str, call: &Call) -> Result<Converter, AclError> {

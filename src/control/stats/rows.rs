@@ -320,7 +320,8 @@ fn frontend_row(plane: &ControlPlane, config: &Config, proxy: &Proxy) -> StatRow
     row.num("stot", sessions);
     row.num("bin", total(&|c| c.bytes_in.get()));
     row.num("bout", total(&|c| c.bytes_out.get()));
-    row.zeros(&["dreq", "dresp"]);
+    row.num("dreq", total(&|c| c.denied_requests.get()));
+    row.num("dresp", total(&|c| c.denied_responses.get()));
     row.num("ereq", total(&|c| c.request_errors.get()));
     row.text(
         "status",
@@ -345,14 +346,8 @@ fn frontend_row(plane: &ControlPlane, config: &Config, proxy: &Proxy) -> StatRow
     row.num("conn_tot", sessions);
     // The stats page's own requests are intercepted (answered by ringlb itself).
     row.num("intercepted", total(&|c| c.intercepted.get()));
-    row.zeros(&[
-        "dcon",
-        "dses",
-        "wrew",
-        "cache_lookups",
-        "cache_hits",
-        "eint",
-    ]);
+    row.num("wrew", total(&|c| c.failed_rewrites.get()));
+    row.zeros(&["dcon", "dses", "cache_lookups", "cache_hits", "eint"]);
     row.modules();
     row
 }
@@ -581,7 +576,8 @@ fn backend_row(plane: &ControlPlane, proxy: &Proxy, now: Instant) -> StatRow {
     let servers = servers_totals(plane, proxy);
     row.num("bin", servers.bytes_in.get());
     row.num("bout", servers.bytes_out.get());
-    row.zeros(&["dreq", "dresp"]);
+    row.num("dreq", total(&|c| c.denied_requests.get()));
+    row.num("dresp", total(&|c| c.denied_responses.get()));
     row.num("econ", total(&|c| c.connect_errors.get()));
     row.num("eresp", total(&|c| c.response_errors.get()));
     row.num("wretr", total(&|c| c.retries.get()));
@@ -644,7 +640,7 @@ fn backend_row(plane: &ControlPlane, proxy: &Proxy, now: Instant) -> StatRow {
     });
     row.text("mode", mode_name(proxy.mode));
     row.text("algo", algo_name(&proxy.balance));
-    row.num("wrew", 0);
+    row.num("wrew", total(&|c| c.failed_rewrites.get()));
     row.num("connect", servers.connects.get());
     row.num("reuse", servers.reuses.get());
     row.zeros(&["cache_lookups", "cache_hits", "eint"]);

@@ -46,7 +46,8 @@ impl Spans {
         self.items[..self.len].sort_unstable();
     }
 
-    fn contains_start(&self, start: usize) -> bool {
+    /// Whether a range starts at `start`.
+    pub fn contains_start(&self, start: usize) -> bool {
         self.as_slice().iter().any(|&(s, _)| s as usize == start)
     }
 }

@@ -44,7 +44,8 @@ pub enum Method {
 }
 
 impl Method {
-    fn from_name(name: &str) -> Self {
+    /// The method of this name (`Other` for any unknown one).
+    pub fn from_name(name: &str) -> Self {
         match name {
             "GET" => Method::Get,
             "HEAD" => Method::Head,

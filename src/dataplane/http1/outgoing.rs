@@ -49,6 +49,11 @@ impl Outgoing {
         &mut self.extra
     }
 
+    /// Bytes in the added-lines buffer.
+    pub fn extra_len(&self) -> usize {
+        self.extra.len()
+    }
+
     /// Empties the added-lines buffer (and forgets any planned write).
     pub fn clear_extra(&mut self) {
         self.unplan();
@@ -83,6 +88,46 @@ impl Outgoing {
         let extra = (self.extra.as_ptr(), self.extra.len());
         self.push_raw(extra.0, extra.1);
         self.push_buf(body);
+    }
+
+    /// The read buffer and the added-lines buffer, to read a rewritten head.
+    pub fn parts(&self) -> (&[u8], &[u8]) {
+        (&self.buf, &self.extra)
+    }
+
+    /// The read buffer to read from and the added-lines buffer to write to, at once (rules
+    /// read the head while they write new lines). Forgets any planned write.
+    pub fn split_mut(&mut self) -> (&[u8], &mut Vec<u8>) {
+        self.unplan();
+        (&self.buf, &mut self.extra)
+    }
+
+    /// Plans a rewritten head: `pieces` of `buf` (`false`) or `extra` (`true`), then
+    /// `extra[tail]` (added lines and the blank line), then `buf[body]`.
+    pub fn plan_pieces(
+        &mut self,
+        pieces: impl Iterator<Item = (bool, Range<usize>)>,
+        tail: Range<usize>,
+        body: Range<usize>,
+    ) {
+        self.unplan();
+        for (extra, range) in pieces {
+            if extra {
+                self.push_extra(range);
+            } else {
+                self.push_buf(range);
+            }
+        }
+        self.push_extra(tail);
+        self.push_buf(body);
+    }
+
+    fn push_extra(&mut self, range: Range<usize>) {
+        if range.start < range.end && range.end <= self.extra.len() {
+            // SAFETY: the range was checked against the buffer's length just above.
+            let ptr = unsafe { self.extra.as_ptr().add(range.start) };
+            self.push_raw(ptr, range.end - range.start);
+        }
     }
 
     /// Plans `buf[range]` alone.

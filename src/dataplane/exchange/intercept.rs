@@ -1,0 +1,239 @@
+//! The transaction's side of `http-request`, `redirect` and `http-response` rules: running
+//! a proxy's request rules over the head, choosing the backend on the rewritten head, and
+//! writing the answers rules give (`deny`, `return`, `redirect`, `auth`).
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+
+use monoio::net::TcpStream;
+
+use crate::config::logformat::FormatContext;
+use crate::config::{HttpConnMode, Proxy, ProxyId};
+
+use super::super::body::BodyProgress;
+use super::super::error::{Phase, ProxyError};
+use super::super::http1::{Method, Outgoing, RequestHead};
+use super::super::io::write_all;
+use super::super::response::ResponseRules;
+use super::super::rewrite::HeadEdit;
+use super::super::rules::{self, Answer, AnswerKind, MessageView, Outcome, RuleContext, Vars};
+use super::super::switching::choose_backend;
+use super::{After, KeepAlive, Transaction};
+
+/// The response rules of a transaction of `fe` through `be`, if either has some: the
+/// backend's, then the frontend's (once for a `listen`).
+pub(super) fn response_rules<'p>(
+    fe: &'p Proxy,
+    be: &'p Proxy,
+    (peer, local): (SocketAddr, SocketAddr),
+    minor: u8,
+    method: &'p [u8],
+    error_page: &'p dyn Fn(u16) -> bytes::Bytes,
+    vars: &'p RefCell<Vars>,
+) -> Option<ResponseRules<'p>> {
+    let fe_rules: &[_] = if be.id == fe.id {
+        &[]
+    } else {
+        &fe.http_response
+    };
+    if be.http_response.is_empty() && fe_rules.is_empty() {
+        return None;
+    }
+    Some(ResponseRules {
+        lists: [&be.http_response, fe_rules],
+        ctx: RuleContext {
+            peer,
+            local,
+            minor,
+            names: FormatContext {
+                frontend: &fe.name,
+                backend: Some(&be.name),
+            },
+            response_to: Some(method),
+            proxy_name: &be.name,
+            error_page,
+        },
+        vars,
+    })
+}
+
+impl<'a> Transaction<'a> {
+    /// Whether `proxy` has request rules to run.
+    pub(super) fn has_request_rules(proxy: &Proxy) -> bool {
+        !proxy.http_request.is_empty() || !proxy.redirects.is_empty()
+    }
+
+    /// The rule context of `proxy` for this transaction.
+    fn rule_context<'c>(
+        &'c self,
+        proxy: &'c Proxy,
+        minor: u8,
+        error_page: &'c dyn Fn(u16) -> bytes::Bytes,
+        response_to: Option<&'c [u8]>,
+    ) -> RuleContext<'c> {
+        RuleContext {
+            peer: self.peer,
+            local: self.local,
+            minor,
+            names: FormatContext {
+                frontend: &self.fe.name,
+                backend: self.backend.map(|b| b.name.as_str()),
+            },
+            response_to,
+            proxy_name: &proxy.name,
+            error_page,
+        }
+    }
+
+    /// Runs `proxy`'s `http-request` rules, then its `redirect` rules, over the request head
+    /// (building the editable head on first use). A rewritten method is read back into `req`.
+    pub(super) fn request_rules(
+        &mut self,
+        proxy: &'a Proxy,
+        cbuf: &mut Outgoing,
+        req: &mut RequestHead,
+    ) -> Outcome {
+        let limit = self.shard.buffers.size();
+        let (buf, extra) = cbuf.split_mut();
+        let mut edit = self.edit.take().unwrap_or_else(|| {
+            HeadEdit::new(
+                buf,
+                req.start..req.len,
+                req.line_len,
+                &req.facts.drop,
+                limit,
+            )
+        });
+        let shard = self.shard;
+        let config = &self.snap.config;
+        let error_page = |code| shard.error_page(config, proxy.id, code);
+        let mut vars = std::mem::take(&mut self.vars);
+        let outcome = {
+            let ctx = self.rule_context(proxy, req.minor, &error_page, None);
+            match rules::run(
+                &proxy.http_request,
+                buf,
+                extra,
+                &mut edit,
+                &ctx,
+                vars.get_mut(),
+            ) {
+                Outcome::Continue => rules::run(
+                    &proxy.redirects,
+                    buf,
+                    extra,
+                    &mut edit,
+                    &ctx,
+                    vars.get_mut(),
+                ),
+                other => other,
+            }
+        };
+        self.vars = vars;
+        let method = edit.line.bytes(buf, extra).split(|&b| b == b' ').next();
+        req.method =
+            Method::from_name(std::str::from_utf8(method.unwrap_or_default()).unwrap_or(""));
+        self.edit = Some(edit);
+        outcome
+    }
+
+    /// The backend for the request: `use_backend` rules over the head as rules left it.
+    pub(super) fn choose(&self, cbuf: &Outgoing, req: &RequestHead) -> Option<ProxyId> {
+        if self.fe.switching.is_empty() {
+            return self.fe.default_backend;
+        }
+        match &self.edit {
+            None => {
+                let view =
+                    super::super::switching::HeadView::new(cbuf.buf(), req, self.peer, self.local);
+                choose_backend(self.fe, &view)
+            }
+            Some(edit) => {
+                let (buf, extra) = cbuf.parts();
+                let no_page = |_| bytes::Bytes::new();
+                let ctx = self.rule_context(self.fe, req.minor, &no_page, None);
+                let vars = self.vars.borrow();
+                let view = MessageView::new(buf, extra, edit, &ctx, &vars);
+                choose_backend(self.fe, &view)
+            }
+        }
+    }
+
+    /// Whether the response will go through rules (the backend's or the frontend's).
+    pub(super) fn has_response_rules(&self, be: &Proxy) -> bool {
+        !be.http_response.is_empty() || !self.fe.http_response.is_empty()
+    }
+
+    /// Writes `answer` for a rule of `proxy`; the connection stays open when the request
+    /// (body included) is all here and the client and proxies allow keep-alive.
+    pub(super) async fn answer(
+        mut self,
+        mut client: TcpStream,
+        mut cbuf: Outgoing,
+        req: &RequestHead,
+        proxy: &Proxy,
+        answer: Answer,
+    ) -> After {
+        let counters = &self.counters.proxies;
+        match answer.kind {
+            AnswerKind::Denied => {
+                counters[proxy.id].denied_requests.incr();
+                self.termination = *b"PR";
+            }
+            AnswerKind::Intercepted => {
+                counters[self.fe.id].intercepted.incr();
+                self.termination = *b"LR";
+            }
+            AnswerKind::Challenge => self.termination = *b"PR",
+        }
+        let mut body = BodyProgress::new(req.body);
+        let complete = body
+            .advance(cbuf.buf().get(req.len..).unwrap_or_default())
+            .ok()
+            .filter(|_| body.is_done());
+        let conn_mode = self.backend.map_or(self.fe.http_conn_mode, |b| {
+            b.http_conn_mode.max(self.fe.http_conn_mode)
+        });
+        let keep_alive = complete.is_some()
+            && req.keep_alive
+            && conn_mode != HttpConnMode::Close
+            && !self.shard.stopping_flag().get();
+        self.status = Some(answer.status);
+        counters[self.fe.id].status.record(answer.status);
+        let bytes = answer.into_bytes(!keep_alive, req.minor);
+        let len = bytes.len() as u64;
+        let (sent, _) = write_all(
+            &mut client,
+            bytes,
+            self.client_deadline,
+            self.fe.timeouts.client,
+        )
+        .await;
+        if sent.is_err() {
+            self.shard.buffers.give(cbuf);
+            return self.end(ProxyError::ClientAborted(Phase::Request));
+        }
+        self.bytes_out += len;
+        let req_end = req.len + complete.unwrap_or(0);
+        self.bytes_in += req_end as u64;
+        self.log();
+        let Some(_) = complete.filter(|_| keep_alive) else {
+            let scratch = Vec::with_capacity(4096);
+            self.shard.buffers.give(cbuf);
+            let _ = super::super::io::lingering_close(&mut client, scratch).await;
+            return After::Close;
+        };
+        cbuf.buf_mut().drain(..req_end);
+        let pending = if cbuf.buf().is_empty() {
+            self.shard.buffers.give(cbuf);
+            None
+        } else {
+            Some(cbuf)
+        };
+        After::KeepAlive(KeepAlive {
+            client,
+            pending,
+            private: self.private.take(),
+        })
+    }
+}

@@ -1,0 +1,279 @@
+//! `http-request`, `redirect` and `http-response` rules: the same configuration and the same
+//! requests through HAProxy 2.6 and ringlb give the same answers, the backend receives the
+//! same request heads, and the client the same response headers.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::Duration;
+
+use crate::haproxy::Haproxy;
+use crate::harness::{defaults, free_port, Ringlb};
+
+/// A server that answers every request with its head as the body, and response headers for
+/// response rules to work on.
+struct Echo {
+    port: u16,
+}
+
+impl Echo {
+    fn start() -> Echo {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                std::thread::spawn(move || serve(conn));
+            }
+        });
+        Echo { port }
+    }
+}
+
+fn serve(conn: TcpStream) {
+    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    let mut writer = conn;
+    loop {
+        let mut head = String::new();
+        let mut length = 0usize;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap_or(0);
+            }
+            head.push_str(&line);
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let mut body = vec![0u8; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let response = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n\
+             X-Multi: ab, cd, aq\r\nCache-Control: private\r\nX-Server: echo\r\n\r\n{head}",
+            head.len()
+        );
+        if writer.write_all(response.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+/// One answer, normalised for comparison: the status code, the response headers rules and
+/// answers deal with (names lower-cased, in order), and the body. A body that is the echoed
+/// request head is normalised too: header names lower-cased (HAProxy's are), hop-by-hop
+/// `connection` lines left out (each proxy writes its own).
+fn ask(port: u16, request: &str) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let raw = String::from_utf8_lossy(&raw).to_string();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .unwrap_or("none")
+        .to_string();
+    const SHOWN: [&str; 13] = [
+        "location",
+        "cache-control",
+        "content-type",
+        "content-length",
+        "www-authenticate",
+        "set-cookie",
+        "x-multi",
+        "x-resp",
+        "x-host-var",
+        "x-why",
+        "x-server",
+        "x-ident",
+        "x-status-var",
+    ];
+    let mut out = format!("{status}\n");
+    for line in lines {
+        let (name, value) = line.split_once(':').unwrap_or((line, ""));
+        let name = name.to_ascii_lowercase();
+        if SHOWN.contains(&name.as_str()) {
+            out.push_str(&format!("{name}: {}\n", value.trim()));
+        }
+    }
+    out.push('\n');
+    if body.contains(" HTTP/1.1\r\n") {
+        for line in body.split("\r\n").filter(|l| !l.is_empty()) {
+            match line.split_once(':') {
+                Some((n, _)) if n.eq_ignore_ascii_case("connection") => {}
+                Some((n, v)) if !line.contains(" HTTP/1.") => {
+                    out.push_str(&format!("{}:{v}\n", n.to_ascii_lowercase()))
+                }
+                _ => out.push_str(&format!("{line}\n")),
+            }
+        }
+    } else {
+        out.push_str(body);
+    }
+    out
+}
+
+fn config(port: u16, b1: u16, b2: u16) -> String {
+    let mut cfg = defaults("");
+    cfg.push_str(&format!(
+        r#"frontend f
+ bind 127.0.0.1:{port}
+ http-request deny if {{ path /deny }}
+ http-request deny deny_status 429 if {{ path /deny429 }}
+ http-request return status 200 content-type text/plain string "hello" if {{ path /ret }}
+ http-request return status 404 if {{ path /ret404 }}
+ http-request return status 503 content-type application/json lf-string "{{\"src\":\"%[src]\"}}" hdr X-Why maint if {{ path /maint }}
+ http-request redirect location /new code 301 if {{ path /old }}
+ http-request redirect location https://example.com%[path] code 308 if {{ path_beg /loc/ }}
+ http-request redirect prefix /pfx drop-query if {{ path_beg /p/ }}
+ http-request redirect prefix /slash append-slash if {{ path_beg /as }}
+ http-request redirect scheme https code 303 if {{ path /s }}
+ http-request redirect scheme https code 307 if {{ path /s307 }}
+ http-request auth realm Foo if {{ path /auth }}
+ http-request auth if {{ path /authdef }}
+ http-request set-header X-Real-IP %[src]
+ http-request add-header X-Added "a b"
+ http-request add-header X-Dst %[dst]:%[dst_port]
+ http-request replace-header User-Agent ^(.*)$ ua-\1
+ http-request replace-value X-List ^a(.*) Z\1
+ http-request del-header X-Secret
+ http-request del-header X-Drop- -m beg
+ http-request set-header X-Last %[req.hdr(x-m)]
+ http-request set-header X-Count %[req.hdr_cnt(x-m)]
+ http-request set-header X-Host %[req.hdr(host),lower,field(1,:)]
+ http-request set-header X-Empty %[req.hdr(nonexistent)]
+ http-request set-var(txn.host) req.hdr(host)
+ http-request set-var(txn.path) path
+ http-request set-path /rewritten%[path] if {{ path_beg /rw }}
+ http-request set-query a=%[query] if {{ path_beg /q }}
+ http-request set-uri /uri-set?x=1 if {{ path /seturi }}
+ http-request set-method PUT if {{ path /put }}
+ http-request replace-path ^/rp/(.*) /replaced/\1 if {{ path_beg /rp/ }}
+ http-request allow if {{ path /allow }}
+ http-request set-header X-After-Allow yes
+ http-request set-header X-Seen-Path %[path] if {{ path_beg /rw }}
+ use_backend b2 if {{ hdr(x-route) b2 }}
+ use_backend b2 if {{ path /rewritten/rw/to-b2 }}
+ default_backend b1
+backend b1
+ http-request set-header X-Backend b1
+ http-request deny deny_status 403 if {{ hdr(x-backend-deny) yes }}
+ http-response set-header X-Resp 1
+ http-response replace-value X-Multi ^a(.*) Z\1
+ http-response del-header Cache-Control
+ http-response set-header X-Host-Var %[var(txn.host)]
+ http-response set-status 299 if {{ var(txn.path) -m str /status }}
+ http-response set-header X-Status-Var %[status] if {{ var(txn.path) -m str /status }}
+ http-response deny if {{ var(txn.path) -m str /resp-deny }}
+ http-response replace-header Set-Cookie (.*)=(.*) \2=\1 if {{ res.hdr(x-server) echo }}
+ server s 127.0.0.1:{b1}
+backend b2
+ http-response add-header X-Ident b2
+ server s 127.0.0.1:{b2}
+"#
+    ));
+    cfg
+}
+
+#[test]
+fn request_and_response_rules_act_as_haproxys() {
+    let (b1, b2) = (Echo::start(), Echo::start());
+    let get = |path: &str, extra: &str| {
+        format!(
+            "GET {path} HTTP/1.1\r\nHost: Www.Example.com:8080\r\n{extra}Connection: close\r\n\r\n"
+        )
+    };
+    let requests = vec![
+        get("/deny", ""),
+        get("/deny429", ""),
+        get("/ret", ""),
+        get("/ret404", ""),
+        get("/maint", ""),
+        get("/old?x=1", ""),
+        get("/loc/a/b?c=d", ""),
+        get("/p/x?q=1", ""),
+        get("/as/dir?q=1", ""),
+        get("/as/dir/", ""),
+        get("/s?k=v", ""),
+        get("/s307", ""),
+        get("/auth", ""),
+        get("/authdef", ""),
+        get(
+            "/plain",
+            "User-Agent: curl/8\r\nX-List: ab, cd, aq\r\nX-Secret: s\r\nX-Drop-A: 1\r\nx-drop-b: 2\r\nX-M: 1, 2\r\nX-M: 3\r\n",
+        ),
+        get("/rw/x?y=1", ""),
+        get("/rw/to-b2", ""),
+        get("/q/a?b=c", ""),
+        get("/seturi", ""),
+        get("/put", ""),
+        get("/rp/deep/er", ""),
+        get("/allow", ""),
+        get("/route", "X-Route: b2\r\n"),
+        get("/backend", "X-Backend-Deny: yes\r\n"),
+        get("/status", ""),
+        get("/resp-deny", ""),
+    ];
+    let run = |port: u16| -> Vec<String> { requests.iter().map(|r| ask(port, r)).collect() };
+    let ours = {
+        let port = free_port();
+        let _lb = Ringlb::start(&config(port, b1.port, b2.port));
+        run(port)
+    };
+    let theirs = {
+        let port = free_port();
+        let _hx = Haproxy::start_on_port(&config(port, b1.port, b2.port), port);
+        run(port)
+    };
+    let mut diffs = Vec::new();
+    for ((req, o), t) in requests.iter().zip(&ours).zip(&theirs) {
+        if o != t {
+            diffs.push(format!(
+                "--- {}\nringlb:\n{o}\nhaproxy:\n{t}",
+                req.lines().next().unwrap_or("")
+            ));
+        }
+    }
+    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+    // What they agree on, so two identical mistakes cannot pass.
+    let by_path = |p: &str| {
+        &ours[requests
+            .iter()
+            .position(|r| r.contains(&format!("GET {p} ")))
+            .unwrap()]
+    };
+    assert!(
+        by_path("/deny").starts_with("403\n"),
+        "{}",
+        by_path("/deny")
+    );
+    assert!(by_path("/old?x=1").contains("location: /new\n"));
+    assert!(by_path("/p/x?q=1").contains("location: /pfx/p/x\n"));
+    assert!(by_path("/auth").contains("www-authenticate: Basic realm=\"Foo\""));
+    let plain = by_path("/plain");
+    for want in [
+        "user-agent: ua-curl/8",
+        "x-list: Zb, cd,Zq",
+        "x-last: 3",
+        "x-count: 3",
+        "x-host: www.example.com",
+        "x-real-ip: 127.0.0.1",
+        "set-cookie: 1=a",
+        "x-multi: Zb, cd,Zq",
+        "x-host-var: Www.Example.com:8080",
+    ] {
+        assert!(plain.contains(want), "{want} missing in:\n{plain}");
+    }
+    for gone in ["x-secret", "x-drop-a", "x-drop-b", "cache-control"] {
+        assert!(!plain.contains(gone), "{gone} still in:\n{plain}");
+    }
+    assert!(by_path("/rw/x?y=1").contains("GET /rewritten/rw/x?y=1 HTTP/1.1"));
+    assert!(by_path("/rw/to-b2").contains("x-ident: b2"));
+}
