@@ -46,6 +46,8 @@ pub struct ServerDefaults {
     pub disabled: bool,
     /// Health-check settings.
     pub check: CheckSettings,
+    /// `init-addr`: how the address is found at load.
+    pub init_addr: super::template::InitAddr,
 }
 
 impl Default for ServerDefaults {
@@ -56,6 +58,7 @@ impl Default for ServerDefaults {
             backup: false,
             disabled: false,
             check: CheckSettings::default(),
+            init_addr: super::template::InitAddr::default(),
         }
     }
 }
@@ -113,6 +116,8 @@ pub struct ProxyDraft {
     pub http_check: HttpCheckDraft,
     /// `option tcp-check` and `tcp-check` lines, copied into the proxy at the end.
     pub tcp_check: super::tcpcheck::TcpCheckDraft,
+    /// A `bind` line was written, even a refused one: no "has no bind" warning then.
+    pub saw_bind: bool,
 }
 
 impl ProxyDraft {
@@ -150,6 +155,7 @@ impl ProxyDraft {
                 },
                 acls: Vec::new(),
                 switching: Vec::new(),
+                extras: super::compat::ProxyExtras::default(),
             },
             default_backend: None,
             use_backends: Vec::new(),
@@ -159,6 +165,7 @@ impl ProxyDraft {
             errorpages: ErrorPages::default(),
             http_check: HttpCheckDraft::default(),
             tcp_check: super::tcpcheck::TcpCheckDraft::default(),
+            saw_bind: false,
         }
     }
 
