@@ -30,7 +30,21 @@ pub fn parse_bind(text: &str) -> Result<Vec<SocketAddr>, String> {
 
 /// Parses a `server` address: `host:port`, `[v6]:port`, or `host` alone (the client's port).
 pub fn parse_server_addr(text: &str) -> Result<ServerAddr, String> {
+    parse_server_addr_with(text, &mut resolve_host)
+}
+
+/// As `parse_server_addr`, with `resolve` turning a host name (never a literal address)
+/// into an address.
+pub fn parse_server_addr_with(
+    text: &str,
+    resolve: &mut dyn FnMut(&str) -> Result<IpAddr, String>,
+) -> Result<ServerAddr, String> {
     let plain = strip_family(text)?;
+    let mut lookup = |host: &str| match host.parse::<IpAddr>() {
+        Ok(ip) => Ok(ip),
+        Err(_) if host.is_empty() => Err("missing address".to_string()),
+        Err(_) => resolve(host),
+    };
     match split_host_port(plain) {
         Some((host, port_text)) if !port_text.is_empty() => {
             if port_text.starts_with('+') || port_text.starts_with('-') {
@@ -43,14 +57,14 @@ pub fn parse_server_addr(text: &str) -> Result<ServerAddr, String> {
                 return Err(format!("invalid port 0 in server address '{text}'"));
             }
             Ok(ServerAddr {
-                addr: SocketAddr::new(resolve_host(host)?, port),
+                addr: SocketAddr::new(lookup(host)?, port),
                 port_from_client: false,
             })
         }
         _ => {
             let host = plain.trim_start_matches('[').trim_end_matches(']');
             Ok(ServerAddr {
-                addr: SocketAddr::new(resolve_host(host)?, 0),
+                addr: SocketAddr::new(lookup(host)?, 0),
                 port_from_client: true,
             })
         }
@@ -110,7 +124,8 @@ fn parse_port_range(text: &str) -> Result<(u16, u16), String> {
     Ok((first, last))
 }
 
-fn resolve_host(host: &str) -> Result<IpAddr, String> {
+/// A literal address, or the first the system resolver gives for `host`.
+pub fn resolve_host(host: &str) -> Result<IpAddr, String> {
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Ok(ip);
     }

@@ -47,6 +47,8 @@ pub struct ServerDefaults {
     pub disabled: bool,
     /// Health-check settings.
     pub check: CheckSettings,
+    /// `init-addr`: how the address is found at load.
+    pub init_addr: super::template::InitAddr,
 }
 
 impl Default for ServerDefaults {
@@ -57,6 +59,7 @@ impl Default for ServerDefaults {
             backup: false,
             disabled: false,
             check: CheckSettings::default(),
+            init_addr: super::template::InitAddr::default(),
         }
     }
 }
@@ -120,6 +123,8 @@ pub struct ProxyDraft {
     pub http_check: HttpCheckDraft,
     /// `option tcp-check` and `tcp-check` lines, copied into the proxy at the end.
     pub tcp_check: super::tcpcheck::TcpCheckDraft,
+    /// A `bind` line was written, even a refused one: no "has no bind" warning then.
+    pub saw_bind: bool,
 }
 
 impl ProxyDraft {
@@ -160,6 +165,7 @@ impl ProxyDraft {
                 http_request: Vec::new(),
                 http_response: Vec::new(),
                 redirects: Vec::new(),
+                extras: super::compat::ProxyExtras::default(),
             },
             default_backend: None,
             use_backends: Vec::new(),
@@ -172,6 +178,7 @@ impl ProxyDraft {
             errorpages: ErrorPages::default(),
             http_check: HttpCheckDraft::default(),
             tcp_check: super::tcpcheck::TcpCheckDraft::default(),
+            saw_bind: false,
         }
     }
 

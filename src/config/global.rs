@@ -5,6 +5,7 @@ use super::lexer::Line;
 use super::log::parse_log_target;
 use super::model::{Global, StatsLevel, StatsSocket};
 use super::units::{parse_time, parse_uint};
+use super::{keywords, suggest};
 
 /// Applies one line of the `global` section.
 pub fn parse_line(global: &mut Global, line: &Line, diag: &mut Diagnostics) {
@@ -74,9 +75,12 @@ pub fn parse_line(global: &mut Global, line: &Line, diag: &mut Diagnostics) {
         }
         "stats" => match args.first().map(String::as_str) {
             Some("socket") => match parse_stats_socket(&args[1..]) {
-                Ok(mut socket) => {
+                Ok((mut socket, expose_fd)) => {
                     socket.location = at.clone();
                     global.stats_sockets.push(socket);
+                    if expose_fd {
+                        diag.warn(at, "'stats socket': 'expose-fd listeners' is accepted and has no effect: ringlb reloads in-process (SIGHUP), so no listening socket is handed over");
+                    }
                 }
                 Err(message) => diag.error(at, format!("'stats socket' in section 'global': {message}")),
             },
@@ -101,11 +105,61 @@ pub fn parse_line(global: &mut Global, line: &Line, diag: &mut Diagnostics) {
             at,
             format!("'{keyword}' is accepted for compatibility and has no effect: ringlb keeps its privileges and filesystem view (VRRP needs CAP_NET_ADMIN and CAP_NET_RAW, reloads re-read files); restrict it from the service manager instead"),
         ),
-        other => diag.error(at, format!("unknown keyword '{other}' in 'global' section")),
+        other => {
+            if !super::compat::parse_global(global, line, diag) {
+                diag.error(at, unknown_keyword(other));
+            }
+        }
     }
 }
 
-fn parse_stats_socket(args: &[String]) -> Result<StatsSocket, String> {
+/// The keywords of `global` this parser dispatches (compatibility ones included).
+pub const KEYWORDS: &[&str] = &[
+    "log",
+    "maxconn",
+    "nbthread",
+    "tune.bufsize",
+    "hard-stop-after",
+    "pidfile",
+    "stats",
+    "daemon",
+    "chroot",
+    "user",
+    "group",
+    "uid",
+    "gid",
+    "ca-base",
+    "crt-base",
+    "ssl-dh-param-file",
+    "ssl-server-verify",
+    "tune.ssl.default-dh-param",
+    "description",
+    "node",
+    "spread-checks",
+    "strict-limits",
+    "server-state-file",
+    "server-state-base",
+    "ssl-default-bind-ciphers",
+    "ssl-default-bind-ciphersuites",
+    "ssl-default-bind-curves",
+    "ssl-default-bind-options",
+    "ssl-default-server-ciphers",
+    "ssl-default-server-ciphersuites",
+    "ssl-default-server-options",
+];
+
+fn unknown_keyword(keyword: &str) -> String {
+    let unknown = format!("unknown keyword '{keyword}' in 'global' section");
+    let message = suggest::unsupported(keyword, &unknown, KEYWORDS, keywords::GLOBAL, false);
+    if keywords::GLOBAL.contains(&keyword) {
+        format!("{message} (in 'global' section)")
+    } else {
+        message
+    }
+}
+
+/// The socket, and whether `expose-fd listeners` was asked.
+fn parse_stats_socket(args: &[String]) -> Result<(StatsSocket, bool), String> {
     let Some(path) = args.first() else {
         return Err("expects a path".into());
     };
@@ -120,6 +174,7 @@ fn parse_stats_socket(args: &[String]) -> Result<StatsSocket, String> {
             line: 0,
         },
     };
+    let mut expose_fd = false;
     let mut rest = &args[1..];
     while let Some(option) = rest.first() {
         let value = rest
@@ -150,13 +205,18 @@ fn parse_stats_socket(args: &[String]) -> Result<StatsSocket, String> {
                     }
                 }
             }
+            "expose-fd" if value == "listeners" => expose_fd = true,
+            "expose-fd" => return Err(format!("'expose-fd' expects 'listeners' (got '{value}')")),
             other => {
-                return Err(format!(
-                    "unsupported option '{other}' (supported: mode, user, group, level)"
-                ))
+                const SUPPORTED: &[&str] = &["mode", "user", "group", "level", "expose-fd"];
+                let known: Vec<&str> = keywords::BIND_OPTIONS.iter().map(|(n, _)| *n).collect();
+                let unknown = format!("unsupported option '{other}'");
+                return Err(suggest::unsupported(
+                    other, &unknown, SUPPORTED, &known, true,
+                ));
             }
         }
         rest = &rest[2..];
     }
-    Ok(socket)
+    Ok((socket, expose_fd))
 }

@@ -5,12 +5,15 @@
 
 pub mod acl;
 pub mod address;
+pub mod bind;
+pub mod compat;
 pub mod draft;
 pub mod error;
 pub mod errorpage;
 pub mod global;
 pub mod http_rules;
 pub mod httpcheck;
+pub mod keywords;
 pub mod lexer;
 pub mod log;
 pub mod logformat;
@@ -20,7 +23,9 @@ pub mod parser;
 pub mod proxy;
 pub mod server;
 pub mod stats;
+pub mod suggest;
 pub mod tcpcheck;
+pub mod template;
 pub mod units;
 pub mod userlist;
 pub mod validate;
@@ -28,7 +33,7 @@ pub mod vrrp;
 
 pub use error::{ConfigError, ConfigErrors, Warning};
 pub use model::*;
-pub use parser::{load_files, load_sources, Loaded};
+pub use parser::{load_bytes, load_files, load_sources, Loaded};
 
 #[cfg(test)]
 mod tests;

@@ -82,6 +82,8 @@ pub struct Global {
     pub hard_stop_after: Option<Duration>,
     /// `stats timeout`: how long an admin socket session may stay idle (default 10 s).
     pub stats_timeout: Option<Duration>,
+    /// Compatibility keywords: accepted, recorded, announced.
+    pub extras: super::compat::GlobalExtras,
 }
 
 impl Default for Global {
@@ -95,6 +97,7 @@ impl Default for Global {
             pidfile: None,
             hard_stop_after: None,
             stats_timeout: None,
+            extras: super::compat::GlobalExtras::default(),
         }
     }
 }
@@ -576,6 +579,9 @@ pub struct Server {
     pub backup: bool,
     /// `disabled`: starts in maintenance.
     pub disabled: bool,
+    /// `init-addr … none` and no address found: the server starts in maintenance, its
+    /// address unspecified with port 0 so that nothing can reach it by mistake.
+    pub no_address: bool,
     /// `maxconn`: concurrent requests the server accepts (0 = unlimited).
     pub maxconn: u32,
     /// Health-check settings.
@@ -692,6 +698,10 @@ pub struct Acl {
 pub struct Bind {
     /// The address to listen on.
     pub addr: SocketAddr,
+    /// `name NAME`: the listener's label in HAProxy's stats.
+    pub name: Option<String>,
+    /// `v6only`: an IPv6 listener that takes no IPv4 connection (not applied yet).
+    pub v6only: bool,
     /// Where the line was written.
     pub location: Location,
 }
@@ -762,6 +772,8 @@ pub struct Proxy {
     pub http_response: Vec<crate::config::http_rules::HttpRule>,
     /// `redirect` rules, run after the `http-request` rules as in HAProxy.
     pub redirects: Vec<crate::config::http_rules::HttpRule>,
+    /// Compatibility keywords (`monitor-uri`, `option tcpka`, …): recorded, announced.
+    pub extras: super::compat::ProxyExtras,
 }
 
 impl Proxy {

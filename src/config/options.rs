@@ -2,11 +2,11 @@
 
 use super::draft::{ProxyDraft, SectionKind};
 use super::error::Diagnostics;
-use super::httpcheck;
 use super::lexer::Line;
 use super::model::{ForwardFor, HttpConnMode, IpNet, LogFormat};
 use super::proxy::{check_place, Allowed, Side, ANY};
 use super::units::parse_uint;
+use super::{compat, httpcheck, keywords, suggest};
 
 /// Allowed everywhere, but meaningful only with frontend capability (HAProxy warns in a backend).
 const FRONT_SIDE: Allowed = Allowed {
@@ -49,10 +49,9 @@ pub fn parse_option(
             return;
         }
         other => {
-            diag.error(
-                at,
-                format!("unknown option '{other}' in '{}' section (supported: httplog, tcplog, dontlognull, forwardfor, redispatch, http-keep-alive, http-server-close, httpclose, httpchk, tcp-check, redis-check, smtpchk, pgsql-check, ldap-check, mysql-check, allbackups, splice-auto, splice-request, splice-response)", section.keyword()),
-            );
+            if !compat::parse_option(draft, section, line, other, negated, diag) {
+                diag.error(at, unknown_option(other, section));
+            }
             return;
         }
     };
@@ -132,6 +131,46 @@ pub fn parse_option(
         }
         _ => {}
     }
+}
+
+/// Options this parser reads (compatibility ones included).
+const SUPPORTED: &[&str] = &[
+    "httplog",
+    "tcplog",
+    "dontlognull",
+    "forwardfor",
+    "redispatch",
+    "http-keep-alive",
+    "http-server-close",
+    "httpclose",
+    "httpchk",
+    "tcp-check",
+    "redis-check",
+    "smtpchk",
+    "pgsql-check",
+    "ldap-check",
+    "mysql-check",
+    "allbackups",
+    "splice-auto",
+    "splice-request",
+    "splice-response",
+    "clitcpka",
+    "srvtcpka",
+    "tcpka",
+    "abortonclose",
+    "log-health-checks",
+    "socket-stats",
+];
+
+fn unknown_option(name: &str, section: SectionKind) -> String {
+    if keywords::OPTIONS.contains(&name) {
+        return format!(
+            "'option {name}' is a HAProxy keyword that ringlb does not support yet (in '{}' section)",
+            section.keyword()
+        );
+    }
+    let unknown = format!("unknown option '{name}' in '{}' section", section.keyword());
+    suggest::unsupported(name, &unknown, SUPPORTED, keywords::OPTIONS, true)
 }
 
 fn parse_forwardfor(args: &[String]) -> Result<ForwardFor, String> {

@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use super::draft::{ProxyDraft, SectionKind};
 use super::error::{ConfigError, ConfigErrors, Diagnostics, Warning};
-use super::lexer::{tokenize, Line};
+use super::lexer::{tokenize_bytes, Line};
 use super::model::{Config, Global, Location, ProxyKind, Userlist};
 use super::vrrp::VrrpDraft;
-use super::{global, proxy, userlist, validate, vrrp};
+use super::{global, keywords, proxy, suggest, userlist, validate, vrrp};
 
 /// A configuration that loaded, with what the user should be warned about.
 #[derive(Debug)]
@@ -19,14 +19,16 @@ pub struct Loaded {
     pub warnings: Vec<Warning>,
 }
 
-/// Reads and validates the files, in order, as one configuration.
+/// Reads and validates the files, in order, as one configuration, with the process
+/// environment for `"${VAR}"`.
 pub fn load_files<P: AsRef<Path>>(paths: &[P]) -> Result<Loaded, ConfigErrors> {
     let mut sources = Vec::new();
     let mut errors = Vec::new();
     for path in paths {
         let path = path.as_ref();
-        match std::fs::read_to_string(path) {
-            Ok(text) => sources.push((path.display().to_string(), text)),
+        // Bytes, not UTF-8: HAProxy takes a Latin-1 comment, so ringlb does too.
+        match std::fs::read(path) {
+            Ok(bytes) => sources.push((path.display().to_string(), bytes)),
             Err(source) => errors.push(ConfigError::Open {
                 path: path.display().to_string(),
                 source,
@@ -36,28 +38,43 @@ pub fn load_files<P: AsRef<Path>>(paths: &[P]) -> Result<Loaded, ConfigErrors> {
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));
     }
-    load_sources(&sources)
+    load_bytes(&sources, &|name| std::env::var(name).ok())
 }
 
-/// Parses (file name, text) pairs as one configuration.
+/// Parses (file name, text) pairs as one configuration, with the process environment.
 pub fn load_sources(sources: &[(String, String)]) -> Result<Loaded, ConfigErrors> {
+    let sources: Vec<(String, Vec<u8>)> = sources
+        .iter()
+        .map(|(name, text)| (name.clone(), text.clone().into_bytes()))
+        .collect();
+    load_bytes(&sources, &|name| std::env::var(name).ok())
+}
+
+/// Parses (file name, bytes) pairs as one configuration; `env` looks variables up.
+pub fn load_bytes(
+    sources: &[(String, Vec<u8>)],
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Loaded, ConfigErrors> {
     let mut parser = Parser::default();
     for (name, text) in sources {
         let file: Arc<str> = Arc::from(name.as_str());
-        let (lines, lex_errors) = tokenize(&file, text);
-        for e in lex_errors {
-            parser.diag.error(
-                &Location {
-                    file: Arc::clone(&file),
-                    line: e.line,
-                },
-                e.message,
-            );
+        let lexed = tokenize_bytes(&file, text, env);
+        let at = |line| Location {
+            file: Arc::clone(&file),
+            line,
+        };
+        for e in lexed.errors {
+            parser.diag.error(&at(e.line), e.message);
+        }
+        for w in lexed.warnings {
+            parser.diag.warn(&at(w.line), w.message);
         }
         // Each file starts outside any section, as in HAProxy.
         parser.close_section();
-        for line in &lines {
+        for line in &lexed.lines {
+            let before = parser.diag.errors.len();
             parser.line(line);
+            hint_at_expansion(line, &mut parser.diag.errors[before..]);
         }
     }
     parser.close_section();
@@ -81,6 +98,25 @@ pub fn load_sources(sources: &[(String, String)]) -> Result<Loaded, ConfigErrors
     }
 }
 
+/// A `$VAR` written outside double quotes stays as is (HAProxy 2.6 expands only inside
+/// them); when such a line is refused, say so.
+fn hint_at_expansion(line: &Line, errors: &mut [ConfigError]) {
+    for error in errors {
+        if let ConfigError::Parse { message, .. } = error {
+            let named: Vec<&String> = line
+                .unexpanded
+                .iter()
+                .filter(|name| message.contains(name.as_str()))
+                .collect();
+            if let Some(name) = named.first() {
+                message.push_str(&format!(
+                    " (environment variables expand only inside double quotes, as in HAProxy: write \"${{{name}}}\")"
+                ));
+            }
+        }
+    }
+}
+
 enum Current {
     None,
     Global,
@@ -88,6 +124,8 @@ enum Current {
     Proxy(Box<ProxyDraft>),
     Userlist(Userlist),
     Vrrp(Box<VrrpDraft>),
+    /// A section ringlb does not support: reported once, its lines skipped.
+    Unsupported,
 }
 
 struct Parser {
@@ -197,12 +235,21 @@ impl Parser {
                 self.current = Current::Vrrp(Box::new(VrrpDraft::new(name, line.location.clone())));
             }
             "peers" | "resolvers" | "cache" | "program" | "mailers" | "ring" | "http-errors"
-            | "backend-defaults" | "crt-store" | "traces" => {
+            | "fcgi-app" | "backend-defaults" | "crt-store" | "traces" => {
                 self.close_section();
+                let why = match keyword {
+                    "resolvers" => {
+                        ": server names are resolved once, at load, with the system resolver"
+                    }
+                    "peers" => ": stick tables are not supported yet",
+                    _ => "",
+                };
                 self.diag.error(
                     &line.location,
-                    format!("'{keyword}' sections are not supported by ringlb"),
+                    format!("'{keyword}' is a HAProxy keyword that ringlb does not support yet ('{keyword}' sections{why})"),
                 );
+                // One error for the section, not one per line of it.
+                self.current = Current::Unsupported;
             }
             _ => self.section_line(line),
         }
@@ -210,10 +257,16 @@ impl Parser {
 
     fn section_line(&mut self, line: &Line) {
         match &mut self.current {
-            Current::None => self.diag.error(
-                &line.location,
-                format!("unknown keyword '{}' out of section", line.word(0)),
-            ),
+            Current::None => {
+                let word = line.word(0);
+                let hint =
+                    suggest::did_you_mean(word, keywords::SECTIONS.iter().copied().chain(["vrrp"]));
+                self.diag.error(
+                    &line.location,
+                    format!("unknown keyword '{word}' out of section{hint}"),
+                )
+            }
+            Current::Unsupported => {}
             Current::Global => global::parse_line(&mut self.global, line, &mut self.diag),
             Current::Defaults(draft) => proxy::parse_line(
                 draft,
@@ -233,7 +286,7 @@ impl Parser {
 
     fn close_section(&mut self) {
         match std::mem::replace(&mut self.current, Current::None) {
-            Current::None | Current::Global => {}
+            Current::None | Current::Global | Current::Unsupported => {}
             Current::Defaults(draft) => self.defaults = *draft,
             Current::Proxy(draft) => self.proxies.push(*draft),
             Current::Userlist(list) => self.userlists.push(list),

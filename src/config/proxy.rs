@@ -2,15 +2,62 @@
 
 use bytes::Bytes;
 
-use super::address::parse_bind;
 use super::draft::{ProxyDraft, SectionKind};
 use super::error::Diagnostics;
 use super::errorpage::{validate_errorfile, ERROR_CODES};
 use super::lexer::Line;
 use super::log::parse_log_target;
-use super::model::{Balance, Bind, Global, Mode, ProxyKind};
+use super::model::{Balance, Global, Mode, ProxyKind};
 use super::units::{parse_time, parse_uint};
-use super::{httpcheck, options, server, stats};
+use super::{compat, httpcheck, keywords, options, server, stats, suggest};
+
+/// The keywords of proxy sections this parser dispatches (compatibility ones included).
+pub const KEYWORDS: &[&str] = &[
+    "mode",
+    "bind",
+    "use_backend",
+    "default_backend",
+    "balance",
+    "server",
+    "server-template",
+    "default-server",
+    "timeout",
+    "retries",
+    "maxconn",
+    "log",
+    "no",
+    "option",
+    "http-check",
+    "tcp-check",
+    "errorfile",
+    "stats",
+    "http-request",
+    "acl",
+    "monitor-uri",
+    "fullconn",
+    "description",
+    "load-server-state-from-file",
+    "server-state-file-name",
+    "ignore-persist",
+];
+
+/// Why `keyword` is refused in `section`: removed from HAProxy, HAProxy's but not ringlb's
+/// yet, or unknown (with the nearest keyword).
+fn unknown_keyword(keyword: &str, section: SectionKind) -> String {
+    if let Some(message) = suggest::removed(keyword) {
+        return message;
+    }
+    let unknown = format!(
+        "unknown keyword '{keyword}' in '{}' section",
+        section.keyword()
+    );
+    let message = suggest::unsupported(keyword, &unknown, KEYWORDS, keywords::PROXY, false);
+    if keywords::PROXY.contains(&keyword) {
+        format!("{message} (in '{}' section)", section.keyword())
+    } else {
+        message
+    }
+}
 
 /// Which side of a proxy a keyword configures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,7 +181,7 @@ pub fn parse_line(
                 backend: false,
             };
             if place(keyword, allowed, Side::Frontend, draft, diag) {
-                parse_bind_line(draft, line, diag);
+                super::bind::parse_bind_line(draft, line, diag);
             }
         }
         "use_backend" => {
@@ -173,12 +220,26 @@ pub fn parse_line(
                 server::parse_server(draft, line, diag);
             }
         }
+        "server-template" => {
+            let allowed = Allowed {
+                defaults: false,
+                frontend: false,
+                backend: true,
+            };
+            if place(keyword, allowed, Side::Backend, draft, diag) {
+                super::template::parse_server_template(draft, line, diag);
+            }
+        }
         "default-server" => {
             if place(keyword, BACK, Side::Backend, draft, diag) {
                 server::parse_default_server(draft, line, diag);
             }
         }
-        "timeout" => parse_timeout(draft, section, line, diag),
+        "timeout" => {
+            if !compat::parse_timeout(draft, section, line, diag) {
+                parse_timeout(draft, section, line, diag);
+            }
+        }
         "retries" => {
             if place(keyword, BACK, Side::Backend, draft, diag) {
                 match args {
@@ -230,7 +291,9 @@ pub fn parse_line(
         },
         "option" => options::parse_option(draft, section, line, false, diag),
         "http-check" => {
-            if place(keyword, BACK, Side::Backend, draft, diag) {
+            if place(keyword, BACK, Side::Backend, draft, diag)
+                && !compat::parse_http_check(draft, line, diag)
+            {
                 httpcheck::parse_http_check(draft, line, diag);
             }
         }
@@ -244,7 +307,15 @@ pub fn parse_line(
                 parse_errorfile(draft, line, global, diag);
             }
         }
-        "stats" => stats::parse_stats(draft, section, line, diag),
+        "stats" => {
+            let sub = matches!(line.word(1), "scope" | "show-desc" | "show-node");
+            let keyword = format!("stats {}", line.word(1));
+            if !sub {
+                stats::parse_stats(draft, section, line, diag);
+            } else if check_place(&keyword, ANY, Side::Both, section, draft, line, diag) {
+                compat::parse_stats(draft, line, diag);
+            }
+        }
         "http-request" | "http-response" | "redirect" => {
             if place(keyword, NOT_DEFAULTS, Side::Both, draft, diag) {
                 if keyword == "http-request"
@@ -261,35 +332,11 @@ pub fn parse_line(
                 stats::parse_acl(draft, line, diag);
             }
         }
-        other => diag.error(
-            at,
-            format!(
-                "unknown keyword '{other}' in '{}' section",
-                section.keyword()
-            ),
-        ),
-    }
-}
-
-fn parse_bind_line(draft: &mut ProxyDraft, line: &Line, diag: &mut Diagnostics) {
-    let args = &line.words[1..];
-    let Some(spec) = args.first() else {
-        diag.error(&line.location, "'bind' expects an address");
-        return;
-    };
-    if let Some(option) = args.get(1) {
-        diag.error(
-            &line.location,
-            format!("'bind {spec}': option '{option}' is not supported (ringlb binds plain TCP)"),
-        );
-        return;
-    }
-    match parse_bind(spec) {
-        Ok(addrs) => draft.proxy.binds.extend(addrs.into_iter().map(|addr| Bind {
-            addr,
-            location: line.location.clone(),
-        })),
-        Err(message) => diag.error(&line.location, format!("'bind {spec}': {message}")),
+        other => {
+            if !compat::parse_proxy(draft, section, line, diag) {
+                diag.error(at, unknown_keyword(other, section));
+            }
+        }
     }
 }
 
@@ -344,7 +391,23 @@ fn parse_timeout(
             return;
         }
         other => {
-            diag.error(&line.location, format!("unknown keyword 'timeout {other}' (supported: connect, client, server, http-request, http-keep-alive, queue, check, tunnel)"));
+            const SUPPORTED: &[&str] = &[
+                "connect",
+                "client",
+                "server",
+                "http-request",
+                "http-keep-alive",
+                "queue",
+                "check",
+                "tunnel",
+                "client-fin",
+                "server-fin",
+                "tarpit",
+            ];
+            let unknown = format!("unknown keyword 'timeout {other}'");
+            let message =
+                suggest::unsupported(other, &unknown, SUPPORTED, keywords::TIMEOUTS, true);
+            diag.error(&line.location, message);
             return;
         }
     };

@@ -2,11 +2,13 @@
 
 use std::net::IpAddr;
 
-use super::address::parse_server_addr;
 use super::draft::{ProxyDraft, ServerDefaults};
 use super::error::Diagnostics;
+use super::keywords::{arity, SERVER_OPTIONS};
 use super::lexer::Line;
 use super::model::{Observe, OnError, Server};
+use super::suggest;
+use super::template::{parse_init_addr, resolve_server_addr};
 use super::units::{parse_time, parse_uint};
 
 /// Applies `server NAME ADDR [options]`.
@@ -16,7 +18,49 @@ pub fn parse_server(draft: &mut ProxyDraft, line: &Line, diag: &mut Diagnostics)
         diag.error(at, "'server' expects <name> and <addr> as arguments");
         return;
     };
-    if let Some(first) = draft.proxy.servers.iter().find(|s| &s.name == name) {
+    let Some(settings) = server_settings(
+        draft,
+        &format!("server {name}"),
+        &line.words[3..],
+        line,
+        diag,
+    ) else {
+        return;
+    };
+    add_server(draft, name, addr_text, &settings, line, diag);
+}
+
+/// `default-server` settings amended by `words`, or `None` (reported) when one is wrong.
+pub fn server_settings(
+    draft: &ProxyDraft,
+    label: &str,
+    words: &[String],
+    line: &Line,
+    diag: &mut Diagnostics,
+) -> Option<ServerDefaults> {
+    let mut settings = draft.server_defaults;
+    let mut notes = Vec::new();
+    let errors = apply_options(&mut settings, words, &mut notes);
+    for note in notes {
+        diag.warn(&line.location, format!("'{label}': {note}"));
+    }
+    for message in &errors {
+        diag.error(&line.location, format!("'{label}': {message}"));
+    }
+    errors.is_empty().then_some(settings)
+}
+
+/// Adds server `name` at `addr_text`, resolved as its `init-addr` says.
+pub fn add_server(
+    draft: &mut ProxyDraft,
+    name: &str,
+    addr_text: &str,
+    settings: &ServerDefaults,
+    line: &Line,
+    diag: &mut Diagnostics,
+) {
+    let at = &line.location;
+    if let Some(first) = draft.proxy.servers.iter().find(|s| s.name == name) {
         diag.error(
             at,
             format!(
@@ -28,31 +72,26 @@ pub fn parse_server(draft: &mut ProxyDraft, line: &Line, diag: &mut Diagnostics)
         );
         return;
     }
-    let addr = match parse_server_addr(addr_text) {
-        Ok(addr) => addr,
+    let (addr, no_address) = match resolve_server_addr(addr_text, &settings.init_addr) {
+        Ok(resolved) => resolved,
         Err(message) => {
             diag.error(at, format!("'server {name}': {message}"));
             return;
         }
     };
-    let mut settings = draft.server_defaults;
-    let mut notes = Vec::new();
-    if let Err(message) = apply_options(&mut settings, &line.words[3..], &mut notes) {
-        diag.error(at, format!("'server {name}': {message}"));
-        return;
-    }
-    for note in notes {
-        diag.warn(at, format!("'server {name}': {note}"));
+    if no_address {
+        diag.warn(at, format!("'server {name}': no address for '{addr_text}' ('init-addr' ends with 'none'): the server starts in maintenance"));
     }
     let puid = draft.proxy.servers.len() as u32 + 1;
     draft.proxy.servers.push(Server {
-        name: name.clone(),
+        name: name.to_string(),
         puid,
-        addr_text: addr_text.clone(),
+        addr_text: addr_text.to_string(),
         addr,
         weight: settings.weight,
         backup: settings.backup,
-        disabled: settings.disabled,
+        disabled: settings.disabled || no_address,
+        no_address,
         maxconn: settings.maxconn,
         check: settings.check,
         location: at.clone(),
@@ -61,14 +100,8 @@ pub fn parse_server(draft: &mut ProxyDraft, line: &Line, diag: &mut Diagnostics)
 
 /// Applies `default-server [options]`.
 pub fn parse_default_server(draft: &mut ProxyDraft, line: &Line, diag: &mut Diagnostics) {
-    let mut settings = draft.server_defaults;
-    let mut notes = Vec::new();
-    match apply_options(&mut settings, &line.words[1..], &mut notes) {
-        Ok(()) => draft.server_defaults = settings,
-        Err(message) => diag.error(&line.location, format!("'default-server': {message}")),
-    }
-    for note in notes {
-        diag.warn(&line.location, format!("'default-server': {note}"));
+    if let Some(settings) = server_settings(draft, "default-server", &line.words[1..], line, diag) {
+        draft.server_defaults = settings;
     }
 }
 
@@ -87,14 +120,17 @@ const VALUED: &[&str] = &[
     "error-limit",
     "on-error",
     "on-marked-down",
+    "init-addr",
 ];
 
-/// Applies server options to `settings`; things accepted without effect go to `notes`.
+/// Applies server options to `settings`; things accepted without effect go to `notes`. Every
+/// wrong option is reported (not only the first), up to a word whose arity is unknown.
 fn apply_options(
     settings: &mut ServerDefaults,
     mut words: &[String],
     notes: &mut Vec<String>,
-) -> Result<(), String> {
+) -> Vec<String> {
+    let mut errors = Vec::new();
     while let Some(option) = words.first() {
         let flag: Option<fn(&mut ServerDefaults)> = match option.as_str() {
             "check" => Some(|s| s.check.enabled = true),
@@ -111,13 +147,38 @@ fn apply_options(
             continue;
         }
         if !VALUED.contains(&option.as_str()) {
-            return Err(unknown(option));
+            errors.push(unknown(option));
+            match arity(SERVER_OPTIONS, option) {
+                Some(takes_value) => {
+                    words = words.get(1 + usize::from(takes_value)..).unwrap_or(&[]);
+                    continue;
+                }
+                // Without knowing its arity, the words after it cannot be read as options.
+                None => break,
+            }
         }
-        let value = words
-            .get(1)
-            .ok_or_else(|| format!("'{option}' expects a value"))?;
+        let Some(value) = words.get(1) else {
+            errors.push(format!("'{option}' expects a value"));
+            break;
+        };
+        if let Err(message) = apply_valued(settings, option, value, notes) {
+            errors.push(message);
+        }
+        words = &words[2..];
+    }
+    errors
+}
+
+/// Applies `option value`.
+fn apply_valued(
+    settings: &mut ServerDefaults,
+    option: &str,
+    value: &str,
+    notes: &mut Vec<String>,
+) -> Result<(), String> {
+    {
         let named = |e: String| format!("'{option}': {e}");
-        match option.as_str() {
+        match option {
             "weight" => settings.weight = parse_uint(value, 256).map_err(named)? as u32,
             "maxconn" => {
                 settings.maxconn = parse_uint(value, u64::from(u32::MAX)).map_err(named)? as u32
@@ -127,7 +188,7 @@ fn apply_options(
                 if n == 0 {
                     return Err(format!("'{option}' must be at least 1"));
                 }
-                match option.as_str() {
+                match option {
                     "rise" => settings.check.rise = n,
                     "fall" => settings.check.fall = n,
                     _ => settings.check.error_limit = n,
@@ -138,7 +199,7 @@ fn apply_options(
                 if t.is_zero() {
                     return Err(format!("'{option}' must be greater than 0"));
                 }
-                match option.as_str() {
+                match option {
                     "inter" => settings.check.inter = t,
                     "fastinter" => settings.check.fastinter = Some(t),
                     _ => settings.check.downinter = Some(t),
@@ -153,7 +214,7 @@ fn apply_options(
             }
             "addr" => settings.check.addr = Some(parse_check_addr(value)?),
             "observe" => {
-                settings.check.observe = match value.as_str() {
+                settings.check.observe = match value {
                     "none" => None,
                     "layer4" => Some(Observe::Layer4),
                     "layer7" => Some(Observe::Layer7),
@@ -165,7 +226,7 @@ fn apply_options(
                 }
             }
             "on-error" => {
-                settings.check.on_error = match value.as_str() {
+                settings.check.on_error = match value {
                     "fastinter" => OnError::FastInter,
                     "fail-check" => OnError::FailCheck,
                     "sudden-death" => OnError::SuddenDeath,
@@ -175,7 +236,8 @@ fn apply_options(
                     )),
                 }
             }
-            _ => match value.as_str() {
+            "init-addr" => settings.init_addr = parse_init_addr(value)?,
+            _ => match value {
                 // Accepted so HAProxy configurations load, but said out loud: ringlb keeps
                 // established connections to a server that goes down.
                 "shutdown-sessions" => notes.push(
@@ -188,7 +250,6 @@ fn apply_options(
                 }
             },
         }
-        words = &words[2..];
     }
     Ok(())
 }
@@ -216,7 +277,39 @@ fn parse_check_addr(text: &str) -> Result<IpAddr, String> {
 }
 
 fn unknown(option: &str) -> String {
-    format!("unknown option '{option}' (supported: weight, check, no-check, inter, fastinter, downinter, rise, fall, port, addr, observe, error-limit, on-error, on-marked-down, backup, no-backup, maxconn, disabled, enabled)")
+    const SUPPORTED: &[&str] = &[
+        "weight",
+        "check",
+        "no-check",
+        "inter",
+        "fastinter",
+        "downinter",
+        "rise",
+        "fall",
+        "port",
+        "addr",
+        "observe",
+        "error-limit",
+        "on-error",
+        "on-marked-down",
+        "backup",
+        "no-backup",
+        "maxconn",
+        "disabled",
+        "enabled",
+        "init-addr",
+    ];
+    let list = SUPPORTED.join(", ");
+    if arity(SERVER_OPTIONS, option).is_some() {
+        return format!("{} (supported: {list})", suggest::not_yet(option));
+    }
+    let known = SERVER_OPTIONS.iter().map(|(n, _)| *n);
+    let hint = suggest::did_you_mean(option, known);
+    if hint.is_empty() {
+        format!("unknown option '{option}' (supported: {list})")
+    } else {
+        format!("unknown option '{option}'{hint}")
+    }
 }
 
 #[cfg(test)]
@@ -228,7 +321,12 @@ mod tests {
         let mut d = ServerDefaults::default();
         let mut notes = Vec::new();
         let words: Vec<String> = s.split_whitespace().map(String::from).collect();
-        apply_options(&mut d, &words, &mut notes).map(|_| (d, notes))
+        let errors = apply_options(&mut d, &words, &mut notes);
+        if errors.is_empty() {
+            Ok((d, notes))
+        } else {
+            Err(errors.join("\n"))
+        }
     }
 
     fn apply(s: &str) -> Result<ServerDefaults, String> {

@@ -41,8 +41,10 @@ pub fn finish(
         proxy.tcpchk = draft.tcp_check.result();
         check_acls(draft, &userlists, diag);
         check_health_checks(draft, diag);
-        if proxy.is_frontend() && proxy.binds.is_empty() {
-            diag.error(
+        // HAProxy warns (it does not refuse) and so does ringlb; a refused `bind` line was
+        // already reported, so it does not count as missing.
+        if proxy.is_frontend() && proxy.binds.is_empty() && !draft.saw_bind {
+            diag.warn(
                 &proxy.location,
                 format!("{} '{}' has no 'bind' directive. Please declare it as a backend if this was intended.", proxy.kind.keyword(), proxy.name),
             );
