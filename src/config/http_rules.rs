@@ -343,7 +343,11 @@ fn parse_action(
     };
     Ok(match (name, args) {
         ("allow", _) => no_args(HttpAction::Allow)?,
-        ("deny", _) => HttpAction::Deny(parse_reply(name, args, 403, true, read_file)?),
+        // A denied response is the server's fault as far as the client can tell: 502.
+        ("deny", _) => {
+            let status = if request { 403 } else { 502 };
+            HttpAction::Deny(parse_reply(name, args, status, true, read_file)?)
+        }
         ("return", _) if request => {
             HttpAction::Return(parse_reply(name, args, 200, false, read_file)?)
         }

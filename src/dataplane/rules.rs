@@ -504,19 +504,14 @@ fn reply_answer(
         }
     };
     let body = body.unwrap_or_default();
-    let mut head = format!(
-        "HTTP/1.1 {} {}\r\ncontent-length: {}\r\n",
-        reply.status,
-        reason(reply.status),
-        body.len()
-    )
-    .into_bytes();
+    let mut head = format!("HTTP/1.1 {} {}\r\n", reply.status, reason(reply.status)).into_bytes();
+    head.extend_from_slice(&headers);
+    head.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
     if let Some(t) = &reply.content_type {
         head.extend_from_slice(b"content-type: ");
         head.extend_from_slice(t.as_bytes());
         head.extend_from_slice(b"\r\n");
     }
-    head.extend_from_slice(&headers);
     Answer {
         kind,
         status: reply.status,
@@ -566,13 +561,14 @@ fn redirect_answer(
         Some(q) => (&from_path[..q], Some(&from_path[q..])),
         None => (from_path, None),
     };
+    // As HAProxy, `append-slash` looks at the end of what was written, query included.
     let rest = |location: &mut Vec<u8>| {
         location.extend_from_slice(path);
-        if redirect.append_slash && path.last() != Some(&b'/') {
-            location.push(b'/');
-        }
         if let (false, Some(q)) = (redirect.drop_query, query) {
             location.extend_from_slice(q);
+        }
+        if redirect.append_slash && location.last() != Some(&b'/') {
+            location.push(b'/');
         }
     };
     match redirect.kind {

@@ -140,7 +140,7 @@ fn config(port: u16, b1: u16, b2: u16) -> String {
  http-request auth if {{ path /authdef }}
  http-request set-header X-Real-IP %[src]
  http-request add-header X-Added "a b"
- http-request add-header X-Dst %[dst]:%[dst_port]
+ http-request add-header X-Dst %[dst]
  http-request replace-header User-Agent ^(.*)$ ua-\1
  http-request replace-value X-List ^a(.*) Z\1
  http-request del-header X-Secret
