@@ -250,6 +250,14 @@ const MANAGED_HEADERS: [&str; 5] = [
     "upgrade",
 ];
 
+/// Whether `name` is one of the headers rules may not touch (a `-m reg` name could reach
+/// one; the shards skip them).
+pub fn is_managed(name: &[u8]) -> bool {
+    MANAGED_HEADERS
+        .iter()
+        .any(|m| m.as_bytes().eq_ignore_ascii_case(name))
+}
+
 /// The actions HAProxy 2.6 has that ringlb does not implement, for a message that says so.
 const UNSUPPORTED: [&str; 24] = [
     "tarpit",
@@ -831,5 +839,123 @@ pub fn parse_line(
         "redirect" => draft.redirects.push(rule),
         "http-response" => draft.http_response.push(rule),
         _ => draft.http_request.push(rule),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load_sources;
+
+    fn with_rules(rules: &str) -> String {
+        format!(
+            "defaults\n mode http\nfrontend f\n bind 127.0.0.1:8080\n{rules}\n default_backend b\nbackend b\n server s 127.0.0.1:8081\n"
+        )
+    }
+
+    fn error_of(rules: &str) -> String {
+        match load_sources(&[("t.cfg".to_string(), with_rules(rules))]) {
+            Ok(_) => panic!("accepted: {rules}"),
+            Err(e) => {
+                e.0.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            }
+        }
+    }
+
+    #[test]
+    fn rules_compile_in_order_with_their_conditions() {
+        let text = with_rules(
+            " acl api path_beg /api\n http-request set-header X-A %[src] if api\n http-request deny unless { src 10.0.0.0/8 }\n redirect scheme https code 301 if !api\n http-response set-status 203 reason Fine",
+        );
+        let loaded = load_sources(&[("t.cfg".to_string(), text)]).unwrap();
+        let fe = &loaded.config.proxies[0];
+        assert_eq!(fe.http_request.len(), 2);
+        assert!(matches!(
+            fe.http_request[0].action,
+            HttpAction::SetHeader(..)
+        ));
+        assert!(fe.http_request[0].condition.is_some());
+        assert!(matches!(&fe.http_request[1].action, HttpAction::Deny(r) if r.status == 403));
+        assert!(matches!(&fe.redirects[0].action, HttpAction::Redirect(r) if r.code == 301));
+        assert!(matches!(
+            &fe.http_response[0].action,
+            HttpAction::SetStatus { code: 203, reason: Some(r) } if r == "Fine"
+        ));
+    }
+
+    #[test]
+    fn mistakes_name_the_line_and_what_is_wrong() {
+        for (rule, wanted) in [
+            (
+                " http-request replace-header X ([a- y",
+                "regex '([a-' is invalid",
+            ),
+            (
+                " http-request set-header Content-Length 5",
+                "writes the 'Content-Length' header itself",
+            ),
+            (
+                " http-response del-header Transfer-Encoding",
+                "rules may not change it",
+            ),
+            (
+                " http-request del-header con -m beg",
+                "would remove 'content-length'",
+            ),
+            (" http-request frobnicate", "unknown action 'frobnicate'"),
+            (" http-request track-sc0 src", "does not support yet"),
+            (
+                " http-request set-status 200",
+                "unknown action 'set-status'",
+            ),
+            (
+                " http-request redirect location /x code 305",
+                "unsupported HTTP code '305'",
+            ),
+            (
+                " http-request return string hi",
+                "a payload needs a 'content-type'",
+            ),
+            (
+                " http-request set-var(proc.x) src",
+                "'proc' scope is not supported",
+            ),
+            (" http-request set-header X %[nosuch]", "nosuch"),
+            (" http-request set-header X %[path", "missing ']'"),
+            (
+                " http-request set-header X a b",
+                "expects exactly 2 arguments",
+            ),
+            (" http-request deny if nosuchacl", "no such ACL"),
+            (
+                " http-request set-header X\\ Y v",
+                "not a valid header name",
+            ),
+        ] {
+            let e = error_of(rule);
+            assert!(e.contains("t.cfg:5"), "{rule}: no location in {e}");
+            assert!(e.contains(wanted), "{rule}: expected '{wanted}' in {e}");
+        }
+    }
+
+    #[test]
+    fn header_names_match_as_del_header_m_says() {
+        let name = |n: &str, m: NameMatch| HeaderName {
+            name: n.to_string(),
+            method: m,
+        };
+        assert!(HeaderName::exact("X-A").matches(b"x-a"));
+        assert!(!HeaderName::exact("X-A").matches(b"x-ab"));
+        assert!(name("x-", NameMatch::Prefix).matches(b"X-Anything"));
+        assert!(name("-id", NameMatch::Suffix).matches(b"Request-ID"));
+        assert!(name("forw", NameMatch::Substring).matches(b"X-Forwarded-For"));
+        let re = regex::bytes::RegexBuilder::new("^x-[0-9]+$")
+            .case_insensitive(true)
+            .build()
+            .unwrap();
+        assert!(name("", NameMatch::Regex(re)).matches(b"X-42"));
     }
 }

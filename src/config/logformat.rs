@@ -102,9 +102,11 @@ impl FormatString {
                     match flag {
                         "+Q" => quoted = true,
                         "-Q" | "" => quoted = false,
-                        other => return Err(format!(
+                        other => {
+                            return Err(format!(
                             "log-format flag '{other}' is not supported by ringlb (supported: +Q)"
-                        )),
+                        ))
+                        }
                     }
                 }
                 i += close + 1;
@@ -175,7 +177,9 @@ impl FormatString {
                     if *quoted {
                         out.push(b'"');
                     }
+                    let start = out.len();
                     expr.append_to(view, out);
+                    escape_controls(out, start);
                     if *quoted {
                         out.push(b'"');
                     }
@@ -221,6 +225,29 @@ impl FormatString {
             }
         }
     }
+}
+
+/// Control bytes (tab aside) of a sample written from `start` on become `%XX`, as HAProxy
+/// writes them: a value decoded from the request (`url_dec`) cannot end a header line.
+fn escape_controls(out: &mut Vec<u8>, start: usize) {
+    let Some(first) = out
+        .get(start..)
+        .and_then(|s| s.iter().position(|&b| needs_escape(b)))
+    else {
+        return;
+    };
+    let tail = out.split_off(start + first);
+    for b in tail {
+        if needs_escape(b) {
+            out.extend_from_slice(format!("%{b:02X}").as_bytes());
+        } else {
+            out.push(b);
+        }
+    }
+}
+
+fn needs_escape(b: u8) -> bool {
+    (b < 0x20 && b != b'\t') || b == 0x7f
 }
 
 /// An IPv4-mapped IPv6 address shown as IPv4, as HAProxy shows clients.

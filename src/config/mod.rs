@@ -7,6 +7,7 @@ pub mod acl;
 pub mod address;
 pub mod bind;
 pub mod compat;
+pub mod credentials;
 pub mod draft;
 pub mod error;
 pub mod errorpage;

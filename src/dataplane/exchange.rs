@@ -445,7 +445,7 @@ impl<'a> Transaction<'a> {
                 (self.peer, self.local),
                 req.minor,
                 &method,
-                &error_page,
+                (&error_page, &|_: &str, _: &[String], _: &[u8]| false),
                 &vars,
             );
             let plan = ResponsePlan {

@@ -7,6 +7,7 @@
 pub mod accept;
 pub mod balance;
 pub mod body;
+pub mod credentials;
 pub mod deadline;
 pub mod error;
 pub mod exchange;

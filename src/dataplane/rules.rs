@@ -11,7 +11,7 @@ use crate::config::acl::eval::{path_of, query_of};
 use crate::config::acl::RequestView;
 use crate::config::errorpage::reason;
 use crate::config::http_rules::{
-    HttpAction, HttpRule, LinePart, Redirect, RedirectKind, Reply, ReplyBody,
+    is_managed, HttpAction, HttpRule, LinePart, Redirect, RedirectKind, Reply, ReplyBody,
 };
 use crate::config::logformat::FormatContext;
 
@@ -60,7 +60,12 @@ pub struct RuleContext<'a> {
     pub proxy_name: &'a str,
     /// The proxy's error pages by status, for `deny` and `auth`.
     pub error_page: &'a dyn Fn(u16) -> Bytes,
+    /// `http_auth(LIST[, GROUPS])` of an `Authorization` value.
+    pub http_auth: &'a AuthCheck<'a>,
 }
+
+/// Checks an `Authorization` value against a userlist (and groups, when any are named).
+pub type AuthCheck<'f> = dyn Fn(&str, &[String], &[u8]) -> bool + 'f;
 
 /// A head under rewriting as ACLs and sample fetches read it.
 pub struct MessageView<'a> {
@@ -161,6 +166,18 @@ impl RequestView for MessageView<'_> {
 
     fn var(&self, name: &str) -> Option<&[u8]> {
         self.vars.get(name)
+    }
+
+    fn http_auth(&self, userlist: &str, groups: &[String]) -> bool {
+        let mut value = None;
+        self.for_each_header(&mut |n, v| {
+            let found = n.eq_ignore_ascii_case(b"authorization");
+            if found {
+                value = Some(v);
+            }
+            found
+        });
+        value.is_some_and(|v| (self.ctx.http_auth)(userlist, groups, v))
     }
 }
 
@@ -266,12 +283,12 @@ pub fn run(
             HttpAction::SetHeader(name, value) | HttpAction::AddHeader(name, value) => {
                 value.render(&view, &ctx.names, &mut scratch);
                 if matches!(rule.action, HttpAction::SetHeader(..)) {
-                    edit.remove(buf, extra, |n| name.matches(n));
+                    edit.remove(buf, extra, |n| name.matches(n) && !is_managed(n));
                 }
                 edit.add(extra, name.name.as_bytes(), &scratch)
             }
             HttpAction::DelHeader(name) => {
-                edit.remove(buf, extra, |n| name.matches(n));
+                edit.remove(buf, extra, |n| name.matches(n) && !is_managed(n));
                 Ok(())
             }
             HttpAction::ReplaceHeader(name, re, value)

@@ -71,6 +71,8 @@ pub struct Shard {
     latency_out: Sender<LatencyDelta>,
     captures: CaptureSender,
     pages: RefCell<ErrorPages>,
+    /// `http_auth` verdicts.
+    pub credentials: RefCell<super::credentials::CredentialCache>,
     /// Client connections open on this shard.
     pub open_conns: Cell<usize>,
     /// A soft stop is under way.
@@ -103,6 +105,7 @@ impl Shard {
             rng: RefCell::new(fastrand::Rng::new()),
             queues: Queues::default(),
             pages,
+            credentials: RefCell::default(),
             logs: setup.logs,
             latencies,
             latency_out: setup.latencies,

@@ -277,3 +277,178 @@ fn request_and_response_rules_act_as_haproxys() {
     assert!(by_path("/rw/x?y=1").contains("GET /rewritten/rw/x?y=1 HTTP/1.1"));
     assert!(by_path("/rw/to-b2").contains("x-ident: b2"));
 }
+
+/// Status codes of every response in `raw`, in order.
+fn statuses(raw: &str) -> Vec<String> {
+    raw.split("HTTP/1.1 ")
+        .skip(1)
+        .filter_map(|r| r.get(..3).map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn hostile_values_and_kept_connections_as_haproxy() {
+    let b1 = Echo::start();
+    let config = |port: u16| {
+        let mut cfg = defaults("");
+        cfg.push_str(&format!(
+            "frontend f\n bind 127.0.0.1:{port}\n\
+             http-request set-header X-Dec %[url_param(x),url_dec] if {{ path /inj }}\n\
+             http-request set-header X-Big1 %[req.hdr(x-big)] if {{ path /big }}\n\
+             http-request add-header X-Big2 %[req.hdr(x-big)] if {{ path /big }}\n\
+             http-request add-header X-Big3 %[req.hdr(x-big)] if {{ path /big }}\n\
+             http-request return status 200 content-type text/plain string ok if {{ path /ret }}\n\
+             http-request deny if {{ path /deny }}\n\
+             http-request redirect location /x if {{ path /redir }}\n\
+             default_backend b\n\
+             backend b\n server s 127.0.0.1:{}\n",
+            b1.port
+        ));
+        cfg
+    };
+    let big = "b".repeat(6000);
+    let keep = |first: &str| {
+        format!("GET {first} HTTP/1.1\r\nHost: h\r\n\r\nGET /plain HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+    };
+    let cases: Vec<(&str, String)> = vec![
+        (
+            "control bytes from url_dec are escaped",
+            "GET /inj?x=q%22h%23d%7fe%c3%a9%09t%25%00z%0d%0aEvil:%201 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n".to_string(),
+        ),
+        (
+            "a rewrite past the buffer is a 500",
+            format!("GET /big HTTP/1.1\r\nHost: h\r\nX-Big: {big}\r\nConnection: close\r\n\r\n"),
+        ),
+        ("return keeps the connection", keep("/ret")),
+        ("deny keeps the connection", keep("/deny")),
+        ("redirect keeps the connection", keep("/redir")),
+        (
+            "an answer before the body arrived closes",
+            "POST /deny HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nabc".to_string(),
+        ),
+    ];
+    let run = |port: u16| -> Vec<(Vec<String>, String)> {
+        cases
+            .iter()
+            .map(|(_, req)| {
+                let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(3))).ok();
+                s.write_all(req.as_bytes()).unwrap();
+                let mut raw = Vec::new();
+                let _ = s.read_to_end(&mut raw);
+                let raw = String::from_utf8_lossy(&raw).to_string();
+                let dec = raw
+                    .lines()
+                    .find(|l| l.to_ascii_lowercase().starts_with("x-dec:"))
+                    .map(|l| l[6..].trim().to_string())
+                    .unwrap_or_default();
+                (statuses(&raw), dec)
+            })
+            .collect()
+    };
+    let ours = {
+        let port = free_port();
+        let _lb = Ringlb::start(&config(port));
+        run(port)
+    };
+    let theirs = {
+        let port = free_port();
+        let _hx = Haproxy::start_on_port(&config(port), port);
+        run(port)
+    };
+    for (((what, _), o), t) in cases.iter().zip(&ours).zip(&theirs) {
+        assert_eq!(o, t, "{what}: ringlb {o:?}, haproxy {t:?}");
+    }
+    assert_eq!(ours[0].1, "q\"h#d%7Fe\u{e9}\tt%%00z%0D%0AEvil: 1");
+    assert_eq!(ours[1].0, ["500"]);
+    assert_eq!(ours[2].0, ["200", "200"]);
+    assert_eq!(ours[3].0, ["403", "200"]);
+    assert_eq!(ours[5].0, ["403"]);
+}
+
+#[test]
+fn http_auth_guards_requests_as_haproxy() {
+    let b = Echo::start();
+    // `openssl passwd -6 -salt saltsalt s3cret`.
+    let sha512 = "$6$saltsalt$As4wrv0kZlfch1du9WeH7qhskyLriQWySXrZzynnvi46nFnNxjdpl6ksRegrrKexvhIa/Iny8S8uF3fVWTMuC1";
+    let config = |port: u16| {
+        let mut cfg = format!(
+            "userlist people\n group admins users alice\n user alice password {sha512}\n user bob insecure-password hunter2\n"
+        );
+        cfg.push_str(&defaults(""));
+        cfg.push_str(&format!(
+            "frontend f\n bind 127.0.0.1:{port}\n\
+             acl valid http_auth(people)\n\
+             acl admin http_auth_group(people) admins\n\
+             http-request auth realm Private unless valid\n\
+             http-request deny if {{ path_beg /admin }} !admin\n\
+             default_backend b\n\
+             backend b\n server s 127.0.0.1:{}\n",
+            b.port
+        ));
+        cfg
+    };
+    use base64::Engine as _;
+    let basic = |creds: &str| base64::engine::general_purpose::STANDARD.encode(creds);
+    let cases = [
+        ("/", String::new()),
+        (
+            "/",
+            format!("Authorization: Basic {}\r\n", basic("alice:wrong")),
+        ),
+        (
+            "/",
+            format!("Authorization: Basic {}\r\n", basic("alice:s3cret")),
+        ),
+        (
+            "/",
+            format!("Authorization: Basic {}\r\n", basic("bob:hunter2")),
+        ),
+        (
+            "/admin",
+            format!("Authorization: Basic {}\r\n", basic("bob:hunter2")),
+        ),
+        (
+            "/admin",
+            format!("Authorization: Basic {}\r\n", basic("alice:s3cret")),
+        ),
+        ("/", "Authorization: Bearer abc\r\n".to_string()),
+        ("/", "Authorization: Basic !!!\r\n".to_string()),
+    ];
+    let run = |port: u16| -> Vec<String> {
+        cases
+            .iter()
+            .map(|(path, auth)| {
+                let answer = ask(
+                    port,
+                    &format!("GET {path} HTTP/1.1\r\nHost: h\r\n{auth}Connection: close\r\n\r\n"),
+                );
+                answer
+                    .lines()
+                    .take_while(|l| !l.is_empty())
+                    .collect::<Vec<_>>()
+                    .join("|")
+            })
+            .collect()
+    };
+    let ours = {
+        let port = free_port();
+        let _lb = Ringlb::start(&config(port));
+        // Twice: the second round answers from the shard's cache of verdicts.
+        let first = run(port);
+        assert_eq!(first, run(port), "cached verdicts differ");
+        first
+    };
+    let theirs = {
+        let port = free_port();
+        let _hx = Haproxy::start_on_port(&config(port), port);
+        run(port)
+    };
+    assert_eq!(ours, theirs);
+    let codes: Vec<&str> = ours.iter().map(|a| &a[..3]).collect();
+    assert_eq!(
+        codes,
+        ["401", "401", "200", "200", "403", "200", "401", "401"]
+    );
+    assert!(ours[0].contains("www-authenticate: Basic realm=\"Private\""));
+}

@@ -20,6 +20,9 @@ use super::super::rules::{self, Answer, AnswerKind, MessageView, Outcome, RuleCo
 use super::super::switching::choose_backend;
 use super::{After, KeepAlive, Transaction};
 
+/// What rules call back into the shard for: error pages by status, `http_auth` checks.
+pub(super) type Callbacks<'c> = (&'c dyn Fn(u16) -> bytes::Bytes, &'c rules::AuthCheck<'c>);
+
 /// The response rules of a transaction of `fe` through `be`, if either has some: the
 /// backend's, then the frontend's (once for a `listen`).
 pub(super) fn response_rules<'p>(
@@ -28,7 +31,7 @@ pub(super) fn response_rules<'p>(
     (peer, local): (SocketAddr, SocketAddr),
     minor: u8,
     method: &'p [u8],
-    error_page: &'p dyn Fn(u16) -> bytes::Bytes,
+    (error_page, http_auth): Callbacks<'p>,
     vars: &'p RefCell<Vars>,
 ) -> Option<ResponseRules<'p>> {
     let fe_rules: &[_] = if be.id == fe.id {
@@ -52,6 +55,7 @@ pub(super) fn response_rules<'p>(
             response_to: Some(method),
             proxy_name: &be.name,
             error_page,
+            http_auth,
         },
         vars,
     })
@@ -68,7 +72,7 @@ impl<'a> Transaction<'a> {
         &'c self,
         proxy: &'c Proxy,
         minor: u8,
-        error_page: &'c dyn Fn(u16) -> bytes::Bytes,
+        (error_page, http_auth): Callbacks<'c>,
         response_to: Option<&'c [u8]>,
     ) -> RuleContext<'c> {
         RuleContext {
@@ -82,6 +86,7 @@ impl<'a> Transaction<'a> {
             response_to,
             proxy_name: &proxy.name,
             error_page,
+            http_auth,
         }
     }
 
@@ -107,9 +112,15 @@ impl<'a> Transaction<'a> {
         let shard = self.shard;
         let config = &self.snap.config;
         let error_page = |code| shard.error_page(config, proxy.id, code);
+        let http_auth = |list: &str, groups: &[String], value: &[u8]| {
+            shard
+                .credentials
+                .borrow_mut()
+                .check(config, list, groups, value)
+        };
         let mut vars = std::mem::take(&mut self.vars);
         let outcome = {
-            let ctx = self.rule_context(proxy, req.minor, &error_page, None);
+            let ctx = self.rule_context(proxy, req.minor, (&error_page, &http_auth), None);
             match rules::run(
                 &proxy.http_request,
                 buf,
@@ -151,7 +162,14 @@ impl<'a> Transaction<'a> {
             Some(edit) => {
                 let (buf, extra) = cbuf.parts();
                 let no_page = |_| bytes::Bytes::new();
-                let ctx = self.rule_context(self.fe, req.minor, &no_page, None);
+                let (shard, config) = (self.shard, &self.snap.config);
+                let http_auth = |list: &str, groups: &[String], value: &[u8]| {
+                    shard
+                        .credentials
+                        .borrow_mut()
+                        .check(config, list, groups, value)
+                };
+                let ctx = self.rule_context(self.fe, req.minor, (&no_page, &http_auth), None);
                 let vars = self.vars.borrow();
                 let view = MessageView::new(buf, extra, edit, &ctx, &vars);
                 choose_backend(self.fe, &view)
