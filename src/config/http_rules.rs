@@ -156,7 +156,7 @@ pub enum LinePart {
     Path,
     /// `set-pathq`: the path and the query.
     PathQuery,
-    /// `set-query`: the query (`?` added when the value is not empty).
+    /// `set-query`: the query (after a `?`, even when empty).
     Query,
 }
 

@@ -67,3 +67,40 @@ impl CredentialCache {
         user.is_some_and(|u| groups.is_empty() || groups.iter().any(|g| list.in_group(&u, g)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+
+    fn config() -> Arc<Config> {
+        let text = "userlist L\n group g users alice\n user alice insecure-password pw\n user bob insecure-password pb\n";
+        Arc::new(
+            crate::config::load_sources(&[("t.cfg".to_string(), text.to_string())])
+                .unwrap()
+                .config,
+        )
+    }
+
+    fn basic(creds: &str) -> Vec<u8> {
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(creds)).into_bytes()
+    }
+
+    #[test]
+    fn verdicts_are_remembered_until_the_configuration_changes() {
+        let (first, mut cache) = (config(), CredentialCache::default());
+        assert!(cache.check(&first, "L", &[], &basic("alice:pw")));
+        assert!(!cache.check(&first, "L", &[], &basic("alice:nope")));
+        assert!(!cache.check(&first, "nosuch", &[], &basic("alice:pw")));
+        assert!(cache.check(&first, "L", &["g".into()], &basic("alice:pw")));
+        assert!(!cache.check(&first, "L", &["g".into()], &basic("bob:pb")));
+        assert_eq!(cache.entries.len(), 3, "one entry per list and header");
+        let second = config();
+        assert!(cache.check(&second, "L", &[], &basic("bob:pb")));
+        assert_eq!(cache.entries.len(), 1, "a new configuration starts afresh");
+        for i in 0..ENTRIES + 10 {
+            cache.check(&second, "L", &[], &basic(&format!("x{i}:y")));
+        }
+        assert_eq!(cache.entries.len(), ENTRIES, "bounded");
+    }
+}

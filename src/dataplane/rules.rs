@@ -476,10 +476,9 @@ fn set_line_part(
         LinePart::Query => {
             new_uri.extend_from_slice(prefix);
             new_uri.extend_from_slice(path);
-            if !value.is_empty() {
-                new_uri.push(b'?');
-                new_uri.extend_from_slice(value);
-            }
+            // An empty query still gets its `?`, as HAProxy writes it.
+            new_uri.push(b'?');
+            new_uri.extend_from_slice(value);
         }
     }
     check_token(&new_uri)?;
