@@ -86,6 +86,7 @@ mod tests {
             location: at,
             words: text.split_whitespace().map(String::from).collect(),
             unexpanded: Vec::new(),
+            unset: Vec::new(),
         };
         let mut diag = Diagnostics::default();
         parse_bind_line(&mut draft, &line, &mut diag);
