@@ -218,6 +218,14 @@ fn compatibility_keywords_are_recorded_and_announced() {
         );
     }
     assert!(!w.iter().any(|w| w.contains("show-node")), "{w:#?}");
+    let w = warnings(&format!(
+        "{BASE}listen l\n bind :8007\n stats show-node lb1\n"
+    ));
+    assert!(
+        w.iter()
+            .any(|w| w.contains("'stats show-node lb1': the stats page shows the host name")),
+        "{w:#?}"
+    );
 }
 
 #[test]
@@ -397,6 +405,10 @@ fn removed_keywords_get_haproxys_message() {
         ("rspirep", "Use 'http-response replace-header' instead."),
         ("rspdeny", "Use 'http-response deny' instead."),
         ("block", "Use 'http-request deny' which uses the exact same syntax."),
+        ("reqiallow", "Use 'http-request allow' instead."),
+        ("reqideny", "Use 'http-request deny' instead."),
+        ("reqitarpit", "Use 'http-request tarpit' instead."),
+        ("rspideny", "Use 'http-response deny' instead."),
     ];
     for (keyword, hint) in removed {
         let errs = errors(&format!(
