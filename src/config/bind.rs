@@ -86,6 +86,7 @@ mod tests {
             location: at,
             words: text.split_whitespace().map(String::from).collect(),
             unexpanded: Vec::new(),
+            unset: Vec::new(),
         };
         let mut diag = Diagnostics::default();
         parse_bind_line(&mut draft, &line, &mut diag);
@@ -108,6 +109,12 @@ mod tests {
             .all(|b| b.v6only && b.name.as_deref() == Some("web")));
         let warned: Vec<String> = diag.warnings.iter().map(|w| w.message.clone()).collect();
         assert!(warned.iter().any(|w| w.contains("'v6only'")), "{warned:?}");
+        assert!(
+            warned
+                .iter()
+                .any(|w| w.contains("'name web'") && w.contains("shown nowhere")),
+            "{warned:?}"
+        );
         let (_, diag) = bind("bind :80 v6only");
         assert!(
             diag.warnings.is_empty(),

@@ -19,6 +19,8 @@ pub struct Line {
     /// `$NAME` or `${NAME}` written outside double quotes: left as is, like HAProxy does,
     /// and named in a hint when the line turns out wrong.
     pub unexpanded: Vec<String>,
+    /// Variables that were not set and expanded to nothing, named again if the line fails.
+    pub unset: Vec<String>,
 }
 
 impl Line {
@@ -67,7 +69,7 @@ pub fn tokenize_bytes(file: &Arc<str>, text: &[u8], env: &dyn Fn(&str) -> Option
         };
         match split_words(raw, &context) {
             Ok(split) => {
-                for name in split.unset {
+                for name in &split.unset {
                     lexed.warnings.push(LexError {
                         line: number,
                         message: format!(
@@ -83,6 +85,7 @@ pub fn tokenize_bytes(file: &Arc<str>, text: &[u8], env: &dyn Fn(&str) -> Option
                         },
                         words: split.words,
                         unexpanded: split.unexpanded,
+                        unset: split.unset,
                     });
                 }
             }

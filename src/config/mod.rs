@@ -37,4 +37,6 @@ pub use model::*;
 pub use parser::{load_bytes, load_files, load_sources, Loaded};
 
 #[cfg(test)]
+mod compat_tests;
+#[cfg(test)]
 mod tests;

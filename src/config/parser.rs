@@ -98,21 +98,26 @@ pub fn load_bytes(
     }
 }
 
-/// A `$VAR` written outside double quotes stays as is (HAProxy 2.6 expands only inside
-/// them); when such a line is refused, say so.
+/// Hints for a refused line: a `$VAR` written outside double quotes stays as is (HAProxy 2.6
+/// expands only inside them), and an unset variable expanded to nothing.
 fn hint_at_expansion(line: &Line, errors: &mut [ConfigError]) {
     for error in errors {
-        if let ConfigError::Parse { message, .. } = error {
-            let named: Vec<&String> = line
-                .unexpanded
-                .iter()
-                .filter(|name| message.contains(name.as_str()))
-                .collect();
-            if let Some(name) = named.first() {
-                message.push_str(&format!(
-                    " (environment variables expand only inside double quotes, as in HAProxy: write \"${{{name}}}\")"
-                ));
-            }
+        let ConfigError::Parse { message, .. } = error else {
+            continue;
+        };
+        let literal = line.unexpanded.iter().find(|name| {
+            message.contains(&format!("${name}")) || message.contains(&format!("${{{name}}}"))
+        });
+        if let Some(name) = literal {
+            message.push_str(&format!(
+                " (environment variables expand only inside double quotes, as in HAProxy: write \"${{{name}}}\")"
+            ));
+        }
+        if !line.unset.is_empty() {
+            let names = line.unset.join("', '");
+            message.push_str(&format!(
+                " (environment variable '{names}' is not set and expanded to an empty string)"
+            ));
         }
     }
 }

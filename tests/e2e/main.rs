@@ -15,6 +15,7 @@ mod balancing;
 mod cli;
 mod counters;
 mod failures;
+mod haproxy_cfg;
 mod hardening;
 mod health;
 mod http;
