@@ -170,7 +170,6 @@ pub fn parse_proxy(
                 match args {
                     [uri] if uri.starts_with('/') => {
                         draft.proxy.extras.monitor_uri = Some(uri.clone());
-                        diag.warn(at, "'monitor-uri' is recorded but not answered yet: requests to it are forwarded like any other");
                     }
                     _ => diag.error(at, "'monitor-uri' expects a URI starting with '/'"),
                 }

@@ -204,7 +204,6 @@ fn compatibility_keywords_are_recorded_and_announced() {
             "'load-server-state-from-file'",
             "survive reloads in-process",
         ),
-        ("'monitor-uri'", "not answered yet"),
         ("'fullconn'", "'minconn'"),
         ("'description'", "shown nowhere"),
         ("'http-check disable-on-404'", "draining"),
@@ -218,6 +217,10 @@ fn compatibility_keywords_are_recorded_and_announced() {
         );
     }
     assert!(!w.iter().any(|w| w.contains("show-node")), "{w:#?}");
+    assert!(
+        !w.iter().any(|w| w.contains("monitor-uri")),
+        "monitor-uri is served: {w:#?}"
+    );
     let w = warnings(&format!(
         "{BASE}listen l\n bind :8007\n stats show-node lb1\n"
     ));

@@ -83,7 +83,11 @@ mod tests {
     }
 
     fn basic(creds: &str) -> Vec<u8> {
-        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(creds)).into_bytes()
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(creds)
+        )
+        .into_bytes()
     }
 
     #[test]

@@ -196,6 +196,9 @@ impl<'a> Transaction<'a> {
             self.request_line = Some(crate::state::log::request_line(req.line(cbuf.buf())));
         }
         let fe = self.fe;
+        if let Some(answer) = self.monitor(&cbuf, &req) {
+            return Box::pin(self.answer(client, cbuf, &req, fe, answer)).await;
+        }
         if Self::has_request_rules(fe) {
             match self.request_rules(fe, &mut cbuf, &mut req) {
                 Outcome::Continue => {}

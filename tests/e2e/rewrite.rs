@@ -267,7 +267,10 @@ fn request_and_response_rules_act_as_haproxys() {
     assert!(by_path("/p/x?q=1").contains("location: /pfx/p/x\n"));
     assert!(by_path("/auth").contains("www-authenticate: Basic realm=\"Foo\""));
     // `del-header ^content- -m reg` removes Content-Type but never the framing line.
-    let post = &ours[requests.iter().position(|r| r.starts_with("POST /post-reg")).unwrap()];
+    let post = &ours[requests
+        .iter()
+        .position(|r| r.starts_with("POST /post-reg"))
+        .unwrap()];
     assert!(post.contains("content-length: 5"), "{post}");
     assert!(!post.contains("content-type"), "{post}");
     let plain = by_path("/plain");
@@ -308,6 +311,8 @@ fn hostile_values_and_kept_connections_as_haproxy() {
         let mut cfg = defaults("");
         cfg.push_str(&format!(
             "frontend f\n bind 127.0.0.1:{port}\n\
+             monitor-uri /alive\n\
+             http-request deny if {{ path /alive }} {{ query -m found }}\n\
              http-request set-header X-Dec %[url_param(x),url_dec] if {{ path /inj }}\n\
              http-request set-header X-Big1 %[req.hdr(x-big)] if {{ path /big }}\n\
              http-request add-header X-Big2 %[req.hdr(x-big)] if {{ path /big }}\n\
@@ -337,6 +342,8 @@ fn hostile_values_and_kept_connections_as_haproxy() {
         ("return keeps the connection", keep("/ret")),
         ("deny keeps the connection", keep("/deny")),
         ("redirect keeps the connection", keep("/redir")),
+        ("monitor-uri answers 200 and keeps the connection", keep("/alive")),
+        ("monitor-uri is the exact target", keep("/alive?x")),
         (
             "an answer before the body arrived closes",
             "POST /deny HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nabc".to_string(),
@@ -378,7 +385,9 @@ fn hostile_values_and_kept_connections_as_haproxy() {
     assert_eq!(ours[1].0, ["500"]);
     assert_eq!(ours[2].0, ["200", "200"]);
     assert_eq!(ours[3].0, ["403", "200"]);
-    assert_eq!(ours[5].0, ["403"]);
+    assert_eq!(ours[7].0, ["403"]);
+    assert_eq!(ours[5].0, ["200", "200"]);
+    assert_eq!(ours[6].0, ["403", "200"]);
 }
 
 #[test]

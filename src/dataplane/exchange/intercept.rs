@@ -62,6 +62,17 @@ pub(super) fn response_rules<'p>(
 }
 
 impl<'a> Transaction<'a> {
+    /// HAProxy's `monitor-uri`: the frontend's 200 page for a request of exactly that target.
+    pub(super) fn monitor(&self, cbuf: &Outgoing, req: &RequestHead) -> Option<Answer> {
+        let uri = self.fe.extras.monitor_uri.as_deref()?;
+        let target = req.line(cbuf.buf()).split(|&b| b == b' ').nth(1)?;
+        if target != uri.as_bytes() {
+            return None;
+        }
+        let page = self.shard.error_page(&self.snap.config, self.fe.id, 200);
+        Some(rules::page_answer(&page, AnswerKind::Intercepted, 200))
+    }
+
     /// Whether `proxy` has request rules to run.
     pub(super) fn has_request_rules(proxy: &Proxy) -> bool {
         !proxy.http_request.is_empty() || !proxy.redirects.is_empty()
