@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use super::errorpage::ErrorPages;
 use super::model::{
-    Balance, CheckSettings, Condition, HttpCheck, HttpConnMode, Location, LogFormat, Mode, Proxy,
-    ProxyKind, SpliceMode, StatsSettings, Timeouts,
+    Balance, CheckSettings, Condition, HashType, HttpCheck, HttpConnMode, Location, LogFormat,
+    Mode, Proxy, ProxyKind, SpliceMode, StatsSettings, Timeouts,
 };
 
 /// Which kind of section a line is in.
@@ -46,6 +46,8 @@ pub struct ServerDefaults {
     pub disabled: bool,
     /// Health-check settings.
     pub check: CheckSettings,
+    /// `id` (a `server` line's own; never inherited from `default-server`).
+    pub id: Option<u32>,
 }
 
 impl Default for ServerDefaults {
@@ -56,6 +58,7 @@ impl Default for ServerDefaults {
             backup: false,
             disabled: false,
             check: CheckSettings::default(),
+            id: None,
         }
     }
 }
@@ -129,6 +132,7 @@ impl ProxyDraft {
                 binds: Vec::new(),
                 default_backend: None,
                 balance: Balance::RoundRobin,
+                hash_type: HashType::default(),
                 servers: Vec::new(),
                 timeouts: Timeouts::default(),
                 retries: 3,

@@ -5,6 +5,7 @@
 
 pub mod acl;
 pub mod address;
+pub mod balance;
 pub mod draft;
 pub mod error;
 pub mod errorpage;

@@ -8,9 +8,9 @@ use super::error::Diagnostics;
 use super::errorpage::{validate_errorfile, ERROR_CODES};
 use super::lexer::Line;
 use super::log::parse_log_target;
-use super::model::{Balance, Bind, Global, Mode, ProxyKind};
+use super::model::{Bind, Global, Mode, ProxyKind};
 use super::units::{parse_time, parse_uint};
-use super::{httpcheck, options, server, stats};
+use super::{balance, httpcheck, options, server, stats};
 
 /// Which side of a proxy a keyword configures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,9 +157,22 @@ pub fn parse_line(
         }
         "balance" => {
             if place(keyword, BACK, Side::Backend, draft, diag) {
-                match parse_balance(args) {
-                    Ok(balance) => draft.proxy.balance = balance,
+                match balance::parse_balance(args) {
+                    Ok((algo, note)) => {
+                        draft.proxy.balance = algo;
+                        if let Some(note) = note {
+                            diag.warn(at, note);
+                        }
+                    }
                     Err(message) => diag.error(at, format!("'balance': {message}")),
+                }
+            }
+        }
+        "hash-type" => {
+            if place(keyword, BACK, Side::Backend, draft, diag) {
+                match balance::parse_hash_type(args) {
+                    Ok(hash_type) => draft.proxy.hash_type = hash_type,
+                    Err(message) => diag.error(at, message),
                 }
             }
         }
@@ -287,39 +300,6 @@ fn parse_bind_line(draft: &mut ProxyDraft, line: &Line, diag: &mut Diagnostics) 
     }
 }
 
-fn parse_balance(args: &[String]) -> Result<Balance, String> {
-    let Some(algo) = args.first() else {
-        return Err("expects an algorithm".into());
-    };
-    if args.len() > 1 {
-        return Err(format!("unexpected argument '{}' after '{algo}'", args[1]));
-    }
-    Ok(match algo.as_str() {
-        "roundrobin" => Balance::RoundRobin,
-        "static-rr" => Balance::StaticRr,
-        "leastconn" => Balance::LeastConn,
-        "first" => Balance::First,
-        "random" => Balance::Random { draws: 2 },
-        other => {
-            if let Some(n) = other
-                .strip_prefix("random(")
-                .and_then(|rest| rest.strip_suffix(')'))
-            {
-                let draws = parse_uint(n, 100).map_err(|e| format!("random(<draws>): {e}"))?;
-                if draws == 0 {
-                    return Err("random(<draws>) expects at least 1 draw".into());
-                }
-                return Ok(Balance::Random {
-                    draws: draws as u32,
-                });
-            }
-            return Err(format!(
-                "unsupported algorithm '{other}' (supported: roundrobin, static-rr, leastconn, random, random(<draws>), first)"
-            ));
-        }
-    })
-}
-
 fn parse_timeout(
     draft: &mut ProxyDraft,
     section: SectionKind,
@@ -412,33 +392,4 @@ fn parse_errorfile(draft: &mut ProxyDraft, line: &Line, global: &Global, diag: &
         return;
     }
     draft.errorpages.set(code, Bytes::from(content));
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn words(s: &str) -> Vec<String> {
-        s.split_whitespace().map(String::from).collect()
-    }
-
-    #[test]
-    fn balance_algorithms() {
-        assert_eq!(
-            parse_balance(&words("roundrobin")).unwrap(),
-            Balance::RoundRobin
-        );
-        assert_eq!(
-            parse_balance(&words("random")).unwrap(),
-            Balance::Random { draws: 2 }
-        );
-        assert_eq!(
-            parse_balance(&words("random(3)")).unwrap(),
-            Balance::Random { draws: 3 }
-        );
-        assert!(parse_balance(&words("source"))
-            .unwrap_err()
-            .contains("source"));
-        assert!(parse_balance(&words("random(0)")).is_err());
-    }
 }

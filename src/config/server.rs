@@ -44,10 +44,18 @@ pub fn parse_server(draft: &mut ProxyDraft, line: &Line, diag: &mut Diagnostics)
     for note in notes {
         diag.warn(at, format!("'server {name}': {note}"));
     }
-    let puid = draft.proxy.servers.len() as u32 + 1;
+    if let Some(id) = settings.id {
+        if let Err(message) = super::balance::check_server_id(&draft.proxy, id) {
+            diag.error(at, format!("'server {name}': {message}"));
+            return;
+        }
+    }
+    // Servers without an `id` are numbered once the section is complete.
+    let puid = settings.id.unwrap_or(draft.proxy.servers.len() as u32 + 1);
     draft.proxy.servers.push(Server {
         name: name.clone(),
         puid,
+        explicit_id: settings.id.is_some(),
         addr_text: addr_text.clone(),
         addr,
         weight: settings.weight,
@@ -64,6 +72,10 @@ pub fn parse_default_server(draft: &mut ProxyDraft, line: &Line, diag: &mut Diag
     let mut settings = draft.server_defaults;
     let mut notes = Vec::new();
     match apply_options(&mut settings, &line.words[1..], &mut notes) {
+        Ok(()) if settings.id.is_some() => diag.error(
+            &line.location,
+            "'default-server': 'id' is a server's own, it cannot be a default",
+        ),
         Ok(()) => draft.server_defaults = settings,
         Err(message) => diag.error(&line.location, format!("'default-server': {message}")),
     }
@@ -74,6 +86,7 @@ pub fn parse_default_server(draft: &mut ProxyDraft, line: &Line, diag: &mut Diag
 
 /// Options that take a value, for the "expects a value" message.
 const VALUED: &[&str] = &[
+    "id",
     "weight",
     "maxconn",
     "inter",
@@ -119,6 +132,13 @@ fn apply_options(
         let named = |e: String| format!("'{option}': {e}");
         match option.as_str() {
             "weight" => settings.weight = parse_uint(value, 256).map_err(named)? as u32,
+            "id" => {
+                let id = parse_uint(value, i32::MAX as u64).map_err(named)? as u32;
+                if id == 0 {
+                    return Err("custom id has to be > 0".into());
+                }
+                settings.id = Some(id);
+            }
             "maxconn" => {
                 settings.maxconn = parse_uint(value, u64::from(u32::MAX)).map_err(named)? as u32
             }

@@ -33,6 +33,7 @@ pub fn finish(
         proxy.switching = resolve_switching(draft, &drafts, diag);
         proxy.httpchk = draft.http_check.result();
         proxy.tcpchk = draft.tcp_check.result();
+        super::balance::finish(&mut proxy, diag);
         check_acls(draft, &userlists, diag);
         check_health_checks(draft, diag);
         if proxy.is_frontend() && proxy.binds.is_empty() {

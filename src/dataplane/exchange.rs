@@ -291,7 +291,10 @@ impl<'a> Transaction<'a> {
             }
             let replayable = body.is_done() && req.method.idempotent();
             let mut sbuf = self.shard.buffers.take_response();
-            let mut dispatch = Dispatch::default();
+            let mut dispatch = Dispatch::default().hashed(super::hashkey::request_hash(
+                be,
+                &HeadView::new(cbuf.buf(), req, self.peer, self.local),
+            ));
             let mut private = self.take_private(be);
             // When the request head went out (the start of HAProxy's `Tr`); set per attempt.
             let mut sent_at: Instant;

@@ -10,6 +10,7 @@ pub mod body;
 pub mod deadline;
 pub mod error;
 pub mod exchange;
+pub mod hashkey;
 pub mod head;
 pub mod http1;
 pub mod io;

@@ -16,6 +16,7 @@ mod cli;
 mod counters;
 mod failures;
 mod hardening;
+mod hashing;
 mod health;
 mod http;
 mod logging;
