@@ -5,8 +5,8 @@ use std::sync::Arc;
 use super::errorpage::ErrorPages;
 use super::http_rules::HttpRuleDraft;
 use super::model::{
-    Balance, CheckSettings, Condition, HttpCheck, HttpConnMode, Location, LogFormat, Mode, Proxy,
-    ProxyKind, SpliceMode, StatsSettings, Timeouts,
+    Balance, CheckSettings, Condition, HashType, HttpCheck, HttpConnMode, Location, LogFormat,
+    Mode, Proxy, ProxyKind, SpliceMode, StatsSettings, Timeouts,
 };
 
 /// Which kind of section a line is in.
@@ -49,6 +49,8 @@ pub struct ServerDefaults {
     pub check: CheckSettings,
     /// `init-addr`: how the address is found at load.
     pub init_addr: super::template::InitAddr,
+    /// `id` (a `server` line's own; never inherited from `default-server`).
+    pub id: Option<u32>,
 }
 
 impl Default for ServerDefaults {
@@ -60,6 +62,7 @@ impl Default for ServerDefaults {
             disabled: false,
             check: CheckSettings::default(),
             init_addr: super::template::InitAddr::default(),
+            id: None,
         }
     }
 }
@@ -141,6 +144,7 @@ impl ProxyDraft {
                 binds: Vec::new(),
                 default_backend: None,
                 balance: Balance::RoundRobin,
+                hash_type: HashType::default(),
                 servers: Vec::new(),
                 timeouts: Timeouts::default(),
                 retries: 3,

@@ -5,6 +5,7 @@
 
 pub mod acl;
 pub mod address;
+pub mod balance;
 pub mod bind;
 pub mod compat;
 pub mod credentials;

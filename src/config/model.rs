@@ -231,7 +231,7 @@ impl Mode {
 }
 
 /// `balance`: how a backend picks a server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Balance {
     /// Weighted round-robin; weights may change at run time.
     RoundRobin,
@@ -246,6 +246,102 @@ pub enum Balance {
     },
     /// The first server (in declaration order) with a free connection slot.
     First,
+    /// A hash of part of the request picks the server (`hash-type` says how).
+    Hash(HashKey),
+}
+
+impl Balance {
+    /// HAProxy's name of the algorithm (stats `algo`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Balance::RoundRobin => "roundrobin",
+            Balance::StaticRr => "static-rr",
+            Balance::LeastConn => "leastconn",
+            Balance::Random { .. } => "random",
+            Balance::First => "first",
+            Balance::Hash(key) => key.name(),
+        }
+    }
+
+    /// Whether the hashed input needs an HTTP request (HAProxy's `BE_LB_NEED_HTTP`).
+    pub fn needs_http(&self) -> bool {
+        matches!(
+            self,
+            Balance::Hash(HashKey::Uri(_) | HashKey::UrlParam { .. } | HashKey::Header { .. })
+        )
+    }
+}
+
+/// What a hash-based `balance` hashes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HashKey {
+    /// `balance source`: the client's address.
+    Source,
+    /// `balance uri [whole] [len N] [depth N] [path-only]`.
+    Uri(UriHash),
+    /// `balance url_param NAME [check_post]`: a query-string parameter's value.
+    UrlParam {
+        /// The parameter name, matched case-sensitively as HAProxy does.
+        name: String,
+    },
+    /// `balance hdr(NAME) [use_domain_only]`: a request header's first value.
+    Header {
+        /// The header name (matched case-insensitively).
+        name: String,
+        /// Hash only the domain's main part (`www.example.com` hashes `example`).
+        domain_only: bool,
+    },
+}
+
+impl HashKey {
+    /// HAProxy's name of the algorithm (stats `algo`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            HashKey::Source => "source",
+            HashKey::Uri(_) => "uri",
+            HashKey::UrlParam { .. } => "url_param",
+            HashKey::Header { .. } => "hdr",
+        }
+    }
+}
+
+/// The options of `balance uri`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UriHash {
+    /// `whole`: hash the query string too.
+    pub whole: bool,
+    /// `path-only`: leave out the scheme and authority of an absolute URI.
+    pub path_only: bool,
+    /// `len N`: hash at most N characters (0: no limit).
+    pub len: usize,
+    /// `depth N`: hash at most N directories (0: no limit).
+    pub depth: usize,
+}
+
+/// `hash-type`: how a hash maps to a server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HashType {
+    /// `consistent` (a ring of points per server) rather than `map-based` (hash modulo the
+    /// total weight).
+    pub consistent: bool,
+    /// The hash function applied to strings.
+    pub function: HashFunction,
+    /// `avalanche`: the result goes through HAProxy's `full_hash` as well.
+    pub avalanche: bool,
+}
+
+/// A `hash-type` function, HAProxy's `src/hash.c`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum HashFunction {
+    /// `sdbm`, HAProxy's default.
+    #[default]
+    Sdbm,
+    /// `djb2`.
+    Djb2,
+    /// `wt6`.
+    Wt6,
+    /// `crc32` (IEEE).
+    Crc32,
 }
 
 /// Which connection mode wins on a transaction (HAProxy's `option http-keep-alive` family).
@@ -567,8 +663,11 @@ pub type ServerId = usize;
 pub struct Server {
     /// Its name, unique in the backend.
     pub name: String,
-    /// HAProxy's numeric id (`sv->puid`), one-based in declaration order.
+    /// HAProxy's numeric id (`sv->puid`): the `id` option, else the next free one in
+    /// declaration order; it places the server's points on a consistent-hash ring.
     pub puid: u32,
+    /// Whether `puid` was set with `id` (others are numbered around it at the end).
+    pub explicit_id: bool,
     /// Its address, as written.
     pub addr_text: String,
     /// Its resolved address.
@@ -727,6 +826,8 @@ pub struct Proxy {
     pub default_backend: Option<ProxyId>,
     /// `balance`.
     pub balance: Balance,
+    /// `hash-type` (for the hash-based `balance` algorithms).
+    pub hash_type: HashType,
     /// `server` lines.
     pub servers: Vec<Server>,
     /// Timeouts.
@@ -785,6 +886,16 @@ impl Proxy {
     /// Whether this proxy holds servers.
     pub fn is_backend(&self) -> bool {
         matches!(self.kind, ProxyKind::Backend | ProxyKind::Listen)
+    }
+
+    /// Whether its weights are fixed at start (HAProxy's static algorithms: `static-rr` and
+    /// map-based hashing): at run time a server's weight may only go to 0 or back.
+    pub fn static_weights(&self) -> bool {
+        match self.balance {
+            Balance::StaticRr => true,
+            Balance::Hash(_) => !self.hash_type.consistent,
+            _ => false,
+        }
     }
 
     /// Whether this proxy serves the stats page.

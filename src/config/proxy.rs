@@ -7,9 +7,9 @@ use super::error::Diagnostics;
 use super::errorpage::{validate_errorfile, ERROR_CODES};
 use super::lexer::Line;
 use super::log::parse_log_target;
-use super::model::{Balance, Global, Mode, ProxyKind};
+use super::model::{Global, Mode, ProxyKind};
 use super::units::{parse_time, parse_uint};
-use super::{compat, httpcheck, keywords, options, server, stats, suggest};
+use super::{balance, compat, httpcheck, keywords, options, server, stats, suggest};
 
 /// The keywords of proxy sections this parser dispatches (compatibility ones included).
 pub const KEYWORDS: &[&str] = &[
@@ -32,6 +32,9 @@ pub const KEYWORDS: &[&str] = &[
     "errorfile",
     "stats",
     "http-request",
+    "http-response",
+    "redirect",
+    "hash-type",
     "acl",
     "monitor-uri",
     "fullconn",
@@ -204,9 +207,22 @@ pub fn parse_line(
         }
         "balance" => {
             if place(keyword, BACK, Side::Backend, draft, diag) {
-                match parse_balance(args) {
-                    Ok(balance) => draft.proxy.balance = balance,
+                match balance::parse_balance(args) {
+                    Ok((algo, note)) => {
+                        draft.proxy.balance = algo;
+                        if let Some(note) = note {
+                            diag.warn(at, note);
+                        }
+                    }
                     Err(message) => diag.error(at, format!("'balance': {message}")),
+                }
+            }
+        }
+        "hash-type" => {
+            if place(keyword, BACK, Side::Backend, draft, diag) {
+                match balance::parse_hash_type(args) {
+                    Ok(hash_type) => draft.proxy.hash_type = hash_type,
+                    Err(message) => diag.error(at, message),
                 }
             }
         }
@@ -340,39 +356,6 @@ pub fn parse_line(
     }
 }
 
-fn parse_balance(args: &[String]) -> Result<Balance, String> {
-    let Some(algo) = args.first() else {
-        return Err("expects an algorithm".into());
-    };
-    if args.len() > 1 {
-        return Err(format!("unexpected argument '{}' after '{algo}'", args[1]));
-    }
-    Ok(match algo.as_str() {
-        "roundrobin" => Balance::RoundRobin,
-        "static-rr" => Balance::StaticRr,
-        "leastconn" => Balance::LeastConn,
-        "first" => Balance::First,
-        "random" => Balance::Random { draws: 2 },
-        other => {
-            if let Some(n) = other
-                .strip_prefix("random(")
-                .and_then(|rest| rest.strip_suffix(')'))
-            {
-                let draws = parse_uint(n, 100).map_err(|e| format!("random(<draws>): {e}"))?;
-                if draws == 0 {
-                    return Err("random(<draws>) expects at least 1 draw".into());
-                }
-                return Ok(Balance::Random {
-                    draws: draws as u32,
-                });
-            }
-            return Err(format!(
-                "unsupported algorithm '{other}' (supported: roundrobin, static-rr, leastconn, random, random(<draws>), first)"
-            ));
-        }
-    })
-}
-
 fn parse_timeout(
     draft: &mut ProxyDraft,
     section: SectionKind,
@@ -481,33 +464,4 @@ fn parse_errorfile(draft: &mut ProxyDraft, line: &Line, global: &Global, diag: &
         return;
     }
     draft.errorpages.set(code, Bytes::from(content));
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn words(s: &str) -> Vec<String> {
-        s.split_whitespace().map(String::from).collect()
-    }
-
-    #[test]
-    fn balance_algorithms() {
-        assert_eq!(
-            parse_balance(&words("roundrobin")).unwrap(),
-            Balance::RoundRobin
-        );
-        assert_eq!(
-            parse_balance(&words("random")).unwrap(),
-            Balance::Random { draws: 2 }
-        );
-        assert_eq!(
-            parse_balance(&words("random(3)")).unwrap(),
-            Balance::Random { draws: 3 }
-        );
-        assert!(parse_balance(&words("source"))
-            .unwrap_err()
-            .contains("source"));
-        assert!(parse_balance(&words("random(0)")).is_err());
-    }
 }

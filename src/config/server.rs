@@ -82,10 +82,18 @@ pub fn add_server(
     if no_address {
         diag.warn(at, format!("'server {name}': no address for '{addr_text}' ('init-addr' ends with 'none'): the server starts in maintenance"));
     }
-    let puid = draft.proxy.servers.len() as u32 + 1;
+    if let Some(id) = settings.id {
+        if let Err(message) = super::balance::check_server_id(&draft.proxy, id) {
+            diag.error(at, format!("'server {name}': {message}"));
+            return;
+        }
+    }
+    // Servers without an `id` are numbered once the section is complete.
+    let puid = settings.id.unwrap_or(draft.proxy.servers.len() as u32 + 1);
     draft.proxy.servers.push(Server {
         name: name.to_string(),
         puid,
+        explicit_id: settings.id.is_some(),
         addr_text: addr_text.to_string(),
         addr,
         weight: settings.weight,
@@ -101,12 +109,20 @@ pub fn add_server(
 /// Applies `default-server [options]`.
 pub fn parse_default_server(draft: &mut ProxyDraft, line: &Line, diag: &mut Diagnostics) {
     if let Some(settings) = server_settings(draft, "default-server", &line.words[1..], line, diag) {
+        if settings.id.is_some() {
+            diag.error(
+                &line.location,
+                "'default-server': 'id' is a server's own, it cannot be a default",
+            );
+            return;
+        }
         draft.server_defaults = settings;
     }
 }
 
 /// Options that take a value, for the "expects a value" message.
 const VALUED: &[&str] = &[
+    "id",
     "weight",
     "maxconn",
     "inter",
@@ -180,6 +196,13 @@ fn apply_valued(
         let named = |e: String| format!("'{option}': {e}");
         match option {
             "weight" => settings.weight = parse_uint(value, 256).map_err(named)? as u32,
+            "id" => {
+                let id = parse_uint(value, i32::MAX as u64).map_err(named)? as u32;
+                if id == 0 {
+                    return Err("custom id has to be > 0".into());
+                }
+                settings.id = Some(id);
+            }
             "maxconn" => {
                 settings.maxconn = parse_uint(value, u64::from(u32::MAX)).map_err(named)? as u32
             }

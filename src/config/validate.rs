@@ -39,6 +39,7 @@ pub fn finish(
         proxy.redirects = http_rules::compile(&draft.redirects, acls, "redirect", diag);
         proxy.httpchk = draft.http_check.result();
         proxy.tcpchk = draft.tcp_check.result();
+        super::balance::finish(&mut proxy, diag);
         check_acls(draft, &userlists, diag);
         check_health_checks(draft, diag);
         // HAProxy warns (it does not refuse) and so does ringlb; a refused `bind` line was

@@ -1,7 +1,7 @@
 //! Operators' actions on servers (the stats page's admin form, the admin socket): each
 //! batch of changes becomes one snapshot, and what it set survives reloads.
 
-use crate::config::{Balance, ProxyId, ServerId};
+use crate::config::{ProxyId, ServerId};
 
 use super::health::Health;
 use super::plane::ControlPlane;
@@ -109,7 +109,7 @@ impl ControlPlane {
                         }
                     }
                     ServerAction::Weight(w) => {
-                        let fixed = matches!(p.balance, Balance::StaticRr);
+                        let fixed = p.static_weights();
                         if fixed && w != 0 && w != s.weight {
                             return Err(ActionError::StaticWeight);
                         }

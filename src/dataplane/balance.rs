@@ -81,18 +81,32 @@ pub enum NoPick {
 }
 
 /// Picks a server of `proxy` and takes a slot on it; avoids `avoid` when another is usable.
+/// `hash` is the request's balancing key under a hash-based `balance` (`None`: no key).
 pub fn pick(
     proxy: &Proxy,
     view: &BackendView,
     rng: &mut fastrand::Rng,
     avoid: Option<ServerId>,
+    hash: Option<u32>,
 ) -> Result<Slot, NoPick> {
     if view.candidates.is_empty() {
         return Err(NoPick::NoServer);
     }
     let alternatives = view.candidates.len() > 1;
     let allowed = |s: ServerId| !(alternatives && Some(s) == avoid);
-    let order: Vec<ServerId> = match proxy.balance {
+    let order: Vec<ServerId> = match &proxy.balance {
+        Balance::Hash(_) => {
+            let table = view.hash.as_deref().ok_or(NoPick::NoServer)?;
+            let server = match hash {
+                Some(h) => table.lookup(h, avoid),
+                // No key: HAProxy's round robin over the same map or ring.
+                None => table.next(view.shared.cursor.fetch_add(1, Ordering::Relaxed), avoid),
+            };
+            let server = server.ok_or(NoPick::NoServer)?;
+            // A key belongs to its server: when that one is full the request waits for it
+            // rather than going elsewhere (HAProxy queues on the server).
+            return acquire(proxy, view, server).ok_or(NoPick::Full);
+        }
         Balance::RoundRobin | Balance::StaticRr => {
             let schedule = view.schedule();
             let start = view.shared.cursor.fetch_add(1, Ordering::Relaxed);
@@ -120,7 +134,7 @@ pub fn pick(
         Balance::Random { draws } => {
             let schedule = view.schedule();
             let mut best: Option<ServerId> = None;
-            for _ in 0..draws.max(1) {
+            for _ in 0..(*draws).max(1) {
                 let s = usize::from(schedule[rng.usize(..schedule.len())]);
                 if best.is_none_or(|b| load(view, s) < load(view, b)) {
                     best = Some(s);
@@ -442,7 +456,7 @@ mod tests {
         let mut held = Vec::new();
         (0..n)
             .map(|_| {
-                let slot = pick(proxy, view, &mut rng, None).unwrap();
+                let slot = pick(proxy, view, &mut rng, None, None).unwrap();
                 let s = slot.server;
                 if keep {
                     held.push(slot);
@@ -472,7 +486,14 @@ mod tests {
         assert_eq!(picks(&s, 4, false), vec![1, 2, 1, 2]);
         let s = snapshot(" server a 127.0.0.1:1 disabled\n");
         let view = s.backend(0).unwrap();
-        let err = pick(&s.config.proxies[0], view, &mut fastrand::Rng::new(), None).unwrap_err();
+        let err = pick(
+            &s.config.proxies[0],
+            view,
+            &mut fastrand::Rng::new(),
+            None,
+            None,
+        )
+        .unwrap_err();
         assert_eq!(err, NoPick::NoServer);
     }
 
@@ -493,15 +514,18 @@ mod tests {
         let view = s.backend(0).unwrap();
         let mut rng = fastrand::Rng::new();
         let held: Vec<Slot> = (0..3)
-            .map(|_| pick(proxy, view, &mut rng, None).unwrap())
+            .map(|_| pick(proxy, view, &mut rng, None, None).unwrap())
             .collect();
         assert_eq!(
             held.iter().map(|s| s.server).collect::<Vec<_>>(),
             vec![0, 0, 1]
         );
-        assert_eq!(pick(proxy, view, &mut rng, None).unwrap_err(), NoPick::Full);
+        assert_eq!(
+            pick(proxy, view, &mut rng, None, None).unwrap_err(),
+            NoPick::Full
+        );
         drop(held);
-        assert_eq!(pick(proxy, view, &mut rng, None).unwrap().server, 0);
+        assert_eq!(pick(proxy, view, &mut rng, None, None).unwrap().server, 0);
     }
 
     #[test]
@@ -522,8 +546,39 @@ mod tests {
         let view = s.backend(0).unwrap();
         let mut rng = fastrand::Rng::new();
         for _ in 0..4 {
-            assert_eq!(pick(proxy, view, &mut rng, Some(0)).unwrap().server, 1);
+            assert_eq!(
+                pick(proxy, view, &mut rng, Some(0), None).unwrap().server,
+                1
+            );
         }
+    }
+
+    #[test]
+    fn hash_keys_stick_and_keyless_requests_go_round_robin() {
+        let s = snapshot(" mode http\n balance uri\n server a 127.0.0.1:1 maxconn 1\n server b 127.0.0.1:2\n server c 127.0.0.1:3\n");
+        let (proxy, view) = (&s.config.proxies[0], s.backend(0).unwrap());
+        let mut rng = fastrand::Rng::new();
+        // A map over three servers of weight 1: hash % 3.
+        let on = |h: u32| pick(proxy, view, &mut fastrand::Rng::new(), None, Some(h));
+        assert_eq!(on(4).unwrap().server, 1);
+        assert_eq!(on(5).unwrap().server, 2);
+        let held = on(3).unwrap();
+        assert_eq!(held.server, 0);
+        assert_eq!(
+            on(3).unwrap_err(),
+            NoPick::Full,
+            "a full server's key waits for it"
+        );
+        assert_eq!(
+            pick(proxy, view, &mut rng, Some(0), Some(3)).map(|s| s.server),
+            Ok(1),
+            "a failed server's key moves on"
+        );
+        drop(held);
+        let keyless: Vec<usize> = (0..4)
+            .map(|_| pick(proxy, view, &mut rng, None, None).unwrap().server)
+            .collect();
+        assert_eq!(keyless, vec![0, 1, 2, 0]);
     }
 
     fn poll_turn(place: &Queued) -> Option<Turn> {
@@ -546,7 +601,7 @@ mod tests {
         let mut rng = fastrand::Rng::new();
         let queue = Rc::new(BackendQueue::default());
         let far = Instant::now() + std::time::Duration::from_secs(60);
-        let mut held = pick(proxy, view, &mut rng, None).unwrap();
+        let mut held = pick(proxy, view, &mut rng, None, None).unwrap();
         held.hand_over_to(&queue);
         let first = queue.join(far);
         let second = queue.join(far);
@@ -557,7 +612,10 @@ mod tests {
             1,
             "the slot changed hands, it was not released"
         );
-        assert!(pick(proxy, view, &mut rng, None).is_err(), "no barging");
+        assert!(
+            pick(proxy, view, &mut rng, None, None).is_err(),
+            "no barging"
+        );
         let Some(Turn::Granted(slot)) = poll_turn(&first) else {
             panic!("the oldest waiter gets the slot");
         };
@@ -579,7 +637,7 @@ mod tests {
         let (proxy, view) = (&s.config.proxies[0], s.backend(0).unwrap());
         let queue = Rc::new(BackendQueue::default());
         let far = Instant::now() + std::time::Duration::from_secs(60);
-        let mut held = pick(proxy, view, &mut fastrand::Rng::new(), None).unwrap();
+        let mut held = pick(proxy, view, &mut fastrand::Rng::new(), None, None).unwrap();
         held.hand_over_to(&queue);
         let (first, second) = (queue.join(far), queue.join(far));
         drop(held);

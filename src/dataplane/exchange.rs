@@ -316,7 +316,7 @@ impl<'a> Transaction<'a> {
             }
             let replayable = body.is_done() && req.method.idempotent();
             let mut sbuf = self.shard.buffers.take_response();
-            let mut dispatch = Dispatch::default();
+            let mut dispatch = Dispatch::default().hashed(self.hash_key(be, &cbuf, req));
             let mut private = self.take_private(be);
             // When the request head went out (the start of HAProxy's `Tr`); set per attempt.
             let mut sent_at: Instant;

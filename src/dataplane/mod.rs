@@ -11,6 +11,7 @@ pub mod credentials;
 pub mod deadline;
 pub mod error;
 pub mod exchange;
+pub mod hashkey;
 pub mod head;
 pub mod http1;
 pub mod io;

@@ -355,7 +355,8 @@ pub async fn serve_tcp(conn: Connection, client: TcpStream) {
         return;
     };
     // Its connection is never pooled either: only HTTP exchanges put connections back.
-    let mut dispatch = Dispatch::fresh();
+    let hash = super::hashkey::request_hash(be, &HeadView::connection(peer, local));
+    let mut dispatch = Dispatch::fresh().hashed(hash);
     let upstream = dispatch
         .connect(shard, snap, be, local.port(), &mut record.timers)
         .await;

@@ -45,6 +45,8 @@ pub struct Dispatch {
     fresh_only: bool,
     /// Whether a queue wait was already measured.
     queued: bool,
+    /// The request's balancing key under a hash-based `balance`.
+    hash: Option<u32>,
 }
 
 impl Dispatch {
@@ -55,6 +57,12 @@ impl Dispatch {
             fresh_only: true,
             ..Self::default()
         }
+    }
+
+    /// Balances on `hash`, the request's key under a hash-based `balance` (`None`: no key).
+    pub fn hashed(mut self, hash: Option<u32>) -> Self {
+        self.hash = hash;
+        self
     }
 
     /// After a reused connection failed before any response: next try on a new connection to
@@ -181,7 +189,13 @@ impl Dispatch {
         };
         let queue = shard.queues.of(&view.shared);
         if queue.is_empty() {
-            match pick(backend, view, &mut shard.rng.borrow_mut(), self.avoid) {
+            match pick(
+                backend,
+                view,
+                &mut shard.rng.borrow_mut(),
+                self.avoid,
+                self.hash,
+            ) {
                 Ok(mut slot) => {
                     slot.hand_over_to(&queue);
                     self.measure_queue(timers, None);
@@ -208,11 +222,11 @@ impl Dispatch {
         let place = queue.join(since + queue_limit(backend));
         // Once queued, a server to avoid (after a redispatch) is only a preference: waiting
         // for the others while it is free would hold up everyone queued behind.
-        let avoid = self.avoid;
+        let (avoid, hash) = (self.avoid, self.hash);
         let try_pick = || {
             let mut rng = shard.rng.borrow_mut();
-            let picked = match pick(backend, view, &mut rng, avoid) {
-                Err(NoPick::Full) if avoid.is_some() => pick(backend, view, &mut rng, None),
+            let picked = match pick(backend, view, &mut rng, avoid, hash) {
+                Err(NoPick::Full) if avoid.is_some() => pick(backend, view, &mut rng, None, hash),
                 picked => picked,
             };
             picked.map(|mut slot| {

@@ -3,12 +3,15 @@
 
 pub mod capture;
 pub mod counters;
+pub mod hashing;
+pub mod hashtable;
 pub mod latency;
 pub mod log;
 pub mod snapshot;
 
 pub use capture::{CaptureReceiver, CaptureSender, CapturedError, ErrorCaptures, Side};
 pub use counters::{CounterSet, ShardCounters};
+pub use hashtable::HashTable;
 pub use latency::{LatencyDelta, LatencyTotals, ShardLatencies};
 pub use log::{LogEvent, LogRecord, Timers};
 pub use snapshot::{BackendShared, BackendView, ServerState, ServerStatus, Snapshot};

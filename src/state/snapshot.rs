@@ -10,9 +10,10 @@ use std::sync::Arc;
 
 use crossbeam_utils::CachePadded;
 
-use crate::config::{Config, ProxyId};
+use crate::config::{Balance, Config, ProxyId};
 
 use super::counters::{CounterSet, ShardCounters};
+use super::hashtable::HashTable;
 
 /// A server's operational state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +77,9 @@ pub struct BackendView {
     pub candidates: Arc<[u16]>,
     /// Whether in-flight counts must be kept for this backend.
     pub tracks_inflight: bool,
+    /// The map or ring of a hash-balanced backend over the servers in use, built here once
+    /// per snapshot so that a request only looks it up.
+    pub hash: Option<Arc<HashTable>>,
     /// Cross-shard balancing state.
     pub shared: Arc<BackendShared>,
 }
@@ -171,12 +175,15 @@ impl Snapshot {
                     };
                     let tracks_inflight = !matches!(
                         proxy.balance,
-                        crate::config::Balance::RoundRobin | crate::config::Balance::StaticRr
+                        Balance::RoundRobin | Balance::StaticRr | Balance::Hash(_)
                     ) || proxy.servers.iter().any(|s| s.maxconn > 0);
                     let active = weights(false);
                     let backup = weights(true);
                     let in_use = if active.is_empty() { &backup } else { &active };
+                    let hash = matches!(proxy.balance, Balance::Hash(_))
+                        .then(|| Arc::new(HashTable::build(proxy, in_use)));
                     BackendView {
+                        hash,
                         candidates: in_use.iter().map(|&(i, _)| i).collect(),
                         active_schedule: smooth_wrr(&active).into(),
                         backup_schedule: smooth_wrr(&backup).into(),

@@ -17,6 +17,7 @@ mod counters;
 mod failures;
 mod haproxy_cfg;
 mod hardening;
+mod hashing;
 mod health;
 mod http;
 mod logging;

@@ -5,7 +5,7 @@
 
 use std::net::IpAddr;
 
-use crate::config::{Balance, Config, Proxy, ProxyId, ServerId, StatsLevel};
+use crate::config::{Config, Proxy, ProxyId, ServerId, StatsLevel};
 
 /// HAProxy's reply when the session's level is too low for a command.
 pub const PERMISSION_DENIED: &str = "Permission denied\n";
@@ -577,7 +577,7 @@ fn parse_add_server(args: &[String], config: &Config) -> Result<Command, String>
     let (backend, name) =
         split_dynamic(arg(2)).ok_or_else(|| "Require 'backend/server'.".to_string())?;
     let proxy = find_backend(config, backend).ok_or_else(|| "No such backend.".to_string())?;
-    if matches!(proxy.balance, Balance::StaticRr) {
+    if proxy.static_weights() {
         return Err("Backend must use a dynamic load balancing to support dynamic servers.".into());
     }
     let addr = arg(3);

@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::config::{Balance, Config, StatsLevel};
+use crate::config::{Config, StatsLevel};
 use crate::control::admin::{ActionError, ServerAction};
 use crate::control::health::CheckStatus;
 use crate::control::plane::{ControlPlane, ServerRecord};
@@ -221,7 +221,7 @@ impl PlaneExecutor {
         let Some(proxy) = config.proxies.get(backend) else {
             return "No such backend.".into();
         };
-        if matches!(proxy.balance, Balance::StaticRr) {
+        if proxy.static_weights() {
             return "Backend must use a dynamic load balancing to support dynamic servers.".into();
         }
         // A dynamic server takes no `default-server` settings (as in HAProxy 2.6): its line

@@ -289,13 +289,7 @@ fn mode_name(mode: Mode) -> &'static str {
 }
 
 fn algo_name(balance: &Balance) -> &'static str {
-    match balance {
-        Balance::RoundRobin => "roundrobin",
-        Balance::StaticRr => "static-rr",
-        Balance::LeastConn => "leastconn",
-        Balance::Random { .. } => "random",
-        Balance::First => "first",
-    }
+    balance.name()
 }
 
 fn frontend_row(plane: &ControlPlane, config: &Config, proxy: &Proxy) -> StatRow {

@@ -17,7 +17,7 @@ use super::super::io::write_all;
 use super::super::response::ResponseRules;
 use super::super::rewrite::HeadEdit;
 use super::super::rules::{self, Answer, AnswerKind, MessageView, Outcome, RuleContext, Vars};
-use super::super::switching::choose_backend;
+use super::super::switching::{choose_backend, HeadView};
 use super::{After, KeepAlive, Transaction};
 
 /// What rules call back into the shard for: error pages by status, `http_auth` checks.
@@ -167,7 +167,7 @@ impl<'a> Transaction<'a> {
         match &self.edit {
             None => {
                 let view =
-                    super::super::switching::HeadView::new(cbuf.buf(), req, self.peer, self.local);
+                    HeadView::new(cbuf.buf(), req, self.peer, self.local);
                 choose_backend(self.fe, &view)
             }
             Some(edit) => {
@@ -184,6 +184,23 @@ impl<'a> Transaction<'a> {
                 let vars = self.vars.borrow();
                 let view = MessageView::new(buf, extra, edit, &ctx, &vars);
                 choose_backend(self.fe, &view)
+            }
+        }
+    }
+
+    /// The balancing hash of the request for `be` (hash algorithms only), read from the head
+    /// as rules left it.
+    pub(super) fn hash_key(&self, be: &Proxy, cbuf: &Outgoing, req: &RequestHead) -> Option<u32> {
+        use super::super::hashkey::request_hash;
+        match &self.edit {
+            None => request_hash(be, &HeadView::new(cbuf.buf(), req, self.peer, self.local)),
+            Some(edit) => {
+                let (buf, extra) = cbuf.parts();
+                let no_page = |_| bytes::Bytes::new();
+                let no_auth = |_: &str, _: &[String], _: &[u8]| false;
+                let ctx = self.rule_context(be, req.minor, (&no_page, &no_auth), None);
+                let vars = self.vars.borrow();
+                request_hash(be, &MessageView::new(buf, extra, edit, &ctx, &vars))
             }
         }
     }
