@@ -18,6 +18,7 @@ pub mod httpcheck;
 pub mod keywords;
 pub mod lexer;
 pub mod log;
+pub mod logfields;
 pub mod logformat;
 pub mod model;
 pub mod options;

@@ -867,6 +867,14 @@ pub struct Proxy {
     /// `use_backend` rules in order: the first whose condition holds picks the backend;
     /// `default_backend` when none does.
     pub switching: Vec<SwitchRule>,
+    /// `log-format`: the line of this frontend's logs, instead of `option httplog`/`tcplog`.
+    pub log_format_string: Option<Arc<crate::config::logformat::FormatString>>,
+    /// `capture request|response header` lines (frontends).
+    pub captures: Vec<crate::config::logfields::HeaderCapture>,
+    /// `unique-id-format`.
+    pub unique_id_format: Option<Arc<crate::config::logformat::FormatString>>,
+    /// `unique-id-header`: the request header that carries the unique id to the server.
+    pub unique_id_header: Option<String>,
     /// `http-request` rules in order.
     pub http_request: Vec<crate::config::http_rules::HttpRule>,
     /// `http-response` rules in order.

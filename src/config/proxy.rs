@@ -35,6 +35,10 @@ pub const KEYWORDS: &[&str] = &[
     "http-response",
     "redirect",
     "hash-type",
+    "log-format",
+    "unique-id-format",
+    "unique-id-header",
+    "capture",
     "acl",
     "monitor-uri",
     "fullconn",
@@ -341,6 +345,21 @@ pub fn parse_line(
                 } else {
                     super::http_rules::parse_line(draft, line, diag);
                 }
+            }
+        }
+        "log-format" | "unique-id-format" | "unique-id-header" => {
+            if place(keyword, FRONT, Side::Frontend, draft, diag) {
+                super::logfields::parse_line(draft, line, diag);
+            }
+        }
+        "capture" => {
+            const FRONT_ONLY: Allowed = Allowed {
+                defaults: false,
+                frontend: true,
+                backend: false,
+            };
+            if place(keyword, FRONT_ONLY, Side::Frontend, draft, diag) {
+                super::logfields::parse_line(draft, line, diag);
             }
         }
         "acl" => {

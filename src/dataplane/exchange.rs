@@ -14,6 +14,7 @@ use monoio::io::Splitable;
 use monoio::net::TcpStream;
 
 use crate::config::{ForwardFor, HttpConnMode, LogFormat, Proxy, ProxyId, ServerId};
+use crate::state::log::LogExtras;
 use crate::state::{
     BackendShared, CapturedError, LogEvent, LogRecord, ShardCounters, Side, Snapshot, Timers,
 };
@@ -117,6 +118,14 @@ pub struct Transaction<'a> {
     edit: Option<HeadEdit>,
     /// `set-var` variables, shared by request and response rules.
     vars: RefCell<Vars>,
+    /// HAProxy's `%rt`.
+    request_number: u64,
+    /// The request's unique id (`unique-id-format`).
+    unique_id: Option<String>,
+    /// What `log-format` and captures add to the log line.
+    extras: Option<Box<LogExtras>>,
+    /// `capture response header` values, filled by the relay.
+    response_captures: RefCell<Vec<String>>,
 }
 
 impl<'a> Transaction<'a> {
@@ -129,7 +138,8 @@ impl<'a> Transaction<'a> {
         (peer, local): (SocketAddr, SocketAddr),
     ) -> Self {
         let fe = &snap.config.proxies[frontend];
-        let logged = shard.logs(fe) && fe.log_format != LogFormat::Default;
+        let logged = shard.logs(fe)
+            && (fe.log_format != LogFormat::Default || fe.log_format_string.is_some());
         Self {
             private: None,
             private_in_use: false,
@@ -159,6 +169,10 @@ impl<'a> Transaction<'a> {
             logged,
             edit: None,
             vars: RefCell::default(),
+            request_number: shard.next_request_number(),
+            unique_id: None,
+            extras: None,
+            response_captures: RefCell::default(),
         }
     }
 
@@ -196,6 +210,7 @@ impl<'a> Transaction<'a> {
             self.request_line = Some(crate::state::log::request_line(req.line(cbuf.buf())));
         }
         let fe = self.fe;
+        self.identify(&cbuf, &req);
         if let Some(answer) = self.monitor(&cbuf, &req) {
             return Box::pin(self.answer(client, cbuf, &req, fe, answer)).await;
         }
@@ -224,6 +239,7 @@ impl<'a> Transaction<'a> {
                 Outcome::Failed(_) => return self.rewrite_failed(client, cbuf, be).await,
             }
         }
+        self.log_samples(&cbuf, &req);
         if req.facts.expect_other {
             return self
                 .fail(&mut client, Some(cbuf), ProxyError::Expectation)
@@ -442,6 +458,7 @@ impl<'a> Transaction<'a> {
                 Vec::new()
             };
             let vars = std::mem::take(&mut self.vars);
+            let response_captures = std::mem::take(&mut self.response_captures);
             let response_rules = intercept::response_rules(
                 self.fe,
                 be,
@@ -465,6 +482,11 @@ impl<'a> Transaction<'a> {
                 server_deadline: &server_deadline,
                 client_deadline: self.client_deadline,
                 rules: response_rules.as_ref(),
+                captures: self
+                    .extras
+                    .as_ref()
+                    .filter(|_| self.fe.captures.iter().any(|c| c.response))
+                    .map(|_| (self.fe.captures.as_slice(), &response_captures)),
             };
             // Pipelined bytes after this request stay in `cbuf` for the next one.
             let (relay, leftover, upload_error) = if body.is_done() {
@@ -483,6 +505,7 @@ impl<'a> Transaction<'a> {
                 (relay, leftover, upload_error)
             };
             server_counters.sessions_current.add(-1);
+            self.response_captures = response_captures;
             self.bytes_out += relay.bytes_out;
             let done = Done {
                 relay,
@@ -785,6 +808,9 @@ impl<'a> Transaction<'a> {
             // The one coding a request may carry, in one normalised line.
             extra.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
         }
+        if let (Some(name), Some(id)) = (&self.fe.unique_id_header, &self.unique_id) {
+            let _ = write!(extra, "{name}: {id}\r\n");
+        }
         if req.facts.upgrade {
             extra.extend_from_slice(b"Connection: upgrade\r\n");
         } else if conn_mode != HttpConnMode::KeepAlive && req.minor == 1 {
@@ -977,6 +1003,13 @@ impl<'a> Transaction<'a> {
             shard: self.shard.id,
             config: Arc::clone(&self.snap.config),
             counters: self.snap.counters.clone(),
+            extras: self.extras.take().map(|mut extras| {
+                extras.bytes_in = self.bytes_in;
+                extras.unique_id = self.unique_id.take();
+                extras.request_counter = self.request_number;
+                extras.response_captures = std::mem::take(self.response_captures.get_mut());
+                extras
+            }),
         });
     }
 }

@@ -19,6 +19,7 @@ use super::io::{read, write_planned, ReadOutcome, WriteError};
 use super::rewrite::HeadEdit;
 use super::rules::{self, Outcome, RuleContext, Vars};
 use crate::config::http_rules::HttpRule;
+use crate::config::logfields::{captured, HeaderCapture};
 
 /// The `http-response` rules a response goes through: the backend's, then the frontend's.
 pub struct ResponseRules<'a> {
@@ -60,6 +61,8 @@ pub struct ResponsePlan<'a> {
     pub client_deadline: &'a Deadline,
     /// `http-response` rules, when any proxy of the transaction has some.
     pub rules: Option<&'a ResponseRules<'a>>,
+    /// `capture response header` lines and where their values go.
+    pub captures: Option<(&'a [HeaderCapture], &'a RefCell<Vec<String>>)>,
 }
 
 /// A response relayed to its end.
@@ -141,6 +144,9 @@ where
             }
             sbuf.buf_mut().drain(..head.len);
         };
+        if let Some((list, out)) = plan.captures {
+            capture_headers(&sbuf.buf()[..head.len], list, &mut out.borrow_mut());
+        }
         let upgraded = head.status == 101;
         if upgraded && !plan.upgrade {
             end.result = Err(ProxyError::BadResponse);
@@ -298,6 +304,30 @@ where
         end.buf = Some(sbuf);
         end
     }
+}
+
+/// The values of `list`'s response captures in the head `head` (the last line of each name),
+/// in declaration order.
+fn capture_headers(head: &[u8], list: &[HeaderCapture], out: &mut Vec<String>) {
+    out.clear();
+    for capture in list.iter().filter(|c| c.response) {
+        let value = last_header(head, capture.name.as_bytes()).unwrap_or_default();
+        out.push(captured(value, capture.len));
+    }
+}
+
+/// The value of the last `name` line of `head` (status or request line first).
+pub fn last_header<'h>(head: &'h [u8], name: &[u8]) -> Option<&'h [u8]> {
+    head.split(|&b| b == b'\n')
+        .skip(1)
+        .filter_map(|line| {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let colon = line.iter().position(|&b| b == b':')?;
+            line[..colon]
+                .eq_ignore_ascii_case(name)
+                .then(|| line[colon + 1..].trim_ascii())
+        })
+        .last()
 }
 
 /// A response head after its rules ran.

@@ -75,6 +75,8 @@ pub struct Shard {
     pub credentials: RefCell<super::credentials::CredentialCache>,
     /// Client connections open on this shard.
     pub open_conns: Cell<usize>,
+    /// Requests started on this shard, for `%rt`.
+    requests_seen: Cell<u64>,
     /// A soft stop is under way.
     stopping: Cell<bool>,
     /// Client connections per frontend name on this shard, across reloads (a frontend's
@@ -111,6 +113,7 @@ impl Shard {
             latency_out: setup.latencies,
             captures: setup.captures,
             open_conns: Cell::new(0),
+            requests_seen: Cell::new(0),
             stopping: Cell::new(false),
             frontend_conns: RefCell::new(HashMap::new()),
             listeners: RefCell::new(Vec::new()),
@@ -188,6 +191,14 @@ impl Shard {
     /// Whether a soft stop is under way.
     pub fn stopping(&self) -> bool {
         self.stopping.get()
+    }
+
+    /// A number no other request of the process gets (HAProxy's `%rt`): this shard's count,
+    /// interleaved with the other shards' so no counter is shared.
+    pub fn next_request_number(&self) -> u64 {
+        let n = self.requests_seen.get();
+        self.requests_seen.set(n + 1);
+        n * self.shards as u64 + self.id as u64
     }
 
     /// The soft-stop flag itself, for work that must see it change while it runs.

@@ -325,6 +325,7 @@ pub async fn serve_tcp(conn: Connection, client: TcpStream) {
     // `mode tcp` switching sees the connection only: its addresses.
     let chosen = choose_backend(fe, &HeadView::connection(peer, local));
     let mut record = LogRecord {
+        extras: None,
         event: LogEvent::Tcp,
         frontend,
         backend: chosen,
@@ -345,6 +346,7 @@ pub async fn serve_tcp(conn: Connection, client: TcpStream) {
     let logs = shard.logs(fe);
     if logs && fe.log_format == LogFormat::Default {
         shard.log(LogRecord {
+            extras: None,
             event: LogEvent::Connect,
             ..record.clone()
         });

@@ -43,6 +43,9 @@ pub fn message(record: &LogRecord, config: &Config, occupancy: Occupancy) -> Str
         );
         return line;
     }
+    if let Some(format) = &fe.log_format_string {
+        return super::logformat::render(record, config, occupancy, format);
+    }
     let backend = record.backend.map(|b| &config.proxies[b]);
     let backend_name = backend.map_or(fe.name.as_str(), |b| b.name.as_str());
     let server_name = match (backend, record.server) {
@@ -69,18 +72,29 @@ pub fn message(record: &LogRecord, config: &Config, occupancy: Occupancy) -> Str
         LogEvent::Http => {
             let _ = write!(
                 line,
-                "{}/{}/{}/{}/{} {} {} - - {}-- {} \"{}\"",
-                t.request,
-                t.queue,
-                t.connect,
-                t.response,
-                t.total,
-                status,
-                record.bytes_out,
-                term,
-                counts,
-                escape(&record.request_line)
+                "{}/{}/{}/{}/{} {} {} - - {}-- {} ",
+                t.request, t.queue, t.connect, t.response, t.total, status, record.bytes_out, term, counts,
             );
+            // `%hr %hs` of HAProxy's httplog format: only what is configured.
+            for response in [false, true] {
+                if !fe.captures.iter().any(|c| c.response == response) {
+                    continue;
+                }
+                let values = record.extras.as_ref().map(|e| {
+                    if response {
+                        e.response_captures.as_slice()
+                    } else {
+                        e.request_captures.as_slice()
+                    }
+                });
+                let values: Vec<String> = values
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|v| super::logformat::capture_escape(v))
+                    .collect();
+                let _ = write!(line, "{{{}}} ", values.join("|"));
+            }
+            let _ = write!(line, "\"{}\"", escape(&record.request_line));
         }
         _ => {
             let _ = write!(
@@ -128,7 +142,8 @@ pub fn frame(target: &LogTarget, message: &str, pid: u32, now: SystemTime) -> Op
     Some(out)
 }
 
-fn date(at: SystemTime) -> String {
+/// HAProxy's accept date, `dd/Mon/yyyy:HH:MM:SS.mmm` in local time.
+pub fn date(at: SystemTime) -> String {
     let local: DateTime<Local> = at.into();
     local.format("%d/%b/%Y:%H:%M:%S%.3f").to_string()
 }
@@ -144,7 +159,7 @@ fn show_addr(addr: SocketAddr) -> String {
 }
 
 /// Escapes what would break the quoted request field, as HAProxy's `%{+Q}r` does.
-fn escape(text: &str) -> String {
+pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -209,6 +224,7 @@ mod tests {
             shard: 0,
             config: std::sync::Arc::new(config()),
             counters: crate::state::CounterSet::new(&config(), 1),
+            extras: None,
         }
     }
 

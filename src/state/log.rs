@@ -108,6 +108,25 @@ pub struct LogRecord {
     pub config: Arc<Config>,
     /// The counters of that configuration, for the occupancy fields of a line.
     pub counters: CounterSet,
+    /// What `log-format`, captures and unique ids add (HTTP transactions that have them).
+    pub extras: Option<Box<LogExtras>>,
+}
+
+/// The facts only some log lines need, evaluated on the shard while the request was there.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogExtras {
+    /// Bytes from the client (`%U`).
+    pub bytes_in: u64,
+    /// The unique id (`%ID`).
+    pub unique_id: Option<String>,
+    /// The request counter (`%rt`).
+    pub request_counter: u64,
+    /// The `log-format` samples in order; `None` where a fetch found nothing.
+    pub samples: Vec<Option<String>>,
+    /// `capture request header` values, in declaration order.
+    pub request_captures: Vec<String>,
+    /// `capture response header` values, in declaration order.
+    pub response_captures: Vec<String>,
 }
 
 #[cfg(test)]

@@ -7,14 +7,17 @@ use std::net::SocketAddr;
 
 use monoio::net::TcpStream;
 
+use crate::config::acl::RequestView;
+use crate::config::logfields::captured;
 use crate::config::logformat::FormatContext;
+use crate::state::log::LogExtras;
 use crate::config::{HttpConnMode, Proxy, ProxyId};
 
 use super::super::body::BodyProgress;
 use super::super::error::{Phase, ProxyError};
 use super::super::http1::{Method, Outgoing, RequestHead};
 use super::super::io::write_all;
-use super::super::response::ResponseRules;
+use super::super::response::{last_header, ResponseRules};
 use super::super::rewrite::HeadEdit;
 use super::super::rules::{self, Answer, AnswerKind, MessageView, Outcome, RuleContext, Vars};
 use super::super::switching::{choose_backend, HeadView};
@@ -51,6 +54,8 @@ pub(super) fn response_rules<'p>(
             names: FormatContext {
                 frontend: &fe.name,
                 backend: Some(&be.name),
+                unique_id: None,
+                request_counter: 0,
             },
             response_to: Some(method),
             proxy_name: &be.name,
@@ -62,6 +67,72 @@ pub(super) fn response_rules<'p>(
 }
 
 impl<'a> Transaction<'a> {
+    /// Before any rule, as HAProxy: the unique id (`unique-id-format`) and, for the log, the
+    /// `capture request header` values (the last line of each name, cut at its length).
+    pub(super) fn identify(&mut self, cbuf: &Outgoing, req: &RequestHead) {
+        let fe = self.fe;
+        let extras = self.logged && (fe.log_format_string.is_some() || !fe.captures.is_empty());
+        if fe.unique_id_format.is_none() && !extras {
+            return;
+        }
+        if let Some(format) = &fe.unique_id_format {
+            let view = HeadView::new(cbuf.buf(), req, self.peer, self.local);
+            let context = FormatContext {
+                frontend: &fe.name,
+                backend: None,
+                unique_id: None,
+                request_counter: self.request_number,
+            };
+            let mut id = Vec::new();
+            format.render(&view, &context, &mut id);
+            self.unique_id = Some(String::from_utf8_lossy(&id).into_owned());
+        }
+        if extras {
+            let head = cbuf.buf().get(req.start..req.len).unwrap_or_default();
+            let request_captures = fe
+                .captures
+                .iter()
+                .filter(|c| !c.response)
+                .map(|c| captured(last_header(head, c.name.as_bytes()).unwrap_or_default(), c.len))
+                .collect();
+            self.extras = Some(Box::new(LogExtras {
+                request_captures,
+                ..LogExtras::default()
+            }));
+        }
+    }
+
+    /// Evaluates the frontend's `log-format` samples over the head as the rules left it (the
+    /// head is gone by the time the line is written, on the logger thread).
+    pub(super) fn log_samples(&mut self, cbuf: &Outgoing, req: &RequestHead) {
+        let Some(format) = self.fe.log_format_string.as_ref().filter(|_| self.logged) else {
+            return;
+        };
+        let mut samples = Vec::new();
+        let mut value = Vec::new();
+        let mut eval = |view: &dyn RequestView| {
+            for expr in format.samples() {
+                value.clear();
+                let found = expr.append_to(view, &mut value);
+                samples.push(found.then(|| String::from_utf8_lossy(&value).into_owned()));
+            }
+        };
+        match &self.edit {
+            None => eval(&HeadView::new(cbuf.buf(), req, self.peer, self.local)),
+            Some(edit) => {
+                let (buf, extra) = cbuf.parts();
+                let no_page = |_| bytes::Bytes::new();
+                let no_auth = |_: &str, _: &[String], _: &[u8]| false;
+                let ctx = self.rule_context(self.fe, req.minor, (&no_page, &no_auth), None);
+                let vars = self.vars.borrow();
+                eval(&MessageView::new(buf, extra, edit, &ctx, &vars));
+            }
+        }
+        if let Some(extras) = &mut self.extras {
+            extras.samples = samples;
+        }
+    }
+
     /// HAProxy's `monitor-uri`: the frontend's 200 page for a request of exactly that target.
     pub(super) fn monitor(&self, cbuf: &Outgoing, req: &RequestHead) -> Option<Answer> {
         let uri = self.fe.extras.monitor_uri.as_deref()?;
@@ -93,6 +164,8 @@ impl<'a> Transaction<'a> {
             names: FormatContext {
                 frontend: &self.fe.name,
                 backend: self.backend.map(|b| b.name.as_str()),
+                unique_id: self.unique_id.as_deref(),
+                request_counter: self.request_number,
             },
             response_to,
             proxy_name: &proxy.name,
