@@ -226,10 +226,38 @@ const VARS: &[(&str, FormatVar, bool)] = &[
     ("rc", FormatVar::Retries, false),
     ("sq", FormatVar::Queue, false),
     ("bq", FormatVar::Queue, false),
-    ("hr", FormatVar::Captures { response: false, list: false }, false),
-    ("hs", FormatVar::Captures { response: true, list: false }, false),
-    ("hrl", FormatVar::Captures { response: false, list: true }, false),
-    ("hsl", FormatVar::Captures { response: true, list: true }, false),
+    (
+        "hr",
+        FormatVar::Captures {
+            response: false,
+            list: false,
+        },
+        false,
+    ),
+    (
+        "hs",
+        FormatVar::Captures {
+            response: true,
+            list: false,
+        },
+        false,
+    ),
+    (
+        "hrl",
+        FormatVar::Captures {
+            response: false,
+            list: true,
+        },
+        false,
+    ),
+    (
+        "hsl",
+        FormatVar::Captures {
+            response: true,
+            list: true,
+        },
+        false,
+    ),
     ("r", FormatVar::RequestLine, false),
     ("HM", FormatVar::Request(RequestPart::Method), false),
     ("HU", FormatVar::Request(RequestPart::Uri), false),
@@ -387,12 +415,15 @@ impl FormatString {
                     if flags.quote {
                         out.push(b'"');
                     }
-                    let num = |out: &mut Vec<u8>, n: u64| {
-                        let _ = if flags.hex {
-                            write!(out, "{n:X}")
-                        } else {
-                            write!(out, "{n}")
-                        };
+                    let num = |out: &mut Vec<u8>, n: u64, width: usize| {
+                        let mut text = String::new();
+                        write_number(&mut text, n, flags.hex, width);
+                        out.extend_from_slice(text.as_bytes());
+                    };
+                    let ip = |out: &mut Vec<u8>, addr: std::net::IpAddr| {
+                        let mut text = String::new();
+                        write_ip(&mut text, addr, flags.hex);
+                        out.extend_from_slice(text.as_bytes());
                     };
                     let now = std::time::SystemTime::now()
                         .duration_since(std::time::UNIX_EPOCH)
@@ -400,37 +431,37 @@ impl FormatString {
                     match var {
                         FormatVar::ClientIp => {
                             if let Some(a) = view.src() {
-                                let _ = write!(out, "{}", unmapped(a.ip()));
+                                ip(out, a.ip());
                             }
                         }
                         FormatVar::ClientPort => {
                             if let Some(a) = view.src() {
-                                num(out, u64::from(a.port()));
+                                num(out, u64::from(a.port()), 4);
                             }
                         }
                         FormatVar::FrontendIp => {
                             if let Some(a) = view.dst() {
-                                let _ = write!(out, "{}", unmapped(a.ip()));
+                                ip(out, a.ip());
                             }
                         }
                         FormatVar::FrontendPort => {
                             if let Some(a) = view.dst() {
-                                num(out, u64::from(a.port()));
+                                num(out, u64::from(a.port()), 4);
                             }
                         }
                         FormatVar::Frontend => out.extend_from_slice(context.frontend.as_bytes()),
                         FormatVar::Backend => out.extend_from_slice(
                             context.backend.unwrap_or(context.frontend).as_bytes(),
                         ),
-                        FormatVar::Pid => num(out, u64::from(std::process::id())),
-                        FormatVar::Seconds => num(out, now.as_secs()),
+                        FormatVar::Pid => num(out, u64::from(std::process::id()), 4),
+                        FormatVar::Seconds => num(out, now.as_secs(), 8),
                         FormatVar::Millis => {
                             let _ = write!(out, "{:03}", now.subsec_millis());
                         }
                         FormatVar::UniqueId => {
                             out.extend_from_slice(context.unique_id.unwrap_or("").as_bytes())
                         }
-                        FormatVar::RequestCounter => num(out, context.request_counter),
+                        FormatVar::RequestCounter => num(out, context.request_counter, 4),
                         _ => {}
                     }
                     if flags.quote {
@@ -440,6 +471,29 @@ impl FormatString {
             }
         }
     }
+}
+
+/// Writes `ip` as HAProxy does: dotted, or with `%{+X}` its IPv4 bytes as 8 hex digits.
+pub fn write_ip(out: &mut String, ip: std::net::IpAddr, hex: bool) {
+    use std::fmt::Write as _;
+    let _ = match (unmapped(ip), hex) {
+        (std::net::IpAddr::V4(v4), true) => {
+            let [a, b, c, d] = v4.octets();
+            write!(out, "{a:02X}{b:02X}{c:02X}{d:02X}")
+        }
+        (ip, _) => write!(out, "{ip}"),
+    };
+}
+
+/// Writes `n` as HAProxy writes the numbers `%{+X}` applies to (ports, `%Ts`, `%rt`, `%pid`):
+/// upper-case hex, zero-padded to `width`.
+pub fn write_number(out: &mut String, n: u64, hex: bool, width: usize) {
+    use std::fmt::Write as _;
+    let _ = if hex {
+        write!(out, "{n:0width$X}")
+    } else {
+        write!(out, "{n}")
+    };
 }
 
 /// Control bytes (tab aside) of a sample written from `start` on become `%XX`, as HAProxy

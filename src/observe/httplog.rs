@@ -73,7 +73,15 @@ pub fn message(record: &LogRecord, config: &Config, occupancy: Occupancy) -> Str
             let _ = write!(
                 line,
                 "{}/{}/{}/{}/{} {} {} - - {}-- {} ",
-                t.request, t.queue, t.connect, t.response, t.total, status, record.bytes_out, term, counts,
+                t.request,
+                t.queue,
+                t.connect,
+                t.response,
+                t.total,
+                status,
+                record.bytes_out,
+                term,
+                counts,
             );
             // `%hr %hs` of HAProxy's httplog format: only what is configured.
             for response in [false, true] {

@@ -5,7 +5,8 @@
 use std::fmt::Write as _;
 
 use crate::config::logformat::{
-    unmapped, FormatFlags, FormatPart, FormatString, FormatVar, Occupant, RequestPart, Timer,
+    write_ip, write_number, FormatFlags, FormatPart, FormatString, FormatVar, Occupant,
+    RequestPart, Timer,
 };
 use crate::config::Config;
 use crate::state::LogRecord;
@@ -43,7 +44,9 @@ pub fn render(
             FormatPart::Var { var, flags } => {
                 let before = line.len();
                 var_value(&mut line, record, config, occupancy, *var, *flags);
-                if line.len() > before {
+                // Every field counts as written, even empty, but for captures of a side
+                // that has none configured (as HAProxy's `%hr` then writes nothing).
+                if line.len() > before || !matches!(var, FormatVar::Captures { .. }) {
                     after_space = false;
                 }
             }
@@ -63,12 +66,9 @@ fn write_value(line: &mut String, flags: FormatFlags, value: Option<&str>) {
     }
 }
 
-fn number(line: &mut String, flags: FormatFlags, n: i64) {
-    let _ = if flags.hex && n >= 0 {
-        write!(line, "{n:X}")
-    } else {
-        write!(line, "{n}")
-    };
+/// A number `%{+X}` does not apply to (HAProxy writes those in decimal whatever the flags).
+fn number(line: &mut String, _flags: FormatFlags, n: i64) {
+    let _ = write!(line, "{n}");
 }
 
 fn var_value(
@@ -85,40 +85,42 @@ fn var_value(
     let extras = record.extras.as_deref();
     let t = record.timers;
     let text = |line: &mut String, v: &str| write_value(line, flags, Some(v));
+    let ip = |line: &mut String, addr| write_ip(line, addr, flags.hex);
+    let hexed = |line: &mut String, n, width| write_number(line, n, flags.hex, width);
     let request_part = |index: usize| record.request_line.split(' ').nth(index);
     match var {
-        FormatVar::ClientIp => text(line, &unmapped(record.client.ip()).to_string()),
-        FormatVar::ClientPort => number(line, flags, i64::from(record.client.port())),
-        FormatVar::FrontendIp => text(line, &unmapped(record.local.ip()).to_string()),
-        FormatVar::FrontendPort => number(line, flags, i64::from(record.local.port())),
+        FormatVar::ClientIp => ip(line, record.client.ip()),
+        FormatVar::ClientPort => hexed(line, u64::from(record.client.port()), 4),
+        FormatVar::FrontendIp => ip(line, record.local.ip()),
+        FormatVar::FrontendPort => hexed(line, u64::from(record.local.port()), 4),
         FormatVar::Frontend => text(line, &fe.name),
         FormatVar::Backend => text(line, backend.map_or(fe.name.as_str(), |b| b.name.as_str())),
         FormatVar::Server => text(line, server.map_or("<NOSRV>", |s| s.name.as_str())),
         FormatVar::ServerIp => match server {
-            Some(s) => text(line, &unmapped(s.addr.addr.ip()).to_string()),
+            Some(s) => ip(line, s.addr.addr.ip()),
             None => text(line, "-"),
         },
         FormatVar::ServerPort => match server {
-            Some(s) => number(line, flags, i64::from(s.addr.addr.port())),
+            Some(s) => hexed(line, u64::from(s.addr.addr.port()), 4),
             None => text(line, "-"),
         },
-        FormatVar::Pid => number(line, flags, i64::from(std::process::id())),
+        FormatVar::Pid => hexed(line, u64::from(std::process::id()), 4),
         FormatVar::Seconds | FormatVar::Millis => {
             let since = record
                 .started
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap_or_default();
             if var == FormatVar::Seconds {
-                number(line, flags, since.as_secs() as i64);
+                hexed(line, since.as_secs(), 8);
             } else {
                 let _ = write!(line, "{:03}", since.subsec_millis());
             }
         }
         FormatVar::Date => text(line, &date(record.started)),
-        FormatVar::UniqueId => write_value(line, flags, extras.and_then(|e| e.unique_id.as_deref())),
-        FormatVar::RequestCounter => {
-            number(line, flags, extras.map_or(0, |e| e.request_counter) as i64)
+        FormatVar::UniqueId => {
+            write_value(line, flags, extras.and_then(|e| e.unique_id.as_deref()))
         }
+        FormatVar::RequestCounter => hexed(line, extras.map_or(0, |e| e.request_counter), 4),
         FormatVar::Timer(timer) => {
             let v = match timer {
                 Timer::Request => t.request,
@@ -135,9 +137,10 @@ fn var_value(
         FormatVar::BytesOut => number(line, flags, record.bytes_out as i64),
         FormatVar::BytesIn => number(line, flags, extras.map_or(0, |e| e.bytes_in) as i64),
         FormatVar::Termination => text(line, &String::from_utf8_lossy(&record.termination)),
-        FormatVar::TerminationCookies => {
-            text(line, &format!("{}--", String::from_utf8_lossy(&record.termination)))
-        }
+        FormatVar::TerminationCookies => text(
+            line,
+            &format!("{}--", String::from_utf8_lossy(&record.termination)),
+        ),
         FormatVar::Conns(who) => number(
             line,
             flags,
@@ -166,7 +169,11 @@ fn var_value(
             }
             let values: Vec<String> = values.iter().map(|v| capture_escape(v)).collect();
             if list {
-                line.push_str(&values.join(" "));
+                let shown: Vec<&str> = values
+                    .iter()
+                    .map(|v| if v.is_empty() { "-" } else { v.as_str() })
+                    .collect();
+                line.push_str(&shown.join(" "));
             } else {
                 let _ = write!(line, "{{{}}}", values.join("|"));
             }

@@ -37,12 +37,13 @@ impl Haproxy {
         let cfg = dir.join("haproxy.cfg");
         std::fs::write(&cfg, config).expect("write haproxy config");
         let stderr = std::fs::File::create(dir.join("stderr")).expect("stderr file");
+        let stdout = std::fs::File::create(dir.join("stdout")).expect("stdout file");
         let child = match Command::new("haproxy")
             .arg("-db")
             .arg("-f")
             .arg(&cfg)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(stderr)
             .spawn()
         {
@@ -73,6 +74,11 @@ impl Haproxy {
     /// What it printed on stderr so far.
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(self.dir.join("stderr")).unwrap_or_default()
+    }
+
+    /// What it printed on stdout so far (`log stdout` lines).
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(self.dir.join("stdout")).unwrap_or_default()
     }
 }
 

@@ -20,6 +20,7 @@ mod hardening;
 mod hashing;
 mod health;
 mod http;
+mod logformat;
 mod logging;
 mod resources;
 mod rewrite;

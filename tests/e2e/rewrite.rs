@@ -11,12 +11,14 @@ use crate::harness::{defaults, free_port, Ringlb};
 
 /// A server that answers every request with its head as the body, and response headers for
 /// response rules to work on.
-struct Echo {
-    port: u16,
+pub struct Echo {
+    /// Its port.
+    pub port: u16,
 }
 
 impl Echo {
-    fn start() -> Echo {
+    /// Starts one on a free port.
+    pub fn start() -> Echo {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         std::thread::spawn(move || {

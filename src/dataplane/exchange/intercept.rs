@@ -10,8 +10,8 @@ use monoio::net::TcpStream;
 use crate::config::acl::RequestView;
 use crate::config::logfields::captured;
 use crate::config::logformat::FormatContext;
-use crate::state::log::LogExtras;
 use crate::config::{HttpConnMode, Proxy, ProxyId};
+use crate::state::log::LogExtras;
 
 use super::super::body::BodyProgress;
 use super::super::error::{Phase, ProxyError};
@@ -93,7 +93,12 @@ impl<'a> Transaction<'a> {
                 .captures
                 .iter()
                 .filter(|c| !c.response)
-                .map(|c| captured(last_header(head, c.name.as_bytes()).unwrap_or_default(), c.len))
+                .map(|c| {
+                    captured(
+                        last_header(head, c.name.as_bytes()).unwrap_or_default(),
+                        c.len,
+                    )
+                })
                 .collect();
             self.extras = Some(Box::new(LogExtras {
                 request_captures,
@@ -239,8 +244,7 @@ impl<'a> Transaction<'a> {
         }
         match &self.edit {
             None => {
-                let view =
-                    HeadView::new(cbuf.buf(), req, self.peer, self.local);
+                let view = HeadView::new(cbuf.buf(), req, self.peer, self.local);
                 choose_backend(self.fe, &view)
             }
             Some(edit) => {
@@ -293,6 +297,7 @@ impl<'a> Transaction<'a> {
         proxy: &Proxy,
         answer: Answer,
     ) -> After {
+        self.log_samples(&cbuf, req);
         let counters = &self.counters.proxies;
         match answer.kind {
             AnswerKind::Denied => {
