@@ -331,11 +331,11 @@ fn every_unsupported_server_option_is_reported() {
 #[test]
 fn haproxy_keywords_read_as_not_supported_yet() {
     let errs = errors(&format!(
-        "global\n lua-load /x.lua\n{BASE}frontend f\n bind :8004\n capture request header Host len 20\n option http-buffer-request\n timeout clinet 1s\n stick-table type ip size 1m\n"
+        "global\n lua-load /x.lua\n{BASE}frontend f\n bind :8004\n http-after-response set-header X y\n option http-buffer-request\n timeout clinet 1s\n stick-table type ip size 1m\n"
     ));
     let expect = [
         (2, "'lua-load' is a HAProxy keyword that ringlb does not support yet (in 'global' section)"),
-        (10, "'capture' is a HAProxy keyword that ringlb does not support yet (in 'frontend' section)"),
+        (10, "'http-after-response' is a HAProxy keyword that ringlb does not support yet (in 'frontend' section)"),
         (11, "'option http-buffer-request' is a HAProxy keyword that ringlb does not support yet"),
         (12, "unknown keyword 'timeout clinet'; did you mean 'client' maybe ?"),
         (13, "'stick-table' is a HAProxy keyword that ringlb does not support yet"),

@@ -120,7 +120,7 @@ const BROKEN: &[(&str, bool, &str)] = &[
     (
         "capture request header Host len 20 foo",
         false,
-        "'capture' is a HAProxy keyword",
+        "'capture' expects 'request header <name> len <length>'",
     ),
     ("description \"abc", false, "unmatched quote"),
     ("bind :$PORT", false, "invalid port '$PORT'"),
