@@ -114,6 +114,8 @@ pub struct ProxyDraft {
     pub http_response: Vec<HttpRuleDraft>,
     /// `redirect` rules, compiled at the end.
     pub redirects: Vec<HttpRuleDraft>,
+    /// `force-persist` conditions, compiled at the end.
+    pub force_persist: Vec<(Condition, Location)>,
     /// `default-server` settings.
     pub server_defaults: ServerDefaults,
     /// `log global` was written.
@@ -156,6 +158,9 @@ impl ProxyDraft {
                 forwardfor: None,
                 http_conn_mode: HttpConnMode::KeepAlive,
                 allbackups: false,
+                persist: false,
+                cookie: None,
+                force_persist: Vec::new(),
                 splice: SpliceMode::default(),
                 httpchk: None,
                 tcpchk: None,
@@ -180,6 +185,7 @@ impl ProxyDraft {
             http_request: Vec::new(),
             http_response: Vec::new(),
             redirects: Vec::new(),
+            force_persist: Vec::new(),
             server_defaults: ServerDefaults::default(),
             log_global: false,
             acl_uses: Vec::new(),
@@ -206,6 +212,7 @@ impl ProxyDraft {
         draft.http_request.clear();
         draft.http_response.clear();
         draft.redirects.clear();
+        draft.force_persist.clear();
         draft.proxy.acls.clear();
         draft.proxy.servers.clear();
         draft.proxy.binds.clear();

@@ -8,6 +8,7 @@ pub mod address;
 pub mod balance;
 pub mod bind;
 pub mod compat;
+pub mod cookie;
 pub mod credentials;
 pub mod draft;
 pub mod error;

@@ -687,6 +687,8 @@ pub struct Server {
     pub check: CheckSettings,
     /// Where the line was written.
     pub location: Location,
+    /// `cookie VALUE`: the persistence cookie's value for this server.
+    pub cookie: Option<String>,
 }
 
 /// `stats` settings of a proxy (the stats page is served by the control thread).
@@ -850,6 +852,13 @@ pub struct Proxy {
     pub http_conn_mode: HttpConnMode,
     /// `option allbackups`.
     pub allbackups: bool,
+    /// `option persist`: a cookie may send a request to a server that is down.
+    pub persist: bool,
+    /// `cookie NAME …`: cookie persistence.
+    pub cookie: Option<Arc<crate::config::cookie::CookieSettings>>,
+    /// `force-persist if|unless COND` lines: when one holds, a cookie may send a request to a
+    /// server that is down.
+    pub force_persist: Vec<Arc<crate::config::acl::CompiledCondition>>,
     /// `option splice-*`.
     pub splice: SpliceMode,
     /// `option httpchk` with its `http-check send` and `http-check expect`; `None` when

@@ -42,7 +42,7 @@ pub fn parse_option(
         "httpchk" => (BACK, Side::Backend, true),
         "tcp-check" | "redis-check" | "ldap-check" => (BACK, Side::Backend, false),
         "smtpchk" | "pgsql-check" | "mysql-check" => (BACK, Side::Backend, true),
-        "allbackups" => (BACK, Side::Backend, false),
+        "allbackups" | "persist" => (BACK, Side::Backend, false),
         "splice-auto" | "splice-request" | "splice-response" => (ANY, Side::Both, false),
         "" => {
             diag.error(at, "'option' expects an option name");
@@ -86,6 +86,7 @@ pub fn parse_option(
         }
         "dontlognull" => p.dontlognull = !negated,
         "allbackups" => p.allbackups = !negated,
+        "persist" => p.persist = !negated,
         "splice-auto" => {
             p.splice.request = !negated;
             p.splice.response = !negated;

@@ -39,6 +39,8 @@ pub const KEYWORDS: &[&str] = &[
     "unique-id-format",
     "unique-id-header",
     "capture",
+    "cookie",
+    "force-persist",
     "acl",
     "monitor-uri",
     "fullconn",
@@ -350,6 +352,30 @@ pub fn parse_line(
         "log-format" | "unique-id-format" | "unique-id-header" => {
             if place(keyword, FRONT, Side::Frontend, draft, diag) {
                 super::logfields::parse_line(draft, line, diag);
+            }
+        }
+        "cookie" => {
+            if place(keyword, BACK, Side::Backend, draft, diag) {
+                super::cookie::parse_line(draft, line, diag);
+            }
+        }
+        "force-persist" => {
+            if place(keyword, NOT_DEFAULTS, Side::Backend, draft, diag) {
+                match super::acl::parse_condition(args) {
+                    Ok(Some(condition)) => {
+                        for term in condition.any_of.iter().flatten() {
+                            if let super::model::AclRef::Named(name) = &term.acl {
+                                draft.acl_uses.push((name.clone(), at.clone()));
+                            }
+                        }
+                        draft.force_persist.push((condition, at.clone()));
+                    }
+                    Ok(None) => diag.error(
+                        at,
+                        "'force-persist' expects 'if' or 'unless' followed by a condition",
+                    ),
+                    Err(e) => diag.error(at, format!("'force-persist': {e}")),
+                }
             }
         }
         "capture" => {

@@ -18,16 +18,38 @@ pub fn parse_server(draft: &mut ProxyDraft, line: &Line, diag: &mut Diagnostics)
         diag.error(at, "'server' expects <name> and <addr> as arguments");
         return;
     };
-    let Some(settings) = server_settings(
-        draft,
-        &format!("server {name}"),
-        &line.words[3..],
-        line,
-        diag,
-    ) else {
+    // `cookie VALUE` is the server's own (a string, unlike the copied defaults).
+    let mut words = line.words[3..].to_vec();
+    let mut cookie = None;
+    if let Some(i) = words.iter().position(|w| w == "cookie") {
+        match words.get(i + 1) {
+            Some(value)
+                if !value.is_empty()
+                    && value.bytes().all(|b| b.is_ascii_graphic() && b != b';') =>
+            {
+                cookie = Some(value.clone());
+                words.drain(i..i + 2);
+            }
+            _ => {
+                diag.error(
+                    &line.location,
+                    format!("'server {name}': 'cookie' expects a cookie value"),
+                );
+                return;
+            }
+        }
+    }
+    let Some(settings) = server_settings(draft, &format!("server {name}"), &words, line, diag)
+    else {
         return;
     };
+    let before = draft.proxy.servers.len();
     add_server(draft, name, addr_text, &settings, line, diag);
+    if draft.proxy.servers.len() > before {
+        if let Some(server) = draft.proxy.servers.last_mut() {
+            server.cookie = cookie;
+        }
+    }
 }
 
 /// `default-server` settings amended by `words`, or `None` (reported) when one is wrong.
@@ -103,6 +125,7 @@ pub fn add_server(
         maxconn: settings.maxconn,
         check: settings.check,
         location: at.clone(),
+        cookie: None,
     });
 }
 

@@ -37,6 +37,17 @@ pub fn finish(
         proxy.http_response =
             http_rules::compile(&draft.http_response, acls, "http-response", diag);
         proxy.redirects = http_rules::compile(&draft.redirects, acls, "redirect", diag);
+        proxy.force_persist = draft
+            .force_persist
+            .iter()
+            .filter_map(|(c, at)| match acl::CompiledCondition::compile(c, acls) {
+                Ok(compiled) => Some(Arc::new(compiled)),
+                Err(e) => {
+                    diag.error(at, format!("'force-persist': {e}"));
+                    None
+                }
+            })
+            .collect();
         proxy.httpchk = draft.http_check.result();
         proxy.tcpchk = draft.tcp_check.result();
         super::balance::finish(&mut proxy, diag);

@@ -207,6 +207,29 @@ pub fn acquire_server(proxy: &Proxy, view: &BackendView, server: ServerId) -> Op
     acquire(proxy, view, server)
 }
 
+/// A slot on the server a persistence cookie designates: an up server whatever its weight (a
+/// drained server keeps its clients, as in HAProxy), a down one when `allow_down`
+/// (`option persist`, `force-persist`), never one in maintenance; `None` when it is at its
+/// `maxconn` too (the request is then balanced).
+pub fn acquire_persistent(
+    proxy: &Proxy,
+    view: &BackendView,
+    server: ServerId,
+    allow_down: bool,
+) -> Option<Slot> {
+    let status = view.servers.get(server)?;
+    let allowed = match status.state {
+        crate::state::ServerState::Up => true,
+        crate::state::ServerState::Down => allow_down,
+        crate::state::ServerState::Maint => false,
+    };
+    let tracked_ok = !view.tracks_inflight || server < view.shared.inflight.len();
+    if !allowed || server >= proxy.servers.len() || !tracked_ok {
+        return None;
+    }
+    acquire(proxy, view, server)
+}
+
 /// A shard's wait queues, one per backend, created when first needed.
 ///
 /// Keyed by the backend's `BackendShared` (the in-flight counts its slots count in), not by

@@ -126,6 +126,8 @@ pub struct Transaction<'a> {
     extras: Option<Box<LogExtras>>,
     /// `capture response header` values, filled by the relay.
     response_captures: RefCell<Vec<String>>,
+    /// The server the request's persistence cookie named, valid or not.
+    cookie_server: Option<ServerId>,
 }
 
 impl<'a> Transaction<'a> {
@@ -173,6 +175,7 @@ impl<'a> Transaction<'a> {
             unique_id: None,
             extras: None,
             response_captures: RefCell::default(),
+            cookie_server: None,
         }
     }
 
@@ -313,6 +316,7 @@ impl<'a> Transaction<'a> {
             };
             let req_end = req.len + prefix;
             self.bytes_in += req_end as u64;
+            let persisted = self.persistence(be, &mut cbuf, req);
             let tail_start = self.add_request_lines(&mut cbuf, req, conn_mode);
             let response_started = Cell::new(false);
             if req.facts.expect_continue && !body.is_done() && prefix == 0 && req.minor == 1 {
@@ -332,7 +336,9 @@ impl<'a> Transaction<'a> {
             }
             let replayable = body.is_done() && req.method.idempotent();
             let mut sbuf = self.shard.buffers.take_response();
-            let mut dispatch = Dispatch::default().hashed(self.hash_key(be, &cbuf, req));
+            let mut dispatch = Dispatch::default()
+                .hashed(self.hash_key(be, &cbuf, req))
+                .persisted(persisted);
             let mut private = self.take_private(be);
             // When the request head went out (the start of HAProxy's `Tr`); set per attempt.
             let mut sent_at: Instant;
@@ -487,6 +493,7 @@ impl<'a> Transaction<'a> {
                     .as_ref()
                     .filter(|_| self.fe.captures.iter().any(|c| c.response))
                     .map(|_| (self.fe.captures.as_slice(), &response_captures)),
+                cookie: self.response_cookie(be, slot.server, req),
             };
             // Pipelined bytes after this request stay in `cbuf` for the next one.
             let (relay, leftover, upload_error) = if body.is_done() {

@@ -16,6 +16,7 @@ pub mod head;
 pub mod http1;
 pub mod io;
 pub mod listener;
+pub mod persist;
 pub mod pool;
 pub mod response;
 pub mod rewrite;

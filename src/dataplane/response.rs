@@ -16,6 +16,7 @@ use super::http1::{
     parse_response_head, BodyKind, ChunkError, Method, Outgoing, ResponseHead, Spans,
 };
 use super::io::{read, write_planned, ReadOutcome, WriteError};
+use super::persist::{self, ResponseCookie};
 use super::rewrite::HeadEdit;
 use super::rules::{self, Outcome, RuleContext, Vars};
 use crate::config::http_rules::HttpRule;
@@ -63,6 +64,8 @@ pub struct ResponsePlan<'a> {
     pub rules: Option<&'a ResponseRules<'a>>,
     /// `capture response header` lines and where their values go.
     pub captures: Option<(&'a [HeaderCapture], &'a RefCell<Vec<String>>)>,
+    /// What cookie persistence does to the response's cookies.
+    pub cookie: Option<ResponseCookie<'a>>,
 }
 
 /// A response relayed to its end.
@@ -176,9 +179,16 @@ where
         };
         sbuf.clear_extra();
         let mut status = head.status;
-        let edit = match plan.rules {
-            None => None,
-            Some(rules) => match apply_rules(rules, &mut sbuf, &head, &drop, plan.head_limit) {
+        let edit = match (plan.rules, &plan.cookie) {
+            (None, None) => None,
+            (rules, cookie) => match rewrite_head(
+                rules,
+                cookie.as_ref(),
+                &mut sbuf,
+                &head,
+                &drop,
+                plan.head_limit,
+            ) {
                 Ok(edit) => {
                     status = edit.status;
                     Some(edit.edit)
@@ -337,10 +347,11 @@ struct Rewritten {
     status: u16,
 }
 
-/// Runs the response rules over the head at the start of `sbuf`. `Err(Some(answer))`: a
-/// rule denied the response; `Err(None)`: a rewrite failed.
-fn apply_rules(
-    rules: &ResponseRules<'_>,
+/// Runs the response rules, then cookie persistence, over the head at the start of `sbuf`.
+/// `Err(Some(answer))`: a rule denied the response; `Err(None)`: a rewrite failed.
+fn rewrite_head(
+    rules: Option<&ResponseRules<'_>>,
+    cookie: Option<&ResponseCookie<'_>>,
     sbuf: &mut Outgoing,
     head: &ResponseHead,
     hidden: &Spans,
@@ -349,13 +360,18 @@ fn apply_rules(
     let (buf, extra) = sbuf.split_mut();
     let line_len = memchr::memmem::find(&buf[..head.len], b"\r\n").unwrap_or(0);
     let mut edit = HeadEdit::new(buf, 0..head.len, line_len, hidden, limit);
-    let mut vars = rules.vars.borrow_mut();
-    for list in rules.lists {
-        match rules::run(list, buf, extra, &mut edit, &rules.ctx, &mut vars) {
-            Outcome::Continue => {}
-            Outcome::Answer(answer) => return Err(Some(answer)),
-            Outcome::Failed(_) => return Err(None),
+    if let Some(rules) = rules {
+        let mut vars = rules.vars.borrow_mut();
+        for list in rules.lists {
+            match rules::run(list, buf, extra, &mut edit, &rules.ctx, &mut vars) {
+                Outcome::Continue => {}
+                Outcome::Answer(answer) => return Err(Some(answer)),
+                Outcome::Failed(_) => return Err(None),
+            }
         }
+    }
+    if let Some(cookie) = cookie {
+        persist::edit_response(cookie, &mut edit, buf, extra).map_err(|_| None)?;
     }
     let status = edit
         .line

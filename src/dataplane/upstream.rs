@@ -59,6 +59,14 @@ impl Dispatch {
         }
     }
 
+    /// Sends the first attempt to `slot`'s server (cookie persistence); retries balance.
+    pub fn persisted(mut self, slot: Option<Slot>) -> Self {
+        if slot.is_some() {
+            self.again = slot;
+        }
+        self
+    }
+
     /// Balances on `hash`, the request's key under a hash-based `balance` (`None`: no key).
     pub fn hashed(mut self, hash: Option<u32>) -> Self {
         self.hash = hash;

@@ -7,6 +7,7 @@ mod client;
 mod haproxy;
 mod harness;
 mod netns;
+mod persistence;
 mod raw;
 mod reload;
 

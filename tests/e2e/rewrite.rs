@@ -19,18 +19,25 @@ pub struct Echo {
 impl Echo {
     /// Starts one on a free port.
     pub fn start() -> Echo {
+        Self::named("echo")
+    }
+
+    /// Starts one that says `name` in its `X-Server` header.
+    pub fn named(name: &str) -> Echo {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
+        let name = name.to_string();
         std::thread::spawn(move || {
             for conn in listener.incoming().flatten() {
-                std::thread::spawn(move || serve(conn));
+                let name = name.clone();
+                std::thread::spawn(move || serve(conn, &name));
             }
         });
         Echo { port }
     }
 }
 
-fn serve(conn: TcpStream) {
+fn serve(conn: TcpStream, name: &str) {
     let mut reader = BufReader::new(conn.try_clone().unwrap());
     let mut writer = conn;
     loop {
@@ -53,9 +60,12 @@ fn serve(conn: TcpStream) {
         if reader.read_exact(&mut body).is_err() {
             return;
         }
+        // `/cc/VALUE` asks for `Cache-Control: VALUE` instead of `private`.
+        let path = head.split(' ').nth(1).unwrap_or("");
+        let cache = path.strip_prefix("/cc/").unwrap_or("private");
         let response = format!(
             "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n\
-             X-Multi: ab, cd, aq\r\nCache-Control: private\r\nX-Server: echo\r\n\r\n{head}",
+             X-Multi: ab, cd, aq\r\nCache-Control: {cache}\r\nX-Server: {name}\r\n\r\n{head}",
             head.len()
         );
         if writer.write_all(response.as_bytes()).is_err() {

@@ -13,15 +13,21 @@ use crate::config::logformat::FormatContext;
 use crate::config::{HttpConnMode, Proxy, ProxyId};
 use crate::state::log::LogExtras;
 
+use super::super::balance::{acquire_persistent, Slot};
 use super::super::body::BodyProgress;
 use super::super::error::{Phase, ProxyError};
 use super::super::http1::{Method, Outgoing, RequestHead};
 use super::super::io::write_all;
+use super::super::persist::{
+    designated, edit_request, request_cookie, request_needs_edit, ResponseCookie,
+};
 use super::super::response::{last_header, ResponseRules};
 use super::super::rewrite::HeadEdit;
 use super::super::rules::{self, Answer, AnswerKind, MessageView, Outcome, RuleContext, Vars};
 use super::super::switching::{choose_backend, HeadView};
 use super::{After, KeepAlive, Transaction};
+use crate::config::cookie::CookieMode;
+use crate::config::ServerId;
 
 /// What rules call back into the shard for: error pages by status, `http_auth` checks.
 pub(super) type Callbacks<'c> = (&'c dyn Fn(u16) -> bytes::Bytes, &'c rules::AuthCheck<'c>);
@@ -122,17 +128,7 @@ impl<'a> Transaction<'a> {
                 samples.push(found.then(|| String::from_utf8_lossy(&value).into_owned()));
             }
         };
-        match &self.edit {
-            None => eval(&HeadView::new(cbuf.buf(), req, self.peer, self.local)),
-            Some(edit) => {
-                let (buf, extra) = cbuf.parts();
-                let no_page = |_| bytes::Bytes::new();
-                let no_auth = |_: &str, _: &[String], _: &[u8]| false;
-                let ctx = self.rule_context(self.fe, req.minor, (&no_page, &no_auth), None);
-                let vars = self.vars.borrow();
-                eval(&MessageView::new(buf, extra, edit, &ctx, &vars));
-            }
-        }
+        self.with_view(cbuf, req, |view| eval(view));
         if let Some(extras) = &mut self.extras {
             extras.samples = samples;
         }
@@ -242,11 +238,19 @@ impl<'a> Transaction<'a> {
         if self.fe.switching.is_empty() {
             return self.fe.default_backend;
         }
+        self.with_view(cbuf, req, |view| choose_backend(self.fe, view))
+    }
+
+    /// Calls `f` with the request head as ACLs see it now: the receive buffer as read, or
+    /// the head as rules rewrote it (with their variables and `http_auth`).
+    fn with_view<R>(
+        &self,
+        cbuf: &Outgoing,
+        req: &RequestHead,
+        f: impl FnOnce(&dyn RequestView) -> R,
+    ) -> R {
         match &self.edit {
-            None => {
-                let view = HeadView::new(cbuf.buf(), req, self.peer, self.local);
-                choose_backend(self.fe, &view)
-            }
+            None => f(&HeadView::new(cbuf.buf(), req, self.peer, self.local)),
             Some(edit) => {
                 let (buf, extra) = cbuf.parts();
                 let no_page = |_| bytes::Bytes::new();
@@ -259,27 +263,77 @@ impl<'a> Transaction<'a> {
                 };
                 let ctx = self.rule_context(self.fe, req.minor, (&no_page, &http_auth), None);
                 let vars = self.vars.borrow();
-                let view = MessageView::new(buf, extra, edit, &ctx, &vars);
-                choose_backend(self.fe, &view)
+                f(&MessageView::new(buf, extra, edit, &ctx, &vars))
             }
         }
+    }
+
+    /// Cookie persistence: the server the request's cookie designates, if it may take the
+    /// request (its slot); the cookie as the server must see it (`indirect`, `prefix`).
+    pub(super) fn persistence(
+        &mut self,
+        be: &Proxy,
+        cbuf: &mut Outgoing,
+        req: &RequestHead,
+    ) -> Option<Slot> {
+        let settings = be.cookie.as_ref()?;
+        let value = self.with_view(cbuf, req, |view| {
+            request_cookie(view, &settings.name).map(<[u8]>::to_vec)
+        })?;
+        let server = designated(be, settings, &value);
+        self.cookie_server = server;
+        if request_needs_edit(settings) {
+            let limit = self.shard.buffers.size();
+            let (buf, extra) = cbuf.split_mut();
+            let mut edit = self.edit.take().unwrap_or_else(|| {
+                HeadEdit::new(
+                    buf,
+                    req.start..req.len,
+                    req.line_len,
+                    &req.facts.drop,
+                    limit,
+                )
+            });
+            // A cookie that cannot be rewritten (the head is full) goes as it came.
+            let _ = edit_request(settings, &mut edit, buf, extra);
+            self.edit = Some(edit);
+        }
+        let server = server?;
+        let view = self.snap.backend(be.id)?;
+        let allow_down = be.persist
+            || (!be.force_persist.is_empty()
+                && self.with_view(cbuf, req, |v| be.force_persist.iter().any(|c| c.holds(v))));
+        acquire_persistent(be, view, server, allow_down)
     }
 
     /// The balancing hash of the request for `be` (hash algorithms only), read from the head
     /// as rules left it.
     pub(super) fn hash_key(&self, be: &Proxy, cbuf: &Outgoing, req: &RequestHead) -> Option<u32> {
-        use super::super::hashkey::request_hash;
-        match &self.edit {
-            None => request_hash(be, &HeadView::new(cbuf.buf(), req, self.peer, self.local)),
-            Some(edit) => {
-                let (buf, extra) = cbuf.parts();
-                let no_page = |_| bytes::Bytes::new();
-                let no_auth = |_: &str, _: &[String], _: &[u8]| false;
-                let ctx = self.rule_context(be, req.minor, (&no_page, &no_auth), None);
-                let vars = self.vars.borrow();
-                request_hash(be, &MessageView::new(buf, extra, edit, &ctx, &vars))
-            }
+        self.with_view(cbuf, req, |view| {
+            super::super::hashkey::request_hash(be, view)
+        })
+    }
+
+    /// What cookie persistence does to the response `server` sends: in insert mode, a cookie
+    /// for a client whose request did not name this server (only for a POST with
+    /// `postonly`); in rewrite and prefix modes, the server's own cookie rewritten.
+    pub(super) fn response_cookie<'p>(
+        &self,
+        be: &'p Proxy,
+        server: ServerId,
+        req: &RequestHead,
+    ) -> Option<ResponseCookie<'p>> {
+        let settings = be.cookie.as_deref()?;
+        if settings.mode == CookieMode::Passive {
+            return None;
         }
+        let value = be.servers.get(server)?.cookie.as_deref()?;
+        Some(ResponseCookie {
+            settings,
+            value,
+            insert: self.cookie_server != Some(server)
+                && (!settings.postonly || req.method == Method::Post),
+        })
     }
 
     /// Whether the response will go through rules (the backend's or the frontend's).
