@@ -201,6 +201,15 @@ pub enum HttpAction {
     SetVar(VarName, SampleExpr),
     /// `unset-var(NAME)`.
     UnsetVar(VarName),
+    /// `http-request capture SAMPLE len N`: the sample's value in request capture `slot`.
+    Capture {
+        /// What is captured.
+        expr: SampleExpr,
+        /// The most bytes kept.
+        len: usize,
+        /// Its index among the frontend's request captures (set when the line is applied).
+        slot: usize,
+    },
 }
 
 impl HttpAction {
@@ -259,7 +268,7 @@ pub fn is_managed(name: &[u8]) -> bool {
 }
 
 /// The actions HAProxy 2.6 has that ringlb does not implement, for a message that says so.
-const UNSUPPORTED: [&str; 24] = [
+const UNSUPPORTED: [&str; 23] = [
     "tarpit",
     "track-sc0",
     "track-sc1",
@@ -278,7 +287,6 @@ const UNSUPPORTED: [&str; 24] = [
     "set-priority-class",
     "set-priority-offset",
     "set-timeout",
-    "capture",
     "cache-use",
     "cache-store",
     "early-hint",
@@ -464,6 +472,26 @@ fn parse_action(
                 }
             }
             HttpAction::SetStatus { code, reason }
+        }
+        ("capture", [expr, len_kw, len]) if request && len_kw == "len" => {
+            let len = len
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=65_535).contains(n))
+                .ok_or_else(|| format!("'capture': 'len' expects a length between 1 and 65535 (got '{len}')"))?;
+            HttpAction::Capture {
+                expr: SampleExpr::parse(expr).map_err(|e| format!("'capture': {e}"))?,
+                len,
+                slot: 0,
+            }
+        }
+        ("capture", [_, id_kw, _]) if request && id_kw == "id" => {
+            return Err(
+                "'capture … id N' needs 'declare capture', which ringlb does not support yet; use 'capture <sample> len <length>'".into(),
+            )
+        }
+        ("capture", _) if request => {
+            return Err("'capture' expects '<sample> len <length>'".into())
         }
         ("use-service", _) => {
             return Err(
@@ -816,13 +844,26 @@ pub fn parse_line(
         "http-response" => parse_rule(RuleSide::Response, words, &read_file),
         _ => parse_rule(RuleSide::Request, words, &read_file),
     };
-    let (action, condition) = match parsed {
+    let (mut action, condition) = match parsed {
         Ok(parsed) => parsed,
         Err(message) => {
             diag.error(at, format!("'{keyword}': {message}"));
             return;
         }
     };
+    if let HttpAction::Capture { len, slot, .. } = &mut action {
+        if draft.proxy.kind == super::model::ProxyKind::Backend {
+            diag.error(at, "'http-request capture <sample> len <length>' is only allowed in a frontend or listen section");
+            return;
+        }
+        *slot = draft.proxy.captures.iter().filter(|c| !c.response).count();
+        draft.proxy.captures.push(super::logfields::HeaderCapture {
+            response: false,
+            name: String::new(),
+            len: *len,
+            from_rule: true,
+        });
+    }
     if let Some(c) = &condition {
         for term in c.any_of.iter().flatten() {
             if let super::model::AclRef::Named(name) = &term.acl {

@@ -19,6 +19,8 @@ pub struct HeaderCapture {
     pub name: String,
     /// The most bytes kept of its value.
     pub len: usize,
+    /// A slot filled by `http-request capture SAMPLE len N` (`name` is empty).
+    pub from_rule: bool,
 }
 
 /// HAProxy's cap on `capture … len` (`tune.http.cookielen`-like: a log line stays small).
@@ -70,6 +72,7 @@ pub fn parse_line(draft: &mut ProxyDraft, line: &Line, diag: &mut Diagnostics) -
                         response: side == "response",
                         name: name.to_ascii_lowercase(),
                         len: n as usize,
+                        from_rule: false,
                     }),
                 }
             }

@@ -17,11 +17,17 @@ use crate::config::logformat::FormatContext;
 
 use super::rewrite::{check_token, check_value, HeadEdit, RewriteError};
 
-/// The transaction's variables (`set-var`), by `SCOPE.NAME`. A handful at most: a list.
+/// The transaction's variables (`set-var`), by `SCOPE.NAME`, a handful at most (a list),
+/// and what `http-request capture` took, by capture slot.
 #[derive(Debug, Default)]
-pub struct Vars(Vec<(Box<str>, Vec<u8>)>);
+pub struct Vars(Vec<(Box<str>, Vec<u8>)>, Vec<(usize, String)>);
 
 impl Vars {
+    /// The `http-request capture` values, by slot.
+    pub fn captures(&self) -> &[(usize, String)] {
+        &self.1
+    }
+
     fn get(&self, name: &str) -> Option<&[u8]> {
         self.0
             .iter()
@@ -332,6 +338,14 @@ pub fn run(
             }
             HttpAction::UnsetVar(var) => {
                 vars.unset(var.as_str());
+                Ok(())
+            }
+            HttpAction::Capture { expr, len, slot } => {
+                if expr.append_to(&view, &mut scratch) {
+                    let value = crate::config::logfields::captured(&scratch, *len);
+                    vars.1.retain(|(s, _)| s != slot);
+                    vars.1.push((*slot, value));
+                }
                 Ok(())
             }
         };

@@ -19,6 +19,7 @@ fn config(port: u16, other: u16, echo: u16) -> String {
  capture request header Host len 20
  capture request header X-Long len 5
  capture response header X-Server len 3
+ http-request capture req.hdr(x-id),lower len 4
  unique-id-format %ci-fixed-%[req.hdr(x-id)]-%{{+X}}o%fi
  unique-id-header X-Unique-ID
  log-format "%ci %ft %b/%s %ST %HM %HU %HP %HQ %HV %hr %hs %hrl %{{+Q}}r %[var(txn.xa)] %{{+Q}}[var(txn.none)] %[var(txn.none)] %[src] %ID %ts %tsc %{{+X}}o %ST %rc %ci"
@@ -128,7 +129,7 @@ fn log_format_captures_and_unique_ids_as_haproxy() {
     assert_eq!(ours.0[0], "x-unique-id: 127.0.0.1-fixed-7-7f000001");
     let first = &ours.1[0];
     assert!(
-        first.starts_with("127.0.0.1 custom b/s1 200 GET /a?x=1 /a ?x=1 HTTP/1.1 {www.example.com|01234} {ech} www.example.com 01234 \"GET /a?x=1 HTTP/1.1\" - \"\" - 127.0.0.1 127.0.0.1-fixed-7-7F000001 -- ---- 200 0 7F000001"),
+        first.starts_with("127.0.0.1 custom b/s1 200 GET /a?x=1 /a ?x=1 HTTP/1.1 {www.example.com|01234|7} {ech} www.example.com 01234 7 \"GET /a?x=1 HTTP/1.1\" - \"\" - 127.0.0.1 127.0.0.1-fixed-7-7F000001 -- ---- 200 0 7F000001"),
         "{first}"
     );
 }

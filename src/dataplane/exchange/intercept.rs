@@ -99,11 +99,12 @@ impl<'a> Transaction<'a> {
                 .captures
                 .iter()
                 .filter(|c| !c.response)
-                .map(|c| {
-                    captured(
+                .map(|c| match c.from_rule {
+                    true => String::new(),
+                    false => captured(
                         last_header(head, c.name.as_bytes()).unwrap_or_default(),
                         c.len,
-                    )
+                    ),
                 })
                 .collect();
             self.extras = Some(Box::new(LogExtras {
@@ -116,6 +117,14 @@ impl<'a> Transaction<'a> {
     /// Evaluates the frontend's `log-format` samples over the head as the rules left it (the
     /// head is gone by the time the line is written, on the logger thread).
     pub(super) fn log_samples(&mut self, cbuf: &Outgoing, req: &RequestHead) {
+        // `http-request capture` values, now that every request rule ran.
+        if let Some(extras) = &mut self.extras {
+            for (slot, value) in self.vars.borrow().captures() {
+                if let Some(place) = extras.request_captures.get_mut(*slot) {
+                    place.clone_from(value);
+                }
+            }
+        }
         let Some(format) = self.fe.log_format_string.as_ref().filter(|_| self.logged) else {
             return;
         };
