@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::errorpage::ErrorPages;
 use super::model::{
     Balance, CheckSettings, Condition, HashType, HttpCheck, HttpConnMode, Location, LogFormat,
-    Mode, Proxy, ProxyKind, SpliceMode, StatsSettings, Timeouts,
+    Mode, Proxy, ProxyKind, SendProxy, SpliceMode, StatsSettings, Timeouts,
 };
 
 /// Which kind of section a line is in.
@@ -48,6 +48,8 @@ pub struct ServerDefaults {
     pub check: CheckSettings,
     /// `id` (a `server` line's own; never inherited from `default-server`).
     pub id: Option<u32>,
+    /// `send-proxy` / `send-proxy-v2`.
+    pub send_proxy: SendProxy,
 }
 
 impl Default for ServerDefaults {
@@ -59,6 +61,7 @@ impl Default for ServerDefaults {
             disabled: false,
             check: CheckSettings::default(),
             id: None,
+            send_proxy: SendProxy::Off,
         }
     }
 }

@@ -677,10 +677,24 @@ pub struct Server {
     pub disabled: bool,
     /// `maxconn`: concurrent requests the server accepts (0 = unlimited).
     pub maxconn: u32,
+    /// `send-proxy` / `send-proxy-v2`: each new connection starts with a PROXY header.
+    pub send_proxy: SendProxy,
     /// Health-check settings.
     pub check: CheckSettings,
     /// Where the line was written.
     pub location: Location,
+}
+
+/// Which PROXY protocol header a server connection starts with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SendProxy {
+    /// None.
+    #[default]
+    Off,
+    /// `send-proxy`: version 1, text.
+    V1,
+    /// `send-proxy-v2`: version 2, binary.
+    V2,
 }
 
 /// `stats` settings of a proxy (the stats page is served by the control thread).
@@ -791,6 +805,9 @@ pub struct Acl {
 pub struct Bind {
     /// The address to listen on.
     pub addr: SocketAddr,
+    /// `accept-proxy`: every connection starts with a PROXY protocol header (v1 or v2)
+    /// naming the original client.
+    pub accept_proxy: bool,
     /// Where the line was written.
     pub location: Location,
 }

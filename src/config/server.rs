@@ -6,7 +6,7 @@ use super::address::parse_server_addr;
 use super::draft::{ProxyDraft, ServerDefaults};
 use super::error::Diagnostics;
 use super::lexer::Line;
-use super::model::{Observe, OnError, Server};
+use super::model::{Observe, OnError, SendProxy, Server};
 use super::units::{parse_time, parse_uint};
 
 /// Applies `server NAME ADDR [options]`.
@@ -62,6 +62,7 @@ pub fn parse_server(draft: &mut ProxyDraft, line: &Line, diag: &mut Diagnostics)
         backup: settings.backup,
         disabled: settings.disabled,
         maxconn: settings.maxconn,
+        send_proxy: settings.send_proxy,
         check: settings.check,
         location: at.clone(),
     });
@@ -116,12 +117,18 @@ fn apply_options(
             "no-backup" => Some(|s| s.backup = false),
             "disabled" => Some(|s| s.disabled = true),
             "enabled" => Some(|s| s.disabled = false),
+            "send-proxy" => Some(|s| s.send_proxy = SendProxy::V1),
+            "send-proxy-v2" => Some(|s| s.send_proxy = SendProxy::V2),
+            "no-send-proxy" | "no-send-proxy-v2" => Some(|s| s.send_proxy = SendProxy::Off),
             _ => None,
         };
         if let Some(apply) = flag {
             apply(settings);
             words = &words[1..];
             continue;
+        }
+        if option == "check-send-proxy" {
+            return Err("'check-send-proxy' is not supported yet (health checks do not send a PROXY header)".into());
         }
         if !VALUED.contains(&option.as_str()) {
             return Err(unknown(option));

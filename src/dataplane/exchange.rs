@@ -291,10 +291,12 @@ impl<'a> Transaction<'a> {
             }
             let replayable = body.is_done() && req.method.idempotent();
             let mut sbuf = self.shard.buffers.take_response();
-            let mut dispatch = Dispatch::default().hashed(super::hashkey::request_hash(
-                be,
-                &HeadView::new(cbuf.buf(), req, self.peer, self.local),
-            ));
+            let mut dispatch = Dispatch::default().client(self.peer, self.local).hashed(
+                super::hashkey::request_hash(
+                    be,
+                    &HeadView::new(cbuf.buf(), req, self.peer, self.local),
+                ),
+            );
             let mut private = self.take_private(be);
             // When the request head went out (the start of HAProxy's `Tr`); set per attempt.
             let mut sent_at: Instant;
@@ -647,7 +649,9 @@ impl<'a> Transaction<'a> {
                 && upload_ok
                 && conn_mode == HttpConnMode::KeepAlive
                 && req.minor == 1;
-            let private = relayed.connection_auth || self.private_in_use;
+            let private = relayed.connection_auth
+                || self.private_in_use
+                || be.servers[server].send_proxy != crate::config::SendProxy::Off;
             let mut kept_private = None;
             let view = self.snap.backend(be.id);
             if let (true, Some(view)) = (keep_server && private && relayed.client_keep_alive, view)

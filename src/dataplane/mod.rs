@@ -16,6 +16,7 @@ pub mod http1;
 pub mod io;
 pub mod listener;
 pub mod pool;
+pub mod proxyhdr;
 pub mod response;
 pub mod session;
 pub mod shard;

@@ -20,6 +20,7 @@ mod hashing;
 mod health;
 mod http;
 mod logging;
+mod proxy_protocol;
 mod resources;
 mod runtime;
 mod show_errors;
