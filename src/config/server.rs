@@ -142,7 +142,7 @@ fn apply_options(
             "id" => {
                 let id = parse_uint(value, i32::MAX as u64).map_err(named)? as u32;
                 if id == 0 {
-                    return Err("custom id has to be > 0".into());
+                    return Err("'id' : custom id has to be > 0".into());
                 }
                 settings.id = Some(id);
             }
