@@ -597,6 +597,8 @@ pub struct CheckSettings {
     pub error_limit: u32,
     /// `on-error`: what `error_limit` observed errors do (default `fail-check`).
     pub on_error: OnError,
+    /// `check-send-proxy`: checks start with a PROXY header even with `port` or `addr`.
+    pub send_proxy: bool,
 }
 
 impl Default for CheckSettings {
@@ -613,6 +615,7 @@ impl Default for CheckSettings {
             observe: None,
             error_limit: DEFAULT_ERROR_LIMIT,
             on_error: OnError::default(),
+            send_proxy: false,
         }
     }
 }

@@ -432,10 +432,7 @@ mod tests {
         assert_eq!(sends, vec![SendProxy::V2, SendProxy::V1, SendProxy::Off]);
         let err = load("frontend f\n bind :1 accept-proxy ssl\n").unwrap_err();
         assert!(err.contains("[t.cfg:2]") && err.contains("'ssl'"), "{err}");
-        let err = load("backend b\n server a 127.0.0.1:1 check-send-proxy\n").unwrap_err();
-        assert!(
-            err.contains("[t.cfg:2]") && err.contains("not supported yet"),
-            "{err}"
-        );
+        let config = load("backend b\n server a 127.0.0.1:1 check-send-proxy\n").unwrap();
+        assert!(config.proxies[0].servers[0].check.send_proxy);
     }
 }

@@ -120,15 +120,13 @@ fn apply_options(
             "send-proxy" => Some(|s| s.send_proxy = SendProxy::V1),
             "send-proxy-v2" => Some(|s| s.send_proxy = SendProxy::V2),
             "no-send-proxy" | "no-send-proxy-v2" => Some(|s| s.send_proxy = SendProxy::Off),
+            "check-send-proxy" => Some(|s| s.check.send_proxy = true),
             _ => None,
         };
         if let Some(apply) = flag {
             apply(settings);
             words = &words[1..];
             continue;
-        }
-        if option == "check-send-proxy" {
-            return Err("'check-send-proxy' is not supported yet (health checks do not send a PROXY header)".into());
         }
         if !VALUED.contains(&option.as_str()) {
             return Err(unknown(option));

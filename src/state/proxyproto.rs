@@ -199,10 +199,16 @@ fn check_tlvs(mut tlvs: &[u8]) -> Result<(), ProxyProtoError> {
 
 /// The header a `send-proxy` (`v2` false) or `send-proxy-v2` server connection starts with,
 /// for a client at `src` connected to `dst`; `None` addresses (a health check) give
-/// `PROXY UNKNOWN` or a version 2 `LOCAL` header, as HAProxy sends.
+/// `PROXY UNKNOWN` or a version 2 `LOCAL` header, as HAProxy sends. Mixed families go as
+/// IPv6, the IPv4 side mapped (`::ffff:a.b.c.d`), as HAProxy's `make_proxy_line` does.
 pub fn build(v2: bool, addrs: Option<(SocketAddr, SocketAddr)>) -> Vec<u8> {
-    // Mixed families cannot be told in one header: HAProxy sends UNKNOWN (v1).
-    let addrs = addrs.filter(|(s, d)| s.is_ipv4() == d.is_ipv4());
+    let addrs = addrs.map(|(s, d)| {
+        if s.is_ipv4() == d.is_ipv4() {
+            (s, d)
+        } else {
+            (mapped(s), mapped(d))
+        }
+    });
     if !v2 {
         return match addrs {
             Some((s, d)) => {
@@ -228,17 +234,28 @@ pub fn build(v2: bool, addrs: Option<(SocketAddr, SocketAddr)>) -> Vec<u8> {
             out.extend_from_slice(&s.port().to_be_bytes());
             out.extend_from_slice(&d.port().to_be_bytes());
         }
-        Some((SocketAddr::V6(s), SocketAddr::V6(d))) => {
+        Some((s, d)) => {
+            let v6 = |a: SocketAddr| match a.ip() {
+                IpAddr::V6(ip) => ip.octets(),
+                IpAddr::V4(ip) => ip.to_ipv6_mapped().octets(),
+            };
             out.extend_from_slice(&[0x21, 0x21, 0, 36]);
-            out.extend_from_slice(&s.ip().octets());
-            out.extend_from_slice(&d.ip().octets());
+            out.extend_from_slice(&v6(s));
+            out.extend_from_slice(&v6(d));
             out.extend_from_slice(&s.port().to_be_bytes());
             out.extend_from_slice(&d.port().to_be_bytes());
         }
-        Some(_) => out.extend_from_slice(&[0x21, 0x00, 0, 0]),
         None => out.extend_from_slice(&[0x20, 0x00, 0, 0]),
     }
     out
+}
+
+/// `addr` as IPv6 (IPv4 mapped).
+fn mapped(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        IpAddr::V4(ip) => SocketAddr::new(IpAddr::V6(ip.to_ipv6_mapped()), addr.port()),
+        IpAddr::V6(_) => addr,
+    }
 }
 
 #[cfg(test)]
@@ -327,6 +344,16 @@ mod tests {
         assert_eq!(v1, b"PROXY TCP4 10.1.2.3 10.9.8.7 4000 80\r\n");
         assert_eq!(parse(&v1).unwrap().unwrap().addrs, Some(pair));
         assert_eq!(build(false, None), b"PROXY UNKNOWN\r\n");
+        let mixed = (addr("10.1.2.3:4000"), addr("[2001:db8::6]:443"));
+        assert_eq!(
+            build(false, Some(mixed)),
+            b"PROXY TCP6 ::ffff:10.1.2.3 2001:db8::6 4000 443\r\n"
+        );
+        let h = parse(&build(true, Some(mixed))).unwrap().unwrap();
+        assert_eq!(
+            h.addrs,
+            Some((addr("[::ffff:10.1.2.3]:4000"), addr("[2001:db8::6]:443")))
+        );
     }
 
     #[test]

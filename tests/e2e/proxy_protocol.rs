@@ -244,11 +244,16 @@ fn header_of(seen: &[u8]) -> (Vec<u8>, Vec<u8>) {
         .position(|w| w == b"GET ")
         .expect("a request");
     let mut header = seen[..get].to_vec();
-    if header.starts_with(SIG) && header.len() >= 28 {
-        header[24] = b'P';
-        header[25] = b'P';
-    } else if let Ok(text) = std::str::from_utf8(&header) {
-        let mut words: Vec<&str> = text.trim_end().split(' ').collect();
+    if header.starts_with(SIG) {
+        if header.len() >= 28 {
+            header[24] = b'P';
+            header[25] = b'P';
+        }
+    } else if let Ok(text) = std::str::from_utf8(&header).map(str::trim_end) {
+        if text.is_empty() {
+            return (Vec::new(), seen[get..].to_vec());
+        }
+        let mut words: Vec<&str> = text.split(' ').collect();
         if words.len() == 6 {
             words[4] = "P";
         }
@@ -388,4 +393,74 @@ fn a_tcp_relay_passes_the_original_client_on() {
             String::from_utf8_lossy(GET_HEADERS)
         )
     );
+}
+
+/// The PROXY header (or nothing) the first recorded health check started with.
+fn first_check_header(recorder: &Recorder) -> Vec<u8> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(first) = recorder.take().into_iter().next() {
+            return header_of(&first).0;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no health check arrived"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn health_checks_send_the_header_haproxy_sends() {
+    let recorder = Recorder::start();
+    let cases = [
+        ("send-proxy-v2", [SIG.as_slice(), &[0x20, 0, 0, 0]].concat()),
+        // Version 1 names the check connection's own ends (the server's port last).
+        (
+            "send-proxy",
+            b"PROXY TCP4 127.0.0.1 127.0.0.1 P {PORT}\r\n".to_vec(),
+        ),
+        (
+            "check-send-proxy port {PORT}",
+            b"PROXY TCP4 127.0.0.1 127.0.0.1 P {PORT}\r\n".to_vec(),
+        ),
+        (
+            "send-proxy-v2 check-send-proxy",
+            [SIG.as_slice(), &[0x20, 0, 0, 0]].concat(),
+        ),
+        // Checked on another port (`port`): no header unless `check-send-proxy` says so.
+        ("send-proxy port {PORT}", Vec::new()),
+    ];
+    for (options, expected) in cases {
+        let options = options.replace("{PORT}", &recorder.port.to_string());
+        let config = |port: u16| {
+            format!(
+                "{}frontend f\n bind 127.0.0.1:{port}\n default_backend b\n\
+                 backend b\n option httpchk GET /chk\n \
+                 server s 127.0.0.1:{} check inter 300ms {options}\n",
+                defaults(""),
+                recorder.port
+            )
+        };
+        recorder.take();
+        let ours = {
+            let _lb = Ringlb::start(&config(free_port()));
+            first_check_header(&recorder)
+        };
+        recorder.take();
+        let theirs = {
+            let port = free_port();
+            let _hx = Haproxy::start_on_port(&config(port), port);
+            first_check_header(&recorder)
+        };
+        assert_eq!(ours, theirs, "{options}: ringlb vs HAProxy");
+        let expected = if expected.starts_with(SIG) {
+            expected
+        } else {
+            String::from_utf8_lossy(&expected)
+                .replace("{PORT}", &recorder.port.to_string())
+                .into_bytes()
+        };
+        assert_eq!(ours, expected, "{options}");
+    }
 }
