@@ -651,7 +651,10 @@ impl<'a> Transaction<'a> {
                 && req.minor == 1;
             let private = relayed.connection_auth
                 || self.private_in_use
-                || be.servers[server].send_proxy != crate::config::SendProxy::Off;
+                || be
+                    .servers
+                    .get(server)
+                    .is_some_and(|s| s.send_proxy != crate::config::SendProxy::Off);
             let mut kept_private = None;
             let view = self.snap.backend(be.id);
             if let (true, Some(view)) = (keep_server && private && relayed.client_keep_alive, view)
