@@ -190,7 +190,7 @@ pub fn parse_hash_type(args: &[String]) -> Result<HashType, String> {
 pub fn check_server_id(proxy: &Proxy, id: u32) -> Result<(), String> {
     match proxy.servers.iter().find(|s| s.explicit_id && s.puid == id) {
         Some(other) => Err(format!(
-            "custom id {id} already used at {} ('server {}')",
+            "'id' : custom id {id} already used at {} ('server {}')",
             other.location, other.name
         )),
         None => Ok(()),

@@ -20,6 +20,7 @@ pub fn parse_bind_line(draft: &mut ProxyDraft, line: &Line, diag: &mut Diagnosti
     draft.saw_bind = true;
     let mut name = None;
     let mut v6only = false;
+    let mut accept_proxy = false;
     let mut rest = &args[1..];
     while let Some(option) = rest.first() {
         let option = option.as_str();
@@ -32,6 +33,7 @@ pub fn parse_bind_line(draft: &mut ProxyDraft, line: &Line, diag: &mut Diagnosti
         match option {
             "name" => name = value.cloned(),
             "v6only" => v6only = true,
+            "accept-proxy" => accept_proxy = true,
             _ if takes_value.is_some() => {
                 diag.error(at, format!("'bind {spec}': {}", suggest::not_yet(option)))
             }
@@ -60,6 +62,7 @@ pub fn parse_bind_line(draft: &mut ProxyDraft, line: &Line, diag: &mut Diagnosti
                 addr,
                 name: name.clone(),
                 v6only,
+                accept_proxy,
                 location: at.clone(),
             }))
         }

@@ -6,7 +6,7 @@ use super::errorpage::ErrorPages;
 use super::http_rules::HttpRuleDraft;
 use super::model::{
     Balance, CheckSettings, Condition, HashType, HttpCheck, HttpConnMode, Location, LogFormat,
-    Mode, Proxy, ProxyKind, SpliceMode, StatsSettings, Timeouts,
+    Mode, Proxy, ProxyKind, SendProxy, SpliceMode, StatsSettings, Timeouts,
 };
 
 /// Which kind of section a line is in.
@@ -51,6 +51,8 @@ pub struct ServerDefaults {
     pub init_addr: super::template::InitAddr,
     /// `id` (a `server` line's own; never inherited from `default-server`).
     pub id: Option<u32>,
+    /// `send-proxy` / `send-proxy-v2`.
+    pub send_proxy: SendProxy,
 }
 
 impl Default for ServerDefaults {
@@ -63,6 +65,7 @@ impl Default for ServerDefaults {
             check: CheckSettings::default(),
             init_addr: super::template::InitAddr::default(),
             id: None,
+            send_proxy: SendProxy::Off,
         }
     }
 }

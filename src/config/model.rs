@@ -600,6 +600,8 @@ pub struct CheckSettings {
     pub error_limit: u32,
     /// `on-error`: what `error_limit` observed errors do (default `fail-check`).
     pub on_error: OnError,
+    /// `check-send-proxy`: checks start with a PROXY header even with `port` or `addr`.
+    pub send_proxy: bool,
 }
 
 impl Default for CheckSettings {
@@ -616,6 +618,7 @@ impl Default for CheckSettings {
             observe: None,
             error_limit: DEFAULT_ERROR_LIMIT,
             on_error: OnError::default(),
+            send_proxy: false,
         }
     }
 }
@@ -683,12 +686,26 @@ pub struct Server {
     pub no_address: bool,
     /// `maxconn`: concurrent requests the server accepts (0 = unlimited).
     pub maxconn: u32,
+    /// `send-proxy` / `send-proxy-v2`: each new connection starts with a PROXY header.
+    pub send_proxy: SendProxy,
     /// Health-check settings.
     pub check: CheckSettings,
     /// Where the line was written.
     pub location: Location,
     /// `cookie VALUE`: the persistence cookie's value for this server.
     pub cookie: Option<String>,
+}
+
+/// Which PROXY protocol header a server connection starts with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SendProxy {
+    /// None.
+    #[default]
+    Off,
+    /// `send-proxy`: version 1, text.
+    V1,
+    /// `send-proxy-v2`: version 2, binary.
+    V2,
 }
 
 /// `stats` settings of a proxy (the stats page is served by the control thread).
@@ -803,6 +820,9 @@ pub struct Bind {
     pub name: Option<String>,
     /// `v6only`: an IPv6 listener that takes no IPv4 connection (not applied yet).
     pub v6only: bool,
+    /// `accept-proxy`: every connection starts with a PROXY protocol header (v1 or v2)
+    /// naming the original client.
+    pub accept_proxy: bool,
     /// Where the line was written.
     pub location: Location,
 }

@@ -510,3 +510,39 @@ fn parse_errorfile(draft: &mut ProxyDraft, line: &Line, global: &Global, diag: &
     }
     draft.errorpages.set(code, Bytes::from(content));
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{load_sources, SendProxy};
+
+    fn load(text: &str) -> Result<crate::config::Config, String> {
+        load_sources(&[("t.cfg".into(), text.into())])
+            .map(|l| l.config)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn proxy_protocol_keywords() {
+        let config = load(
+            "frontend f\n bind 127.0.0.1:1 accept-proxy\n bind 127.0.0.1:2\n default_backend b\n\
+             backend b\n default-server send-proxy-v2\n server a 127.0.0.1:3\n server c 127.0.0.1:4 send-proxy\n server d 127.0.0.1:5 no-send-proxy-v2\n",
+        )
+        .unwrap();
+        let binds: Vec<bool> = config.proxies[0]
+            .binds
+            .iter()
+            .map(|b| b.accept_proxy)
+            .collect();
+        assert_eq!(binds, vec![true, false]);
+        let sends: Vec<SendProxy> = config.proxies[1]
+            .servers
+            .iter()
+            .map(|s| s.send_proxy)
+            .collect();
+        assert_eq!(sends, vec![SendProxy::V2, SendProxy::V1, SendProxy::Off]);
+        let err = load("frontend f\n bind :1 accept-proxy ssl\n").unwrap_err();
+        assert!(err.contains("[t.cfg:2]") && err.contains("'ssl'"), "{err}");
+        let config = load("backend b\n server a 127.0.0.1:1 check-send-proxy\n").unwrap();
+        assert!(config.proxies[0].servers[0].check.send_proxy);
+    }
+}

@@ -6,7 +6,7 @@ use super::draft::{ProxyDraft, ServerDefaults};
 use super::error::Diagnostics;
 use super::keywords::{arity, SERVER_OPTIONS};
 use super::lexer::Line;
-use super::model::{Observe, OnError, Server};
+use super::model::{Observe, OnError, SendProxy, Server};
 use super::suggest;
 use super::template::{parse_init_addr, resolve_server_addr};
 use super::units::{parse_time, parse_uint};
@@ -123,6 +123,7 @@ pub fn add_server(
         disabled: settings.disabled || no_address,
         no_address,
         maxconn: settings.maxconn,
+        send_proxy: settings.send_proxy,
         check: settings.check,
         location: at.clone(),
         cookie: None,
@@ -178,6 +179,10 @@ fn apply_options(
             "no-backup" => Some(|s| s.backup = false),
             "disabled" => Some(|s| s.disabled = true),
             "enabled" => Some(|s| s.disabled = false),
+            "send-proxy" => Some(|s| s.send_proxy = SendProxy::V1),
+            "send-proxy-v2" => Some(|s| s.send_proxy = SendProxy::V2),
+            "no-send-proxy" | "no-send-proxy-v2" => Some(|s| s.send_proxy = SendProxy::Off),
+            "check-send-proxy" => Some(|s| s.check.send_proxy = true),
             _ => None,
         };
         if let Some(apply) = flag {
@@ -222,7 +227,7 @@ fn apply_valued(
             "id" => {
                 let id = parse_uint(value, i32::MAX as u64).map_err(named)? as u32;
                 if id == 0 {
-                    return Err("custom id has to be > 0".into());
+                    return Err("'id' : custom id has to be > 0".into());
                 }
                 settings.id = Some(id);
             }

@@ -17,6 +17,7 @@ use crate::config::{Config, Mode, ProxyId};
 
 use super::deadline::{coarse_now, SWEEP_INTERVAL};
 use super::listener::bind_shared;
+use super::proxyhdr::read_header;
 use super::shard::{Connection, Listening, Shard};
 use super::{session, tunnel};
 
@@ -58,21 +59,28 @@ async fn accept_while_open(
     // The frontend's connections on this shard, whatever configuration they came under.
     let gauge = shard.frontend_gauge(frontend);
     // Ids change with a reload; the bind is kept by its frontend's name, looked up again
-    // only when the configuration changes.
-    let mut resolved: Option<(Arc<Config>, ProxyId)> = None;
-    let mut resolve = |config: &Arc<Config>| -> Option<ProxyId> {
+    // only when the configuration changes (and with it whether the bind expects a PROXY
+    // header, so a bind without `accept-proxy` pays nothing per connection).
+    let mut resolved: Option<(Arc<Config>, ProxyId, bool)> = None;
+    let mut resolve = |config: &Arc<Config>| -> Option<(ProxyId, bool)> {
         match &resolved {
-            Some((known, id)) if Arc::ptr_eq(known, config) => Some(*id),
+            Some((known, id, proxied)) if Arc::ptr_eq(known, config) => Some((*id, *proxied)),
             _ => {
-                let id = config.frontend(frontend)?.id;
-                resolved = Some((Arc::clone(config), id));
-                Some(id)
+                let fe = config.frontend(frontend)?;
+                let proxied = local.is_some_and(|at| {
+                    fe.binds.iter().any(|b| {
+                        b.accept_proxy
+                            && (b.addr == at || (b.addr.port() == 0 && b.addr.ip() == at.ip()))
+                    })
+                });
+                resolved = Some((Arc::clone(config), fe.id, proxied));
+                Some((fe.id, proxied))
             }
         }
     };
     while open.get() {
         let snap = shard.snapshot();
-        let Some(id) = resolve(&snap.config) else {
+        let Some((id, _)) = resolve(&snap.config) else {
             return;
         };
         // A frontend's `maxconn` is shared evenly by the shards, as each accepts on its own.
@@ -92,12 +100,13 @@ async fn accept_while_open(
                 let Some(local) = local else { continue };
                 // The id is resolved again under the snapshot the connection is counted in.
                 let snap = shard.snapshot();
-                let Some(id) = resolve(&snap.config) else {
+                let Some((id, proxied)) = resolve(&snap.config) else {
                     continue;
                 };
                 serve(
                     Connection::open(Rc::clone(shard), snap, id, Rc::clone(&gauge), peer, local),
                     stream,
+                    proxied,
                 );
             }
             Err(_) if !open.get() => return,
@@ -114,8 +123,12 @@ async fn accept_while_open(
     }
 }
 
-/// Starts the session task of a new connection.
-fn serve(conn: Connection, stream: TcpStream) {
+/// Starts the session task of a new connection; `proxied`: it starts with a PROXY header.
+fn serve(conn: Connection, stream: TcpStream, proxied: bool) {
+    if proxied {
+        serve_proxied(conn, stream);
+        return;
+    }
     let _ = stream.set_nodelay(true);
     let (shard_id, peer) = (conn.shard.id, conn.peer);
     let mode = conn.snap.config.proxies[conn.frontend].mode;
@@ -143,6 +156,37 @@ fn serve(conn: Connection, stream: TcpStream) {
             monoio::spawn(AssertUnwindSafe(relay).catch_unwind().map(isolate));
         }
     }
+}
+
+/// Reads the PROXY header of a connection to an `accept-proxy` bind, then serves it as the
+/// client the header names. A missing or malformed header closes the connection without a
+/// word, as HAProxy does.
+fn serve_proxied(mut conn: Connection, stream: TcpStream) {
+    let fe = &conn.snap.config.proxies[conn.frontend];
+    let limit = match fe.mode {
+        Mode::Http => fe.timeouts.http_request.or(fe.timeouts.client),
+        Mode::Tcp => fe.timeouts.client,
+    };
+    let (shard_id, peer) = (conn.shard.id, conn.peer);
+    let task = async move {
+        match read_header(&stream, limit).await {
+            Ok(addrs) => {
+                if let Some((client, local)) = addrs {
+                    conn.peer = client;
+                    conn.local = local;
+                }
+                serve(conn, stream, false);
+            }
+            Err(e) => {
+                log::debug!("shard {shard_id}: connection from {peer} closed: {e}");
+            }
+        }
+    };
+    monoio::spawn(AssertUnwindSafe(task).catch_unwind().map(move |outcome| {
+        if outcome.is_err() {
+            log::error!("shard {shard_id}: reading the PROXY header from {peer} panicked");
+        }
+    }));
 }
 
 /// Opens the binds of the shard's configuration that have no listener yet and closes the

@@ -337,6 +337,7 @@ impl<'a> Transaction<'a> {
             let replayable = body.is_done() && req.method.idempotent();
             let mut sbuf = self.shard.buffers.take_response();
             let mut dispatch = Dispatch::default()
+                .client(self.peer, self.local)
                 .hashed(self.hash_key(be, &cbuf, req))
                 .persisted(persisted);
             let mut private = self.take_private(be);
@@ -737,7 +738,12 @@ impl<'a> Transaction<'a> {
                 && upload_ok
                 && conn_mode == HttpConnMode::KeepAlive
                 && req.minor == 1;
-            let private = relayed.connection_auth || self.private_in_use;
+            let private = relayed.connection_auth
+                || self.private_in_use
+                || be
+                    .servers
+                    .get(server)
+                    .is_some_and(|s| s.send_proxy != crate::config::SendProxy::Off);
             let mut kept_private = None;
             let view = self.snap.backend(be.id);
             if let (true, Some(view)) = (keep_server && private && relayed.client_keep_alive, view)

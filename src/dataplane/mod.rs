@@ -18,6 +18,7 @@ pub mod io;
 pub mod listener;
 pub mod persist;
 pub mod pool;
+pub mod proxyhdr;
 pub mod response;
 pub mod rewrite;
 pub mod rules;

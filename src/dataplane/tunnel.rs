@@ -358,7 +358,7 @@ pub async fn serve_tcp(conn: Connection, client: TcpStream) {
     };
     // Its connection is never pooled either: only HTTP exchanges put connections back.
     let hash = super::hashkey::request_hash(be, &HeadView::connection(peer, local));
-    let mut dispatch = Dispatch::fresh().hashed(hash);
+    let mut dispatch = Dispatch::fresh().hashed(hash).client(peer, local);
     let upstream = dispatch
         .connect(shard, snap, be, local.port(), &mut record.timers)
         .await;

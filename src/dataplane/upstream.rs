@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use monoio::net::TcpStream;
 
-use crate::config::{Proxy, ServerId};
+use crate::config::{Proxy, SendProxy, ServerId};
 use crate::state::counters::Gauge;
 use crate::state::{BackendView, Snapshot, Timers};
 
@@ -16,6 +16,7 @@ use super::balance::{pick, BackendQueue, NoPick, Slot, Turn};
 use super::deadline::Deadline;
 use super::error::ProxyError;
 use super::io::within;
+use super::proxyhdr::send_header;
 use super::shard::Shard;
 
 /// A connection to a server, ready for a request.
@@ -47,6 +48,8 @@ pub struct Dispatch {
     queued: bool,
     /// The request's balancing key under a hash-based `balance`.
     hash: Option<u32>,
+    /// The client and the address it connected to, for a `send-proxy` server.
+    client: Option<(SocketAddr, SocketAddr)>,
 }
 
 impl Dispatch {
@@ -64,6 +67,12 @@ impl Dispatch {
         if slot.is_some() {
             self.again = slot;
         }
+        self
+    }
+
+    /// For a client at `peer` connected to `local` (what a PROXY header tells a server).
+    pub fn client(mut self, peer: SocketAddr, local: SocketAddr) -> Self {
+        self.client = Some((peer, local));
         self
     }
 
@@ -102,7 +111,9 @@ impl Dispatch {
                 server.addr.addr
             };
             let counters = &snap.shard_counters(shard.id).servers[backend.id][slot.server];
-            if !self.fresh_only {
+            // A connection that began with a PROXY header speaks for one client only.
+            let proxied = server.send_proxy != SendProxy::Off;
+            if !self.fresh_only && !proxied {
                 if let Some((stream, deadline)) = shard.conns.take(addr) {
                     counters.reuses.incr();
                     if timers.connect < 0 {
@@ -120,13 +131,31 @@ impl Dispatch {
             let started = Instant::now();
             // Boxed (as the sleeps below): new connections are the slow path, and their timer
             // state should not weigh on every request's future.
-            let failure = match Box::pin(within(
+            let connected = match Box::pin(within(
                 backend.timeouts.connect,
                 TcpStream::connect_addr(addr),
             ))
             .await
             {
-                Some(Ok(stream)) => {
+                Some(Ok(mut stream)) => {
+                    let header = if proxied {
+                        send_header(
+                            &mut stream,
+                            server.send_proxy,
+                            self.client,
+                            backend.timeouts.connect,
+                        )
+                        .await
+                    } else {
+                        Ok(())
+                    };
+                    header.map(|()| stream)
+                }
+                Some(Err(e)) => Err(e),
+                None => Err(io::ErrorKind::TimedOut.into()),
+            };
+            let failure = match connected {
+                Ok(stream) => {
                     let _ = stream.set_nodelay(true);
                     counters.connects.incr();
                     timers.connect = started.elapsed().as_millis() as i64;
@@ -138,9 +167,8 @@ impl Dispatch {
                         addr,
                     });
                 }
-                Some(Err(e)) if e.kind() == io::ErrorKind::TimedOut => ProxyError::ConnectTimeout,
-                Some(Err(_)) => ProxyError::ConnectFailed,
-                None => ProxyError::ConnectTimeout,
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => ProxyError::ConnectTimeout,
+                Err(_) => ProxyError::ConnectFailed,
             };
             counters.connect_errors.incr();
             snap.shard_counters(shard.id).proxies[backend.id]

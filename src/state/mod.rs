@@ -7,6 +7,7 @@ pub mod hashing;
 pub mod hashtable;
 pub mod latency;
 pub mod log;
+pub mod proxyproto;
 pub mod snapshot;
 
 pub use capture::{CaptureReceiver, CaptureSender, CapturedError, ErrorCaptures, Side};

@@ -63,7 +63,7 @@ fn requests(n: usize) -> Vec<Ask> {
             Ask {
                 src: (i % 40 + 1) as u8,
                 target: format!("/d{}/p{i}/f{}.html?x={i}{id}&z=1", i % 3, i * i),
-                headers: format!("Host: www.site{}.example.com\r\n{key}", i % 11),
+                headers: format!("Host: www.site{}.example{}.com\r\n{key}", i % 11, i % 5),
             }
         })
         .collect()

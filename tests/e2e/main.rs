@@ -23,6 +23,7 @@ mod health;
 mod http;
 mod logformat;
 mod logging;
+mod proxy_protocol;
 mod resources;
 mod rewrite;
 mod runtime;

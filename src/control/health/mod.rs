@@ -7,7 +7,7 @@ pub mod tcpprobe;
 
 use std::time::Duration;
 
-use crate::config::{CheckSettings, Config, OnError, ProxyId, ServerId};
+use crate::config::{CheckSettings, Config, OnError, ProxyId, SendProxy, ServerId};
 
 pub use probe::ProbeSpec;
 pub use status::{Change, CheckResult, CheckStatus, Health};
@@ -148,8 +148,18 @@ pub fn probe_spec(config: &Config, proxy: ProxyId, server: ServerId) -> Option<P
             p.timeouts.connect,
             p.timeouts.check,
         )
-        .with_tcp_check(p.tcpchk.as_ref()),
+        .with_tcp_check(p.tcpchk.as_ref())
+        .with_proxy_header(check_proxy_header(s)),
     )
+}
+
+/// HAProxy's rule: checks send a PROXY header with `check-send-proxy`, or when the server
+/// has `send-proxy` and is checked on its own address (no `port`, no `addr`); version 2
+/// with `send-proxy-v2`. `Some(v2)` when they do.
+fn check_proxy_header(s: &crate::config::Server) -> Option<bool> {
+    let own_address = s.check.port.is_none() && s.check.addr.is_none();
+    let wanted = s.check.send_proxy || (s.send_proxy != SendProxy::Off && own_address);
+    wanted.then_some(s.send_proxy == SendProxy::V2)
 }
 
 /// When the check of the `index`-th of `count` checked servers first runs: spread evenly

@@ -47,6 +47,9 @@ pub struct ProbeSpec {
     pub answer_after_connect: bool,
     /// `option tcp-check`, `redis-check` or `smtpchk`: the steps to run instead of the connect or HTTP check.
     pub tcp_steps: Option<super::tcpprobe::Ruleset>,
+    /// Whether each check connection starts with a PROXY header (`send-proxy` servers
+    /// checked on their own address, or `check-send-proxy`), and whether version 2.
+    pub proxy_header: Option<bool>,
 }
 
 impl ProbeSpec {
@@ -83,7 +86,14 @@ impl ProbeSpec {
             answer_timeout,
             answer_after_connect,
             tcp_steps: None,
+            proxy_header: None,
         }
+    }
+
+    /// The same spec with checks starting with a PROXY header (`Some(v2)`).
+    pub fn with_proxy_header(mut self, header: Option<bool>) -> Self {
+        self.proxy_header = header;
+        self
     }
 
     /// The same spec running a proxy's `tcp-check` rules, when `option tcp-check` is on.
@@ -149,6 +159,9 @@ pub async fn run(spec: &ProbeSpec) -> Option<CheckResult> {
         Ok(Err(e)) => return result(CheckStatus::L4Con, None, Some(os_error_text(&e))),
         Ok(Ok(stream)) => stream,
     };
+    if let Err(e) = send_proxy_header(&mut stream, spec).await {
+        return result(CheckStatus::L4Con, None, Some(os_error_text(&e)));
+    }
     let Some(request) = &spec.request else {
         return result(CheckStatus::L4Ok, None, None);
     };
@@ -166,6 +179,25 @@ pub async fn run(spec: &ProbeSpec) -> Option<CheckResult> {
             let (status, info) = judge(&answer, &spec.expect, spec.negate);
             result(status, Some(answer.code), info)
         }
+    }
+}
+
+/// Writes the spec's PROXY header, if any, on a new check connection (within the connect
+/// timeout: the header is part of establishing it, as in HAProxy). As HAProxy's: version 2
+/// sends `LOCAL`; version 1 names the check connection's own two ends.
+pub async fn send_proxy_header(stream: &mut TcpStream, spec: &ProbeSpec) -> std::io::Result<()> {
+    let Some(v2) = spec.proxy_header else {
+        return Ok(());
+    };
+    let ends = if v2 {
+        None
+    } else {
+        stream.local_addr().ok().zip(stream.peer_addr().ok())
+    };
+    let header = crate::state::proxyproto::build(v2, ends);
+    match monoio::time::timeout(spec.connect_timeout, stream.write_all(header)).await {
+        Ok((result, _)) => result.map(|_| ()),
+        Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
     }
 }
 

@@ -722,6 +722,11 @@ async fn run_steps(spec: &ProbeSpec, rules: &Ruleset, started: Instant) -> Resul
                     Ok(Err(e)) => return Err(failed(CheckStatus::L4Con, &e)),
                     Ok(Ok(s)) => s,
                 });
+                if let Some(s) = stream.as_mut() {
+                    if let Err(e) = super::probe::send_proxy_header(s, spec).await {
+                        return Err(failed(CheckStatus::L4Con, &e));
+                    }
+                }
                 if deadline.is_none() {
                     deadline = Some(if spec.answer_after_connect {
                         Instant::now() + spec.answer_timeout

@@ -257,7 +257,14 @@ impl PlaneExecutor {
         };
         // As HAProxy: a new server starts in maintenance; `enable server` puts it to work.
         server.disabled = true;
-        server.puid = target.servers.iter().map(|s| s.puid).max().unwrap_or(0) + 1;
+        // As HAProxy's `add server`: its own `id` if free, else the first free one.
+        let taken = |id: u32| target.servers.iter().any(|s| s.puid == id);
+        if server.explicit_id && taken(server.puid) {
+            return format!("'id' : custom id {} already used", server.puid);
+        }
+        if !server.explicit_id {
+            server.puid = (1..).find(|&id| !taken(id)).unwrap_or(u32::MAX);
+        }
         target.servers.push(server);
         let added = target.servers.len() - 1;
         self.replace(next);
