@@ -488,3 +488,57 @@ fn http_auth_guards_requests_as_haproxy() {
     );
     assert!(ours[0].contains("www-authenticate: Basic realm=\"Private\""));
 }
+
+#[test]
+fn rules_rewrite_every_request_of_a_kept_connection() {
+    let b = Echo::start();
+    let port = free_port();
+    let mut cfg = defaults("");
+    cfg.push_str(&format!(
+        "frontend f\n bind 127.0.0.1:{port}\n\
+         http-request set-header X-Pad %[req.hdr(x-pad)]%[req.hdr(x-pad)]\n\
+         http-request set-path /n%[path]\n\
+         default_backend b\n\
+         backend b\n cookie S insert indirect\n server s 127.0.0.1:{} cookie s\n",
+        b.port
+    ));
+    let _lb = Ringlb::start(&cfg);
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    let mut reader = BufReader::new(s.try_clone().unwrap());
+    // 200 requests of 3 KB of rewrites each, pipelined eight at a time so they share a
+    // buffer: far past its size if what one request wrote were kept for the next.
+    let pad = "p".repeat(1500);
+    for i in 0..200 {
+        if i % 8 == 0 {
+            let batch: String = (i..i + 8)
+                .map(|j| {
+                    format!("GET /r{j} HTTP/1.1\r\nHost: h\r\nCookie: S=s\r\nX-Pad: {pad}\r\n\r\n")
+                })
+                .collect();
+            s.write_all(batch.as_bytes()).unwrap();
+        }
+        let mut status = String::new();
+        reader.read_line(&mut status).unwrap();
+        assert!(status.starts_with("HTTP/1.1 200"), "request {i}: {status}");
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap();
+            }
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let mut body = vec![0u8; length];
+        reader.read_exact(&mut body).unwrap();
+        let body = String::from_utf8_lossy(&body);
+        assert!(body.starts_with(&format!("GET /n/r{i} HTTP/1.1")), "{body}");
+        assert!(
+            !body.to_ascii_lowercase().contains("cookie:"),
+            "indirect: {body}"
+        );
+    }
+}

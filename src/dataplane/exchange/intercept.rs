@@ -184,6 +184,35 @@ impl<'a> Transaction<'a> {
         }
     }
 
+    /// The head under rewriting, built from the receive buffer on first use. A new one
+    /// starts with an empty side buffer: what an earlier request of a pipelined batch wrote
+    /// there is gone, and would count against this one's limit.
+    fn take_edit(&mut self, cbuf: &mut Outgoing, req: &RequestHead) -> HeadEdit {
+        if let Some(edit) = self.edit.take() {
+            return edit;
+        }
+        cbuf.clear_extra();
+        let limit = self.shard.buffers.size();
+        HeadEdit::new(
+            cbuf.buf(),
+            req.start..req.len,
+            req.line_len,
+            &req.facts.drop,
+            limit,
+        )
+    }
+
+    /// `http_auth(LIST[, GROUPS])` against this shard's verdicts under this configuration.
+    fn auth_check(&self) -> impl Fn(&str, &[String], &[u8]) -> bool + 'a {
+        let (shard, config) = (self.shard, &self.snap.config);
+        move |list, groups, value| {
+            shard
+                .credentials
+                .borrow_mut()
+                .check(config, list, groups, value)
+        }
+    }
+
     /// Runs `proxy`'s `http-request` rules, then its `redirect` rules, over the request head
     /// (building the editable head on first use). A rewritten method is read back into `req`.
     pub(super) fn request_rules(
@@ -192,26 +221,11 @@ impl<'a> Transaction<'a> {
         cbuf: &mut Outgoing,
         req: &mut RequestHead,
     ) -> Outcome {
-        let limit = self.shard.buffers.size();
+        let mut edit = self.take_edit(cbuf, req);
         let (buf, extra) = cbuf.split_mut();
-        let mut edit = self.edit.take().unwrap_or_else(|| {
-            HeadEdit::new(
-                buf,
-                req.start..req.len,
-                req.line_len,
-                &req.facts.drop,
-                limit,
-            )
-        });
-        let shard = self.shard;
-        let config = &self.snap.config;
+        let (shard, config) = (self.shard, &self.snap.config);
         let error_page = |code| shard.error_page(config, proxy.id, code);
-        let http_auth = |list: &str, groups: &[String], value: &[u8]| {
-            shard
-                .credentials
-                .borrow_mut()
-                .check(config, list, groups, value)
-        };
+        let http_auth = self.auth_check();
         let mut vars = std::mem::take(&mut self.vars);
         let outcome = {
             let ctx = self.rule_context(proxy, req.minor, (&error_page, &http_auth), None);
@@ -263,13 +277,7 @@ impl<'a> Transaction<'a> {
             Some(edit) => {
                 let (buf, extra) = cbuf.parts();
                 let no_page = |_| bytes::Bytes::new();
-                let (shard, config) = (self.shard, &self.snap.config);
-                let http_auth = |list: &str, groups: &[String], value: &[u8]| {
-                    shard
-                        .credentials
-                        .borrow_mut()
-                        .check(config, list, groups, value)
-                };
+                let http_auth = self.auth_check();
                 let ctx = self.rule_context(self.fe, req.minor, (&no_page, &http_auth), None);
                 let vars = self.vars.borrow();
                 f(&MessageView::new(buf, extra, edit, &ctx, &vars))
@@ -292,17 +300,8 @@ impl<'a> Transaction<'a> {
         let server = designated(be, settings, &value);
         self.cookie_server = server;
         if request_needs_edit(settings) {
-            let limit = self.shard.buffers.size();
+            let mut edit = self.take_edit(cbuf, req);
             let (buf, extra) = cbuf.split_mut();
-            let mut edit = self.edit.take().unwrap_or_else(|| {
-                HeadEdit::new(
-                    buf,
-                    req.start..req.len,
-                    req.line_len,
-                    &req.facts.drop,
-                    limit,
-                )
-            });
             // A cookie that cannot be rewritten (the head is full) goes as it came.
             let _ = edit_request(settings, &mut edit, buf, extra);
             self.edit = Some(edit);
