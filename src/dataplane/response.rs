@@ -196,7 +196,8 @@ where
                 Err(Some(answer)) => {
                     // Denied: the client gets the answer, the server's response is dropped.
                     let status = answer.status;
-                    let bytes = answer.into_bytes(true, plan.client_minor);
+                    let bytes =
+                        answer.into_bytes(true, plan.client_minor, plan.method == Method::Head);
                     sbuf.clear_extra();
                     sbuf.extra_mut().extend_from_slice(&bytes);
                     sbuf.plan_pieces(std::iter::empty(), 0..bytes.len(), 0..0);

@@ -225,8 +225,9 @@ pub struct Answer {
 
 impl Answer {
     /// The whole response: `head`, a Connection line when `close` (or keep-alive for an
-    /// HTTP/1.0 client that keeps it), the blank line, the body.
-    pub fn into_bytes(self, close: bool, minor: u8) -> Vec<u8> {
+    /// HTTP/1.0 client that keeps it), the blank line, the body (none for a HEAD request,
+    /// whose client reads none: its next response would start inside it).
+    pub fn into_bytes(self, close: bool, minor: u8, head_request: bool) -> Vec<u8> {
         let mut out = self.head;
         if close {
             out.extend_from_slice(b"connection: close\r\n");
@@ -234,7 +235,9 @@ impl Answer {
             out.extend_from_slice(b"connection: keep-alive\r\n");
         }
         out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(&self.body);
+        if !head_request {
+            out.extend_from_slice(&self.body);
+        }
         out
     }
 }

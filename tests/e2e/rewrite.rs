@@ -355,13 +355,17 @@ fn hostile_values_and_kept_connections_as_haproxy() {
         ("deny keeps the connection", keep("/deny")),
         ("redirect keeps the connection", keep("/redir")),
         ("monitor-uri answers 200 and keeps the connection", keep("/alive")),
+        (
+            "an answer to HEAD has no body and keeps the connection",
+            "HEAD /ret HTTP/1.1\r\nHost: h\r\n\r\nHEAD /deny HTTP/1.1\r\nHost: h\r\n\r\nGET /plain HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n".to_string(),
+        ),
         ("monitor-uri is the exact target", keep("/alive?x")),
         (
             "an answer before the body arrived closes",
             "POST /deny HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nabc".to_string(),
         ),
     ];
-    let run = |port: u16| -> Vec<(Vec<String>, String)> {
+    let run = |port: u16| -> Vec<(Vec<String>, String, bool)> {
         cases
             .iter()
             .map(|(_, req)| {
@@ -376,7 +380,7 @@ fn hostile_values_and_kept_connections_as_haproxy() {
                     .find(|l| l.to_ascii_lowercase().starts_with("x-dec:"))
                     .map(|l| l[6..].trim().to_string())
                     .unwrap_or_default();
-                (statuses(&raw), dec)
+                (statuses(&raw), dec, raw.contains("<html>"))
             })
             .collect()
     };
@@ -397,9 +401,12 @@ fn hostile_values_and_kept_connections_as_haproxy() {
     assert_eq!(ours[1].0, ["500"]);
     assert_eq!(ours[2].0, ["200", "200"]);
     assert_eq!(ours[3].0, ["403", "200"]);
-    assert_eq!(ours[7].0, ["403"]);
+    assert_eq!(ours[6].0, ["200", "403", "200"]);
+    assert!(!ours[6].2, "no body in answers to HEAD");
+    assert!(ours[3].2, "a body in answers to GET");
+    assert_eq!(ours[8].0, ["403"]);
     assert_eq!(ours[5].0, ["200", "200"]);
-    assert_eq!(ours[6].0, ["403", "200"]);
+    assert_eq!(ours[7].0, ["403", "200"]);
 }
 
 #[test]

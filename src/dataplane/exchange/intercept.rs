@@ -386,7 +386,7 @@ impl<'a> Transaction<'a> {
             && !self.shard.stopping_flag().get();
         self.status = Some(answer.status);
         counters[self.fe.id].status.record(answer.status);
-        let bytes = answer.into_bytes(!keep_alive, req.minor);
+        let bytes = answer.into_bytes(!keep_alive, req.minor, req.method == Method::Head);
         let len = bytes.len() as u64;
         let (sent, _) = write_all(
             &mut client,
