@@ -743,11 +743,21 @@ pub struct AuthRule {
     pub condition: Option<Condition>,
 }
 
+/// Where a `use_backend` rule sends requests.
+#[derive(Debug, Clone)]
+pub enum SwitchTarget {
+    /// A backend named in the configuration.
+    Backend(ProxyId),
+    /// `use_backend %[…]`: the backend whose name the format renders for the request; when
+    /// none has that name, switching stops and `default_backend` serves, as in HAProxy.
+    Named(Arc<crate::config::logformat::FormatString>),
+}
+
 /// One `use_backend NAME [if|unless COND]` rule, resolved and compiled at load.
 #[derive(Debug, Clone)]
 pub struct SwitchRule {
     /// The backend it sends to.
-    pub backend: ProxyId,
+    pub backend: SwitchTarget,
     /// When it applies (always without one).
     pub condition: Option<Arc<crate::config::acl::CompiledCondition>>,
     /// Where the line was written.

@@ -6,8 +6,9 @@ use super::acl;
 use super::draft::ProxyDraft;
 use super::error::Diagnostics;
 use super::http_rules;
+use super::logformat::FormatString;
 use super::model::{
-    AclTest, Config, Global, Location, Mode, Observe, ProxyKind, SwitchRule, Userlist,
+    AclTest, Config, Global, Location, Mode, Observe, ProxyKind, SwitchRule, SwitchTarget, Userlist,
 };
 
 /// Resolves references between sections and reports every inconsistency.
@@ -163,7 +164,17 @@ fn resolve_switching(
         .use_backends
         .iter()
         .filter_map(|(name, condition, at)| {
-            let backend = find_backend(draft, drafts, "use_backend", name, at, diag)?;
+            let backend = if name.contains("%[") {
+                match FormatString::parse(name) {
+                    Ok(format) => SwitchTarget::Named(Arc::new(format)),
+                    Err(e) => {
+                        diag.error(at, format!("'use_backend {name}': {e}"));
+                        return None;
+                    }
+                }
+            } else {
+                SwitchTarget::Backend(find_backend(draft, drafts, "use_backend", name, at, diag)?)
+            };
             let condition = match condition {
                 None => None,
                 Some(c) => match acl::CompiledCondition::compile(c, &draft.proxy.acls) {

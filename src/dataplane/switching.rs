@@ -5,7 +5,8 @@
 use std::net::SocketAddr;
 
 use crate::config::acl::RequestView;
-use crate::config::{Proxy, ProxyId};
+use crate::config::logformat::FormatContext;
+use crate::config::{Config, Proxy, ProxyId, SwitchTarget};
 
 use super::http1::RequestHead;
 
@@ -101,12 +102,35 @@ impl RequestView for HeadView<'_> {
 }
 
 /// The backend for a request: the first `use_backend` rule whose condition holds, else
-/// `default_backend`.
-pub fn choose_backend<V: RequestView + ?Sized>(frontend: &Proxy, view: &V) -> Option<ProxyId> {
-    frontend
+/// `default_backend`. A dynamic rule (`%[…]`) that names no backend of the frontend's mode
+/// ends the search at `default_backend`, as HAProxy's does.
+pub fn choose_backend<V: RequestView + ?Sized>(
+    config: &Config,
+    frontend: &Proxy,
+    view: &V,
+) -> Option<ProxyId> {
+    let rule = frontend
         .switching
         .iter()
-        .find(|rule| rule.condition.as_ref().is_none_or(|c| c.holds(view)))
-        .map(|rule| rule.backend)
-        .or(frontend.default_backend)
+        .find(|rule| rule.condition.as_ref().is_none_or(|c| c.holds(view)));
+    match rule.map(|r| &r.backend) {
+        Some(SwitchTarget::Backend(id)) => Some(*id),
+        Some(SwitchTarget::Named(format)) => {
+            let mut name = Vec::new();
+            let context = FormatContext {
+                frontend: &frontend.name,
+                backend: None,
+                unique_id: None,
+                request_counter: 0,
+            };
+            format.render(view, &context, &mut name);
+            config
+                .proxies
+                .iter()
+                .find(|p| p.is_backend() && p.mode == frontend.mode && p.name.as_bytes() == name)
+                .map(|p| p.id)
+                .or(frontend.default_backend)
+        }
+        None => frontend.default_backend,
+    }
 }

@@ -323,7 +323,7 @@ pub async fn serve_tcp(conn: Connection, client: TcpStream) {
     let fe = &snap.config.proxies[frontend];
     let started = Instant::now();
     // `mode tcp` switching sees the connection only: its addresses.
-    let chosen = choose_backend(fe, &HeadView::connection(peer, local));
+    let chosen = choose_backend(&snap.config, fe, &HeadView::connection(peer, local));
     let mut record = LogRecord {
         extras: None,
         event: LogEvent::Tcp,

@@ -94,3 +94,64 @@ fn use_backend_rules_route_as_haproxy_does() {
         ]
     );
 }
+
+#[test]
+fn dynamic_backend_names_route_as_haproxy_does() {
+    let backends: Vec<Backend> = ["api", "web", "fallback"]
+        .iter()
+        .map(|n| Backend::start(n))
+        .collect();
+    let config = |port: u16| -> String {
+        let mut cfg = defaults("");
+        cfg.push_str(&format!(
+            "frontend f\n bind 127.0.0.1:{port}\n\
+             use_backend %[req.hdr(host),lower,field(1,.)] if {{ hdr(host) -m found }}\n\
+             use_backend web\n\
+             default_backend fallback\n"
+        ));
+        for (name, b) in ["api", "web", "fallback"].iter().zip(&backends) {
+            cfg.push_str(&format!("backend {name}\n server s 127.0.0.1:{}\n", b.port));
+        }
+        cfg
+    };
+    let hosts = [
+        "api.example.com",
+        "WEB.example.com",
+        "nosuch.example.com",
+        "",
+    ];
+    let run = |port: u16| -> Vec<String> {
+        hosts
+            .iter()
+            .map(|h| {
+                let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+                // Without a Host line, HTTP/1.0 (ringlb refuses an HTTP/1.1 request without one).
+                let request = if h.is_empty() {
+                    "GET / HTTP/1.0\r\n\r\n".to_string()
+                } else {
+                    format!("GET / HTTP/1.1\r\nHost: {h}\r\nConnection: close\r\n\r\n")
+                };
+                s.write_all(request.as_bytes()).unwrap();
+                let mut out = String::new();
+                let _ = s.read_to_string(&mut out);
+                match out.split_once("\r\n\r\n") {
+                    Some((head, body)) if head.contains(" 200 ") => body.trim().to_string(),
+                    _ => out.lines().next().unwrap_or("").to_string(),
+                }
+            })
+            .collect()
+    };
+    let ours = {
+        let port = free_port();
+        let _lb = Ringlb::start(&config(port));
+        run(port)
+    };
+    let theirs = {
+        let port = free_port();
+        let _hx = Haproxy::start_on_port(&config(port), port);
+        run(port)
+    };
+    assert_eq!(ours, theirs, "ringlb vs HAProxy for {hosts:?}");
+    assert_eq!(ours, ["api", "web", "fallback", "web"]);
+}

@@ -261,7 +261,9 @@ impl<'a> Transaction<'a> {
         if self.fe.switching.is_empty() {
             return self.fe.default_backend;
         }
-        self.with_view(cbuf, req, |view| choose_backend(self.fe, view))
+        self.with_view(cbuf, req, |view| {
+            choose_backend(&self.snap.config, self.fe, view)
+        })
     }
 
     /// Calls `f` with the request head as ACLs see it now: the receive buffer as read, or
