@@ -16,6 +16,7 @@ mod balancing;
 mod cli;
 mod counters;
 mod failures;
+mod fixtures;
 mod haproxy_cfg;
 mod hardening;
 mod hashing;
