@@ -45,9 +45,16 @@ pub struct CookieSettings {
 }
 
 impl CookieSettings {
-    /// The `Set-Cookie` value HAProxy writes for server cookie `value` in insert mode.
-    pub fn set_cookie(&self, value: &str) -> String {
-        let mut out = format!("{}={value}; path=/", self.name);
+    /// The `Set-Cookie` value HAProxy writes in insert mode for a server whose cookie value
+    /// is `value`; for a server without one, a cookie that clears the client's.
+    pub fn set_cookie(&self, value: Option<&str>) -> String {
+        let mut out = match value {
+            Some(value) => format!("{}={value}; path=/", self.name),
+            None => format!(
+                "{}=; Expires=Thu, 01-Jan-1970 00:00:01 GMT; path=/",
+                self.name
+            ),
+        };
         for d in &self.domains {
             out.push_str("; domain=");
             out.push_str(d);

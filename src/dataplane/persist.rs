@@ -97,8 +97,8 @@ pub fn edit_request(
 pub struct ResponseCookie<'a> {
     /// The backend's `cookie` settings.
     pub settings: &'a CookieSettings,
-    /// The serving server's cookie value.
-    pub value: &'a str,
+    /// The serving server's cookie value (none: insert mode clears the client's cookie).
+    pub value: Option<&'a str>,
     /// Insert mode: the client lacks a valid cookie for this server (and, with `postonly`,
     /// the request was a POST).
     pub insert: bool,
@@ -144,6 +144,9 @@ pub fn edit_response(
             }
         }
         CookieMode::Rewrite | CookieMode::Prefix => {
+            let Some(value) = cookie.value else {
+                return Ok(());
+            };
             for i in 0..edit.fields.len() {
                 if !sets_ours(edit, extra, i) {
                     continue;
@@ -154,8 +157,8 @@ pub fn edit_response(
                 let value_end = rest.iter().position(|&b| b == b';').unwrap_or(rest.len());
                 let (old, attrs) = rest.split_at(value_end);
                 let new_value = match settings.mode {
-                    CookieMode::Rewrite => cookie.value.as_bytes().to_vec(),
-                    _ => [cookie.value.as_bytes(), b"~", old.trim_ascii()].concat(),
+                    CookieMode::Rewrite => value.as_bytes().to_vec(),
+                    _ => [value.as_bytes(), b"~", old.trim_ascii()].concat(),
                 };
                 let line = [name, b"=", &new_value, attrs].concat();
                 edit.replace_value(i, buf, extra, &line)?;

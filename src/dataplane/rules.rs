@@ -536,10 +536,19 @@ fn reply_answer(
             Some(Bytes::from(rendered))
         }
     };
-    let body = body.unwrap_or_default();
+    // A 204 or 304 has neither a body nor a Content-Length (RFC 9110 §8.6), as HAProxy sends
+    // them.
+    let bodiless = matches!(reply.status, 204 | 304);
+    let body = if bodiless {
+        Bytes::new()
+    } else {
+        body.unwrap_or_default()
+    };
     let mut head = format!("HTTP/1.1 {} {}\r\n", reply.status, reason(reply.status)).into_bytes();
     head.extend_from_slice(&headers);
-    head.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
+    if !bodiless {
+        head.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
+    }
     if let Some(t) = &reply.content_type {
         head.extend_from_slice(b"content-type: ");
         head.extend_from_slice(t.as_bytes());

@@ -337,7 +337,7 @@ impl<'a> Transaction<'a> {
         if settings.mode == CookieMode::Passive {
             return None;
         }
-        let value = be.servers.get(server)?.cookie.as_deref()?;
+        let value = be.servers.get(server)?.cookie.as_deref();
         Some(ResponseCookie {
             settings,
             value,
