@@ -808,6 +808,11 @@ pub fn compile(
     rules
         .iter()
         .filter_map(|rule| {
+            if what == "http-response" {
+                if let Some(c) = &rule.condition {
+                    warn_request_only(c, acls, &rule.location, diag);
+                }
+            }
             let condition = match &rule.condition {
                 None => None,
                 Some(c) => match CompiledCondition::compile(c, acls) {
@@ -825,6 +830,56 @@ pub fn compile(
             })
         })
         .collect()
+}
+
+/// HAProxy's warning for an ACL of a response rule that reads the request, which is gone by
+/// then: it never matches.
+fn warn_request_only(
+    condition: &Condition,
+    acls: &[super::model::Acl],
+    at: &Location,
+    diag: &mut super::error::Diagnostics,
+) {
+    use super::acl::{Fetch, HdrSide};
+    use super::model::{AclRef, AclTest};
+    let request_only = |fetch: &Fetch| match fetch {
+        Fetch::Path
+        | Fetch::Url
+        | Fetch::Query
+        | Fetch::Base
+        | Fetch::UrlParam { .. }
+        | Fetch::Cook { .. }
+        | Fetch::CookCnt { .. }
+        | Fetch::ReqLen => true,
+        Fetch::Hdr { side, .. } | Fetch::HdrCnt { side, .. } | Fetch::HdrVal { side, .. } => {
+            *side == HdrSide::Request
+        }
+        _ => false,
+    };
+    for term in condition.any_of.iter().flatten() {
+        let (label, exprs): (String, Vec<&super::acl::AclExpr>) = match &term.acl {
+            AclRef::Anonymous(expr) => ("anonymous acl".into(), vec![expr]),
+            AclRef::Named(name) => (
+                format!("acl '{name}'"),
+                acls.iter()
+                    .filter(|a| &a.name == name)
+                    .filter_map(|a| match &a.test {
+                        AclTest::Expr(expr) => Some(&**expr),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+        };
+        if let Some(expr) = exprs.into_iter().find(|e| request_only(&e.fetch)) {
+            let keyword = expr.source.split_whitespace().next().unwrap_or("");
+            diag.warn(
+                at,
+                format!(
+                    "{label} will never match because it uses keyword '{keyword}' which is incompatible with an 'http-response' rule (the request is gone by then; keep what you need with 'http-request set-var')"
+                ),
+            );
+        }
+    }
 }
 
 /// Applies an `http-request`, `http-response` or `redirect` line to `draft`; the names its
@@ -980,6 +1035,30 @@ mod tests {
             assert!(e.contains("t.cfg:5"), "{rule}: no location in {e}");
             assert!(e.contains(wanted), "{rule}: expected '{wanted}' in {e}");
         }
+    }
+
+    #[test]
+    fn response_rules_reading_the_request_warn_as_haproxy() {
+        let text = with_rules(
+            " acl is_api path_beg /api\n http-response set-header X-A 1 if { path_beg /x }\n http-response set-header X-B 1 if is_api\n http-response set-header X-C 1 if { status 200 } { res.hdr(x) -m found }",
+        );
+        let loaded = load_sources(&[("t.cfg".to_string(), text)]).unwrap();
+        let warnings: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
+        let never = |what: &str| {
+            warnings
+                .iter()
+                .any(|w| w.contains(what) && w.contains("will never match"))
+        };
+        assert!(never("anonymous acl"), "{warnings:?}");
+        assert!(never("acl 'is_api'"), "{warnings:?}");
+        assert_eq!(
+            warnings
+                .iter()
+                .filter(|w| w.contains("will never match"))
+                .count(),
+            2,
+            "{warnings:?}"
+        );
     }
 
     #[test]
