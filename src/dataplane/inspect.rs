@@ -149,6 +149,17 @@ pub async fn inspect(
     }
 }
 
+/// Reads and drops what the client sent so far, so that closing after a refusal sends a
+/// plain FIN (unread bytes would make the kernel send a reset), as HAProxy's close does.
+pub fn discard_pending(client: &TcpStream) {
+    let mut scratch = vec![0u8; BUFSIZE];
+    while let (n, false) = fill(client, &mut scratch, 0, Take::Consume) {
+        if n < BUFSIZE {
+            break;
+        }
+    }
+}
+
 /// Reads what the socket holds without waiting, into `buf` from `at` (from 0 when peeking):
 /// (bytes, the client closed).
 fn fill(client: &TcpStream, buf: &mut [u8], at: usize, take: Take) -> (usize, bool) {

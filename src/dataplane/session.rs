@@ -13,7 +13,7 @@ use crate::state::Snapshot;
 
 use super::exchange::{After, KeepAlive, PrivateConn, Transaction};
 use super::http1::Outgoing;
-use super::inspect::{inspect, Take};
+use super::inspect::{discard_pending, inspect, Take};
 use super::io::{check_idle, IdleCheck};
 use super::shard::Connection;
 
@@ -46,6 +46,7 @@ pub fn serve_http(
                 conn.snap.shard_counters(shard.id).proxies[conn.frontend]
                     .denied_requests
                     .incr();
+                discard_pending(&client);
                 return;
             }
         }
