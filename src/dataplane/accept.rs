@@ -17,7 +17,7 @@ use crate::config::{Config, Mode, ProxyId};
 
 use super::deadline::{coarse_now, SWEEP_INTERVAL};
 use super::inspect::connection_accepted;
-use super::io::set_reset_on_close;
+use super::io::{set_keepalive, set_reset_on_close};
 use super::listener::bind_shared;
 use super::proxyhdr::read_header;
 use super::shard::{Connection, Listening, Shard};
@@ -122,6 +122,9 @@ async fn accept_while_open(
                         .incr();
                     set_reset_on_close(&stream);
                     continue;
+                }
+                if snap.config.proxies[id].extras.client_keepalive {
+                    set_keepalive(&stream);
                 }
                 serve(
                     Connection::open(Rc::clone(shard), snap, id, Rc::clone(&gauge), peer, local),
