@@ -22,7 +22,7 @@ if [ $# -gt 0 ]; then shift; fi
 case $seconds in
   '' | *[!0-9]*) echo "usage: $0 [SECONDS] [TARGET...]" >&2; exit 2 ;;
 esac
-all_targets=(request_head response_head chunked config differential_request vrrp_packet admin_command stats_auth proxy_header)
+all_targets=(request_head response_head chunked config differential_request vrrp_packet admin_command stats_auth proxy_header client_hello)
 if [ $# -gt 0 ]; then targets=("$@"); else targets=("${all_targets[@]}"); fi
 
 if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then

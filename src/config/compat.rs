@@ -28,8 +28,8 @@ pub struct GlobalExtras {
     pub tls: Vec<(String, Vec<String>)>,
 }
 
-/// What compatibility keywords of a proxy said; `monitor_uri` and `tcpka` wait for the
-/// data plane to act on them.
+/// What compatibility keywords of a proxy said; the shards act on `monitor_uri` and the
+/// keep-alive switches.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProxyExtras {
     /// `monitor-uri URI`: HAProxy answers 200 there itself, without a backend.
@@ -261,7 +261,7 @@ pub fn parse_option(
         "log-health-checks" => e.log_health_checks = on,
         _ => e.socket_stats = on,
     }
-    if on {
+    if on && !name.contains("tcpka") {
         diag.warn(
             &line.location,
             format!("'{keyword}' is accepted and has no effect yet: {why}"),

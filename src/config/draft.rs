@@ -133,6 +133,8 @@ pub struct ProxyDraft {
     pub tcp_check: super::tcpcheck::TcpCheckDraft,
     /// A `bind` line was written, even a refused one: no "has no bind" warning then.
     pub saw_bind: bool,
+    /// `tcp-request connection|content` lines, compiled at the end.
+    pub tcp_request: super::tcp_rules::TcpRequestDraft,
 }
 
 impl ProxyDraft {
@@ -181,6 +183,7 @@ impl ProxyDraft {
                 http_request: Vec::new(),
                 http_response: Vec::new(),
                 redirects: Vec::new(),
+                tcp_request: super::tcp_rules::TcpRequest::default(),
                 extras: super::compat::ProxyExtras::default(),
             },
             default_backend: None,
@@ -196,6 +199,7 @@ impl ProxyDraft {
             http_check: HttpCheckDraft::default(),
             tcp_check: super::tcpcheck::TcpCheckDraft::default(),
             saw_bind: false,
+            tcp_request: super::tcp_rules::TcpRequestDraft::default(),
         }
     }
 

@@ -28,6 +28,7 @@ pub mod proxy;
 pub mod server;
 pub mod stats;
 pub mod suggest;
+pub mod tcp_rules;
 pub mod tcpcheck;
 pub mod template;
 pub mod units;

@@ -920,6 +920,8 @@ pub struct Proxy {
     pub http_response: Vec<crate::config::http_rules::HttpRule>,
     /// `redirect` rules, run after the `http-request` rules as in HAProxy.
     pub redirects: Vec<crate::config::http_rules::HttpRule>,
+    /// `tcp-request inspect-delay`, `connection` and `content` rules.
+    pub tcp_request: crate::config::tcp_rules::TcpRequest,
     /// Compatibility keywords (`monitor-uri`, `option tcpka`, …): recorded, announced.
     pub extras: super::compat::ProxyExtras,
 }

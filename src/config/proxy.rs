@@ -48,6 +48,7 @@ pub const KEYWORDS: &[&str] = &[
     "load-server-state-from-file",
     "server-state-file-name",
     "ignore-persist",
+    "tcp-request",
 ];
 
 /// Why `keyword` is refused in `section`: removed from HAProxy, HAProxy's but not ringlb's
@@ -388,6 +389,7 @@ pub fn parse_line(
                 super::logfields::parse_line(draft, line, diag);
             }
         }
+        "tcp-request" => super::tcp_rules::parse_line(draft, section, line, diag),
         "acl" => {
             if place(keyword, NOT_DEFAULTS, Side::Both, draft, diag) {
                 stats::parse_acl(draft, line, diag);

@@ -1141,3 +1141,51 @@ fn mysql_check_arguments() {
         assert!(!errors(text).is_empty(), "{text}");
     }
 }
+
+#[test]
+fn tcp_request_lines_are_placed_and_worded_as_haproxy() {
+    let errs = errors(
+        "defaults\n mode tcp\n tcp-request inspect-delay 2s\n\
+         frontend f\n bind :8000\n tcp-request bogus\n tcp-request inspect-delay xx\n\
+         tcp-request content foo\n tcp-request connection accept foo\n default_backend b\n\
+         backend b\n tcp-request connection accept\n server s 127.0.0.1:1\n",
+    );
+    let want = [
+        "[t.cfg:3] : tcp-request inspect-delay is not allowed in anonymous 'defaults' sections",
+        "[t.cfg:6] : 'tcp-request' expects 'inspect-delay', 'connection', or 'content' in frontend 'f' (got 'bogus')",
+        "[t.cfg:7] : 'tcp-request inspect-delay' expects a positive delay in milliseconds, in frontend 'f'",
+        "[t.cfg:8] : 'tcp-request content' expects 'accept', 'reject',",
+        "[t.cfg:9] : 'tcp-request connection accept' only accepts 'if' or 'unless', in frontend 'f' (got 'foo')",
+        "[t.cfg:12] : tcp-request connection is not allowed because backend b is not a frontend",
+    ];
+    for w in want {
+        assert!(errs.iter().any(|e| e.contains(w)), "missing {w}: {errs:#?}");
+    }
+    let loaded = load(
+        "frontend f\n mode tcp\n bind :8000\n acl big req.len gt 0\n\
+         tcp-request connection reject if big\n\
+         tcp-request connection reject if { req_ssl_sni foo }\n\
+         tcp-request connection accept if { src 10.0.0.0/8 }\n\
+         tcp-request inspect-delay 3s\n\
+         tcp-request content accept if { req_ssl_hello_type 1 }\n\
+         default_backend b\nbackend b\n mode tcp\n server s 127.0.0.1:1\n",
+    )
+    .unwrap();
+    let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w
+                .contains("[t.cfg:5] : acl 'big' will never match in 'tcp-request connection'")),
+        "{warnings:#?}"
+    );
+    assert!(warnings.iter().any(|w| w.contains("[t.cfg:6] : anonymous acl will never match in 'tcp-request connection' because it uses keyword 'req_ssl_sni'")), "{warnings:#?}");
+    assert!(
+        !warnings.iter().any(|w| w.contains("t.cfg:7")),
+        "{warnings:#?}"
+    );
+    let fe = loaded.config.frontend("f").unwrap();
+    assert_eq!(fe.tcp_request.connection.len(), 3);
+    assert_eq!(fe.tcp_request.content.len(), 1);
+    assert_eq!(fe.tcp_request.inspect_delay, Some(Duration::from_secs(3)));
+}

@@ -49,6 +49,7 @@ pub fn finish(
                 }
             })
             .collect();
+        super::tcp_rules::compile(&draft.tcp_request, acls, &mut proxy.tcp_request, diag);
         proxy.httpchk = draft.http_check.result();
         proxy.tcpchk = draft.tcp_check.result();
         super::balance::finish(&mut proxy, diag);

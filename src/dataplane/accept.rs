@@ -16,6 +16,8 @@ use monoio::net::{TcpListener, TcpStream};
 use crate::config::{Config, Mode, ProxyId};
 
 use super::deadline::{coarse_now, SWEEP_INTERVAL};
+use super::inspect::connection_accepted;
+use super::io::{set_keepalive, set_reset_on_close};
 use super::listener::bind_shared;
 use super::proxyhdr::read_header;
 use super::shard::{Connection, Listening, Shard};
@@ -103,6 +105,27 @@ async fn accept_while_open(
                 let Some((id, proxied)) = resolve(&snap.config) else {
                     continue;
                 };
+                let rules = &snap.config.proxies[id].tcp_request.connection;
+                if !connection_accepted(rules, peer, local) {
+                    // Counted as a connection, never as a session; closed with a reset, as
+                    // HAProxy does.
+                    let _conn = Connection::open(
+                        Rc::clone(shard),
+                        Rc::clone(&snap),
+                        id,
+                        Rc::clone(&gauge),
+                        peer,
+                        local,
+                    );
+                    snap.shard_counters(shard.id).proxies[id]
+                        .denied_connections
+                        .incr();
+                    set_reset_on_close(&stream);
+                    continue;
+                }
+                if snap.config.proxies[id].extras.client_keepalive {
+                    set_keepalive(&stream);
+                }
                 serve(
                     Connection::open(Rc::clone(shard), snap, id, Rc::clone(&gauge), peer, local),
                     stream,

@@ -205,6 +205,22 @@ fn write_error(e: io::Error, deadline: &Deadline) -> WriteError {
     }
 }
 
+/// Turns on TCP keep-alive probes (`option clitcpka|srvtcpka|tcpka`), with the system's
+/// timers as HAProxy leaves them, so a peer that vanished is noticed by the kernel.
+pub fn set_keepalive<S: AsRawFd>(stream: &S) {
+    let on: libc::c_int = 1;
+    // SAFETY: valid fd, and a correctly sized int for SO_KEEPALIVE.
+    unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_KEEPALIVE,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
 /// Makes the next close of `stream` send a reset, so the peer sees an error rather than a
 /// clean end (a truncated close-delimited body must never look complete).
 pub fn set_reset_on_close<S: AsRawFd>(stream: &S) {

@@ -14,6 +14,7 @@ pub mod exchange;
 pub mod hashkey;
 pub mod head;
 pub mod http1;
+pub mod inspect;
 pub mod io;
 pub mod listener;
 pub mod persist;

@@ -7,11 +7,13 @@ use std::sync::Arc;
 
 use monoio::net::TcpStream;
 
+use crate::config::tcp_rules::TcpAction;
 use crate::config::Mode;
 use crate::state::Snapshot;
 
 use super::exchange::{After, KeepAlive, PrivateConn, Transaction};
 use super::http1::Outgoing;
+use super::inspect::{discard_pending, inspect, Take};
 use super::io::{check_idle, IdleCheck};
 use super::shard::Connection;
 
@@ -35,6 +37,19 @@ pub fn serve_http(
         // A server connection that only this client may use (NTLM, Negotiate).
         let mut private: Option<Box<PrivateConn>> = None;
         let mut served: u64 = 0;
+        let fe = &conn.snap.config.proxies[conn.frontend];
+        if !fe.tcp_request.content.is_empty() {
+            // `tcp-request content` rules run before HTTP parsing, on bytes left on the socket.
+            let (rules, delay) = (&fe.tcp_request.content, fe.tcp_request.inspect_delay);
+            let seen = Box::pin(inspect(&client, rules, delay, Take::Peek, (peer, local))).await;
+            if seen.action == TcpAction::Reject {
+                conn.snap.shard_counters(shard.id).proxies[conn.frontend]
+                    .denied_requests
+                    .incr();
+                discard_pending(&client);
+                return;
+            }
+        }
         loop {
             let buffer = match pending.take() {
                 Some(buffer) => buffer,

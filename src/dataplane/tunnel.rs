@@ -17,10 +17,12 @@ use monoio::io::splice::{SpliceDestination, SpliceSource};
 use monoio::io::{AsyncWriteRent, AsyncWriteRentExt, CancelableAsyncReadRent, Splitable};
 use monoio::net::TcpStream;
 
+use crate::config::tcp_rules::TcpAction;
 use crate::config::{LogFormat, Proxy, SpliceMode};
 use crate::state::{LogEvent, LogRecord, Timers};
 
 use super::error::{count_abort, Phase, ProxyError};
+use super::inspect::{inspect, PayloadView, Take};
 use super::io::{read_with_timeout, set_reset_on_close, unless_idle, within, ReadOutcome};
 use super::shard::{Connection, Shard};
 use super::switching::{choose_backend, HeadView};
@@ -322,8 +324,24 @@ pub async fn serve_tcp(conn: Connection, client: TcpStream) {
     } = conn;
     let fe = &snap.config.proxies[frontend];
     let started = Instant::now();
-    // `mode tcp` switching sees the connection only: its addresses.
-    let chosen = choose_backend(&snap.config, fe, &HeadView::connection(peer, local));
+    // `tcp-request content` rules read (and keep) the client's first bytes; switching then
+    // sees them too, as HAProxy's does after its inspection.
+    let inspected = if fe.tcp_request.content.is_empty() {
+        None
+    } else {
+        let rules = &fe.tcp_request.content;
+        let delay = fe.tcp_request.inspect_delay;
+        Some(inspect(&client, rules, delay, Take::Consume, (peer, local)).await)
+    };
+    let head: &[u8] = inspected.as_ref().map_or(b"", |i| i.bytes.as_slice());
+    let rejected = inspected
+        .as_ref()
+        .is_some_and(|i| i.action == TcpAction::Reject);
+    let chosen = if rejected {
+        None
+    } else {
+        choose_backend(&snap.config, fe, &PayloadView::new(head, true, peer, local))
+    };
     let mut record = LogRecord {
         extras: None,
         event: LogEvent::Tcp,
@@ -351,6 +369,15 @@ pub async fn serve_tcp(conn: Connection, client: TcpStream) {
             ..record.clone()
         });
     }
+    if rejected {
+        // HAProxy's `tcp-request content reject`: a denied request, closed without a word.
+        snap.shard_counters(shard.id).proxies[frontend]
+            .denied_requests
+            .incr();
+        record.termination = *b"PR";
+        finish(shard, fe.log_format, logs, record, started);
+        return;
+    }
     let Some(be) = chosen.and_then(|id| snap.config.proxies.get(id)) else {
         record.termination = *b"PC";
         finish(shard, fe.log_format, logs, record, started);
@@ -363,7 +390,7 @@ pub async fn serve_tcp(conn: Connection, client: TcpStream) {
         .connect(shard, snap, be, local.port(), &mut record.timers)
         .await;
     record.retries = dispatch.retries;
-    let upstream = match upstream {
+    let mut upstream = match upstream {
         Ok(u) => u,
         Err(e) => {
             record.termination = e.termination();
@@ -371,6 +398,20 @@ pub async fn serve_tcp(conn: Connection, client: TcpStream) {
             return;
         }
     };
+    // The bytes inspection read go first.
+    let early = inspected.map_or(Vec::new(), |i| i.bytes);
+    let early_len = early.len() as u64;
+    if !early.is_empty() {
+        let limit = be.timeouts.server;
+        if !matches!(
+            within(limit, upstream.stream.write_all(early)).await,
+            Some((Ok(_), _))
+        ) {
+            record.termination = ProxyError::ServerAborted(Phase::Data).termination();
+            finish(shard, fe.log_format, logs, record, started);
+            return;
+        }
+    }
     record.server = Some(upstream.slot.server);
     let mine = snap.shard_counters(shard.id);
     let (counters, backend) = (
@@ -380,7 +421,8 @@ pub async fn serve_tcp(conn: Connection, client: TcpStream) {
     counters.sessions_total.incr();
     counters.sessions_current.rise(&counters.sessions_max);
     backend.sessions_total.incr();
-    let end = relay(shard, client, upstream.stream, fe, be).await;
+    let mut end = relay(shard, client, upstream.stream, fe, be).await;
+    end.bytes_in += early_len;
     counters.sessions_current.add(-1);
     counters.bytes_in.add(end.bytes_in);
     counters.bytes_out.add(end.bytes_out);

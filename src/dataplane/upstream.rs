@@ -157,6 +157,9 @@ impl Dispatch {
             let failure = match connected {
                 Ok(stream) => {
                     let _ = stream.set_nodelay(true);
+                    if backend.extras.server_keepalive {
+                        super::io::set_keepalive(&stream);
+                    }
                     counters.connects.incr();
                     timers.connect = started.elapsed().as_millis() as i64;
                     return Ok(Upstream {

@@ -220,6 +220,8 @@ pub struct ProxyCounters {
     pub denied_requests: Counter,
     /// Responses refused by an `http-response deny` rule of this proxy (`dresp`).
     pub denied_responses: Counter,
+    /// Connections refused by a `tcp-request connection reject` rule (HAProxy's `dcon`).
+    pub denied_connections: Counter,
     /// Header rewrites that could not be made (`wrew`).
     pub failed_rewrites: Counter,
 }
@@ -243,6 +245,7 @@ impl ProxyCounters {
             (&self.intercepted, &other.intercepted),
             (&self.denied_requests, &other.denied_requests),
             (&self.denied_responses, &other.denied_responses),
+            (&self.denied_connections, &other.denied_connections),
             (&self.failed_rewrites, &other.failed_rewrites),
         ] {
             mine.add(theirs.get());

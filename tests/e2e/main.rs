@@ -33,6 +33,7 @@ mod stats;
 mod stop;
 mod switching;
 mod tcp;
+mod tcp_request;
 mod tcpcheck;
 mod vrrp;
 mod vrrp_net;

@@ -87,3 +87,48 @@ fn relay_scenario(options: &str, pipes_per_session: usize) {
     seen.sort();
     assert_eq!(seen, vec![b"A:".to_vec(), b"B:".to_vec()]);
 }
+
+/// The `timer:(…)` column `ss` shows for the established socket matching `filter`.
+fn ss_timers(filter: &str) -> String {
+    let out = std::process::Command::new("ss")
+        .args(["-tnoH", "state", "established", filter])
+        .output()
+        .expect("ss (iproute2) is needed for this test");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn tcpka_options_set_so_keepalive_on_each_side() {
+    let (a, b) = (echo_server("A:"), echo_server("B:"));
+    let (ka, plain) = (free_port(), free_port());
+    let config = format!(
+        "defaults\n mode tcp\n timeout connect 1s\n timeout client 5s\n timeout server 5s\n\
+         frontend ka\n bind 127.0.0.1:{ka}\n option clitcpka\n default_backend srvka\n\
+         frontend plain\n bind 127.0.0.1:{plain}\n default_backend nothing\n\
+         backend srvka\n option srvtcpka\n server a 127.0.0.1:{a}\n\
+         backend nothing\n server b 127.0.0.1:{b}\n"
+    );
+    let _lb = Ringlb::start(&config);
+    let mut one = connect(ka);
+    let mut two = connect(plain);
+    let mut buf = [0u8; 2];
+    one.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"A:");
+    two.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"B:");
+    // ringlb's side of each client connection, and its connection to each server.
+    let client_ka = ss_timers(&format!("( sport = :{ka} )"));
+    let client_plain = ss_timers(&format!("( sport = :{plain} )"));
+    let server_ka = ss_timers(&format!("( dport = :{a} )"));
+    let server_plain = ss_timers(&format!("( dport = :{b} )"));
+    assert!(client_ka.contains("timer:(keepalive"), "{client_ka}");
+    assert!(server_ka.contains("timer:(keepalive"), "{server_ka}");
+    assert!(
+        !client_plain.is_empty() && !client_plain.contains("keepalive"),
+        "{client_plain}"
+    );
+    assert!(
+        !server_plain.is_empty() && !server_plain.contains("keepalive"),
+        "{server_plain}"
+    );
+}

@@ -61,6 +61,21 @@ pub trait RequestView {
         let _ = name;
         None
     }
+    /// The request bytes buffered so far, unparsed (`tcp-request content` inspection);
+    /// `None` where there is no such buffer.
+    fn payload(&self) -> Option<&[u8]> {
+        None
+    }
+    /// No more bytes will be waited for (the inspect delay ended, the buffer is full or the
+    /// client closed): a payload fetch that finds nothing now never will.
+    fn payload_final(&self) -> bool {
+        true
+    }
+    /// Only the connection exists (`tcp-request connection`): fetches that read anything
+    /// else find nothing, as HAProxy's "will never match".
+    fn connection_only(&self) -> bool {
+        false
+    }
 }
 
 /// One line of a resolved ACL.
@@ -168,6 +183,118 @@ impl CompiledCondition {
                 .all(|(negated, acl)| acl.holds(view) != *negated)
         });
         any != self.unless
+    }
+}
+
+/// HAProxy's three-valued ACL results: fail 0, miss 1 (undecided yet), pass 3; `&` is AND,
+/// `|` is OR, and `3 >> r` negates.
+const FAIL: u8 = 0;
+const MISS: u8 = 1;
+const PASS: u8 = 3;
+
+impl CompiledAcl {
+    /// As [`CompiledAcl::holds`], or `MISS` while more buffered bytes could change it.
+    fn state<V: RequestView + ?Sized>(&self, view: &V) -> u8 {
+        let mut res = FAIL;
+        for line in &self.lines {
+            res |= match line {
+                AclLine::Expr(expr) => expr_state(expr, view),
+                AclLine::Auth { userlist, groups } => {
+                    if view.http_auth(userlist, groups) {
+                        PASS
+                    } else {
+                        FAIL
+                    }
+                }
+            };
+            if res == PASS {
+                break;
+            }
+        }
+        res
+    }
+}
+
+impl CompiledCondition {
+    /// Whether the condition holds, or `None` while it cannot be decided yet: a payload
+    /// fetch lacks bytes that may still arrive (HAProxy's `ACL_TEST_MISS`, which makes a
+    /// `tcp-request content` rule wait).
+    pub fn decide<V: RequestView + ?Sized>(&self, view: &V) -> Option<bool> {
+        let mut cond = FAIL;
+        for group in &self.any_of {
+            let mut suite = PASS;
+            for (negated, acl) in group {
+                let r = acl.state(view);
+                suite &= if *negated { 3 >> r } else { r };
+                if suite == FAIL {
+                    break;
+                }
+            }
+            cond |= suite;
+            if cond == PASS {
+                break;
+            }
+        }
+        if cond == MISS {
+            return None;
+        }
+        Some((cond & 1 == 1) != self.unless)
+    }
+
+    /// Whether any of its expressions reads buffered request bytes.
+    pub fn reads_payload(&self) -> bool {
+        self.exprs().any(|e| e.fetch.reads_payload())
+    }
+
+    fn exprs(&self) -> impl Iterator<Item = &Arc<AclExpr>> {
+        self.any_of
+            .iter()
+            .flatten()
+            .flat_map(|(_, acl)| acl.lines.iter())
+            .filter_map(|l| match l {
+                AclLine::Expr(e) => Some(e),
+                AclLine::Auth { .. } => None,
+            })
+    }
+}
+
+/// One expression's three-valued result: `MISS` when nothing matched yet and a payload
+/// fetch may still see more bytes.
+fn expr_state<V: RequestView + ?Sized>(expr: &AclExpr, view: &V) -> u8 {
+    if expr_holds(expr, view) {
+        PASS
+    } else if may_change(&expr.fetch, view) {
+        MISS
+    } else {
+        FAIL
+    }
+}
+
+/// Whether more buffered bytes could change what `fetch` yields.
+fn may_change<V: RequestView + ?Sized>(fetch: &Fetch, view: &V) -> bool {
+    use super::payload::{self as p, Peek};
+    if view.payload_final() || view.connection_only() {
+        return false;
+    }
+    let Some(buf) = view.payload() else {
+        return false;
+    };
+    match fetch {
+        Fetch::ReqLen => true,
+        Fetch::Payload { offset, len } => {
+            *len == 0 || matches!(p::payload(buf, *offset, *len), Peek::Short)
+        }
+        Fetch::PayloadLv {
+            len_offset,
+            len_size,
+            start,
+        } => matches!(
+            p::payload_lv(buf, *len_offset, *len_size, *start),
+            Peek::Short
+        ),
+        Fetch::SslHelloType => matches!(p::ssl_hello_type(buf), Peek::Short),
+        Fetch::SslSni => matches!(p::ssl_sni(buf), Peek::Short),
+        _ => false,
     }
 }
 
@@ -745,7 +872,39 @@ fn each_sample<'a, V: RequestView + ?Sized>(
     fn str_of<'a>(s: &'a [u8], f: &mut dyn FnMut(Sample<'a>) -> bool) -> bool {
         f(Sample::Str(Bytes::Borrowed(s)))
     }
+    use super::payload::{self as p, Peek};
+    if view.connection_only() && !fetch.is_connection_level() {
+        return false;
+    }
     match fetch {
+        Fetch::Payload { offset, len } => {
+            match view.payload().map(|b| p::payload(b, *offset, *len)) {
+                Some(Peek::Found(bytes)) => str_of(bytes, f),
+                _ => false,
+            }
+        }
+        Fetch::PayloadLv {
+            len_offset,
+            len_size,
+            start,
+        } => match view
+            .payload()
+            .map(|b| p::payload_lv(b, *len_offset, *len_size, *start))
+        {
+            Some(Peek::Found(bytes)) => str_of(bytes, f),
+            _ => false,
+        },
+        Fetch::SslHelloType => match view.payload().map(p::ssl_hello_type) {
+            Some(Peek::Found(t)) => f(Sample::Int(i64::from(t))),
+            _ => false,
+        },
+        Fetch::SslSni => match view.payload().map(p::ssl_sni) {
+            Some(Peek::Found(name)) => str_of(name, f),
+            _ => false,
+        },
+        Fetch::ReqLen if view.payload().is_some() => f(Sample::Int(
+            i64::try_from(view.payload().map_or(0, <[u8]>::len)).unwrap_or(i64::MAX),
+        )),
         Fetch::AlwaysTrue | Fetch::WaitEnd | Fetch::ProtoHttp => f(Sample::Bool(true)),
         Fetch::AlwaysFalse => f(Sample::Bool(false)),
         Fetch::SslFc => f(Sample::Bool(view.is_tls())),

@@ -8,6 +8,7 @@
 pub mod eval;
 pub mod parse;
 pub mod pattern;
+pub mod payload;
 pub mod sample;
 
 #[cfg(test)]
@@ -255,6 +256,26 @@ pub enum Fetch {
     DstPort,
     /// `ssl_fc`.
     SslFc,
+    /// `req.payload(OFFSET,LEN)`: buffered request bytes (`mode tcp` inspection).
+    Payload {
+        /// From the start of the buffer.
+        offset: usize,
+        /// Bytes wanted; 0 reads to the end of what is buffered.
+        len: usize,
+    },
+    /// `req.payload_lv(OFFSET1,LEN1[,OFFSET2])`: a length-prefixed block of the buffer.
+    PayloadLv {
+        /// Where the length field starts.
+        len_offset: usize,
+        /// Its size in bytes (1 to 4, big-endian).
+        len_size: usize,
+        /// Where the block starts.
+        start: payload::LvStart,
+    },
+    /// `req_ssl_hello_type`/`req.ssl_hello_type`: the TLS handshake type buffered.
+    SslHelloType,
+    /// `req_ssl_sni`/`req.ssl_sni`: the server name of a buffered TLS ClientHello.
+    SslSni,
 }
 
 /// Whose headers a header fetch reads: `hdr` reads the message being analysed, `req.hdr`
@@ -277,6 +298,8 @@ impl Fetch {
                 SampleType::Bool
             }
             Fetch::SslFc => SampleType::Bool,
+            Fetch::SslHelloType => SampleType::Int,
+            Fetch::Payload { .. } | Fetch::PayloadLv { .. } | Fetch::SslSni => SampleType::Str,
             Fetch::Int(_)
             | Fetch::HdrCnt { .. }
             | Fetch::HdrVal { .. }
@@ -298,6 +321,35 @@ impl Fetch {
             | Fetch::ReqVer => SampleType::Str,
             Fetch::Var(_) => SampleType::Any,
         }
+    }
+
+    /// Whether it reads the connection only (addresses, constants), so a
+    /// `tcp-request connection` rule can use it: nothing has been read yet there.
+    pub fn is_connection_level(&self) -> bool {
+        matches!(
+            self,
+            Fetch::AlwaysTrue
+                | Fetch::AlwaysFalse
+                | Fetch::Int(_)
+                | Fetch::Str(_)
+                | Fetch::Src
+                | Fetch::SrcPort
+                | Fetch::Dst
+                | Fetch::DstPort
+                | Fetch::SslFc
+        )
+    }
+
+    /// Whether it reads the buffered request bytes (so a rule using it may wait for them).
+    pub fn reads_payload(&self) -> bool {
+        matches!(
+            self,
+            Fetch::ReqLen
+                | Fetch::Payload { .. }
+                | Fetch::PayloadLv { .. }
+                | Fetch::SslHelloType
+                | Fetch::SslSni
+        )
     }
 }
 

@@ -367,6 +367,16 @@ fn int_arg(keyword: &str, index: usize, s: &str) -> Result<i64, AclError> {
     })
 }
 
+fn usize_arg(keyword: &str, index: usize, s: &str) -> Result<usize, AclError> {
+    let v = int_arg(keyword, index, s)?;
+    usize::try_from(v).map_err(|_| {
+        bad(
+            keyword,
+            format!("invalid arg {} : '{s}' must not be negative", index + 1),
+        )
+    })
+}
+
 fn i32_arg(keyword: &str, index: usize, s: &str) -> Result<i32, AclError> {
     let v = int_arg(keyword, index, s)?;
     i32::try_from(v).map_err(|_| {
@@ -432,6 +442,38 @@ fn fetch_of(
         "dst" => none(Fetch::Dst)?,
         "dst_port" => none(Fetch::DstPort)?,
         "ssl_fc" => none(Fetch::SslFc)?,
+        "req_ssl_hello_type" | "req.ssl_hello_type" => none(Fetch::SslHelloType)?,
+        "req_ssl_sni" | "req.ssl_sni" => none(Fetch::SslSni)?,
+        "req.payload" | "payload" => match a {
+            [off, len] => Fetch::Payload {
+                offset: usize_arg(name, 0, off)?,
+                len: usize_arg(name, 1, len)?,
+            },
+            _ => return Err(bad(name, "expects exactly 2 arguments")),
+        },
+        "req.payload_lv" | "payload_lv" => {
+            let (off, len, start) = match a {
+                [off, len] => (off, len, None),
+                [off, len, start] => (off, len, Some(start)),
+                _ => return Err(bad(name, "expects 2 or 3 arguments")),
+            };
+            let len_size = usize_arg(name, 1, len)?;
+            if !(1..=4).contains(&len_size) {
+                return Err(bad(name, "payload length must be between 1 and 4"));
+            }
+            let start = match start.map(|s| s.trim()) {
+                None => super::payload::LvStart::AfterLength,
+                Some(s) if s.starts_with('+') || s.starts_with('-') => {
+                    super::payload::LvStart::Relative(int_arg(name, 2, s)?)
+                }
+                Some(s) => super::payload::LvStart::Absolute(int_arg(name, 2, s)?),
+            };
+            Fetch::PayloadLv {
+                len_offset: usize_arg(name, 0, off)?,
+                len_size,
+                start,
+            }
+        }
         "int" => match a {
             [v] => Fetch::Int(int_arg(name, 0, v)?),
             _ => return Err(bad(name, "expects exactly 1 argument")),

@@ -310,7 +310,10 @@ fn frontend_row(plane: &ControlPlane, config: &Config, proxy: &Proxy) -> StatRow
     if let Some(limit) = proxy.maxconn.or(config.global.maxconn) {
         row.num("slim", limit);
     }
-    let sessions = total(&|c| c.conn_total.get());
+    let connections = total(&|c| c.conn_total.get());
+    // A connection refused by `tcp-request connection` never becomes a session (HAProxy's
+    // `cum_sess` against `cum_conn`).
+    let sessions = connections.saturating_sub(total(&|c| c.denied_connections.get()));
     row.num("stot", sessions);
     row.num("bin", total(&|c| c.bytes_in.get()));
     row.num("bout", total(&|c| c.bytes_out.get()));
@@ -337,11 +340,12 @@ fn frontend_row(plane: &ControlPlane, config: &Config, proxy: &Proxy) -> StatRow
     row.text("mode", mode_name(proxy.mode));
     row.num("conn_rate", traffic.session_rate.current);
     row.num("conn_rate_max", traffic.session_rate.max);
-    row.num("conn_tot", sessions);
+    row.num("conn_tot", connections);
     // The stats page's own requests are intercepted (answered by ringlb itself).
     row.num("intercepted", total(&|c| c.intercepted.get()));
     row.num("wrew", total(&|c| c.failed_rewrites.get()));
-    row.zeros(&["dcon", "dses", "cache_lookups", "cache_hits", "eint"]);
+    row.num("dcon", total(&|c| c.denied_connections.get()));
+    row.zeros(&["dses", "cache_lookups", "cache_hits", "eint"]);
     row.modules();
     row
 }
