@@ -138,7 +138,9 @@ fn find_backend(
             );
             None
         }
-        Some(b) if drafts[b].proxy.mode != proxy.mode => {
+        // A `mode tcp` frontend may hand its connections to an HTTP backend: HAProxy 2.x
+        // upgrades them to HTTP. The other way round has no meaning.
+        Some(b) if proxy.mode == Mode::Http && drafts[b].proxy.mode != Mode::Http => {
             diag.error(
                 at,
                 format!(

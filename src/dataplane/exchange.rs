@@ -128,6 +128,8 @@ pub struct Transaction<'a> {
     response_captures: RefCell<Vec<String>>,
     /// The server the request's persistence cookie named, valid or not.
     cookie_server: Option<ServerId>,
+    /// The backend chosen before the request (a `mode tcp` frontend's, on upgrade).
+    forced_backend: Option<ProxyId>,
 }
 
 impl<'a> Transaction<'a> {
@@ -176,7 +178,14 @@ impl<'a> Transaction<'a> {
             extras: None,
             response_captures: RefCell::default(),
             cookie_server: None,
+            forced_backend: None,
         }
+    }
+
+    /// Sends this request to `backend` whatever the frontend's switching rules say.
+    pub fn to_backend(mut self, backend: ProxyId) -> Self {
+        self.forced_backend = Some(backend);
+        self
     }
 
     /// Answers 408 to a client that connected but never sent a request.
@@ -285,10 +294,13 @@ impl<'a> Transaction<'a> {
 
     /// `option forwardfor` of the backend, else of the frontend.
     fn forwardfor(&self) -> Option<&'a ForwardFor> {
-        let be = self
-            .fe
-            .default_backend
-            .map(|id| &self.snap.config.proxies[id]);
+        // The chosen backend's, once there is one (before, while the head is read: the
+        // default backend's, for `if-none`).
+        let be = self.backend.or_else(|| {
+            self.fe
+                .default_backend
+                .map(|id| &self.snap.config.proxies[id])
+        });
         be.and_then(|b| b.forwardfor.as_ref())
             .or(self.fe.forwardfor.as_ref())
     }

@@ -18,12 +18,13 @@ use monoio::io::{AsyncWriteRent, AsyncWriteRentExt, CancelableAsyncReadRent, Spl
 use monoio::net::TcpStream;
 
 use crate::config::tcp_rules::TcpAction;
-use crate::config::{LogFormat, Proxy, SpliceMode};
+use crate::config::{LogFormat, Mode, Proxy, SpliceMode};
 use crate::state::{LogEvent, LogRecord, Timers};
 
 use super::error::{count_abort, Phase, ProxyError};
 use super::inspect::{inspect, PayloadView, Take};
 use super::io::{read_with_timeout, set_reset_on_close, unless_idle, within, ReadOutcome};
+use super::session::{serve_upgraded, Upgrade};
 use super::shard::{Connection, Shard};
 use super::switching::{choose_backend, HeadView};
 use super::upstream::Dispatch;
@@ -383,6 +384,16 @@ pub async fn serve_tcp(conn: Connection, client: TcpStream) {
         finish(shard, fe.log_format, logs, record, started);
         return;
     };
+    if be.mode == Mode::Http {
+        // HAProxy 2.x upgrades the connection to HTTP: its requests go through the HTTP
+        // path, each transaction logged as the frontend logs.
+        let upgrade = Upgrade {
+            backend: be.id,
+            early: inspected.map_or(Vec::new(), |i| i.bytes),
+        };
+        Box::pin(serve_upgraded(conn, client, upgrade)).await;
+        return;
+    }
     // Its connection is never pooled either: only HTTP exchanges put connections back.
     let hash = super::hashkey::request_hash(be, &HeadView::connection(peer, local));
     let mut dispatch = Dispatch::fresh().hashed(hash).client(peer, local);

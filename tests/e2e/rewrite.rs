@@ -190,6 +190,7 @@ backend b1
  http-response replace-header Set-Cookie (.*)=(.*) \2=\1 if {{ res.hdr(x-server) echo }}
  server s 127.0.0.1:{b1}
 backend b2
+ option forwardfor
  http-response add-header X-Ident b2
  server s 127.0.0.1:{b2}
 "#
@@ -304,6 +305,9 @@ fn request_and_response_rules_act_as_haproxys() {
     }
     assert!(by_path("/rw/x?y=1").contains("GET /rewritten/rw/x?y=1 HTTP/1.1"));
     assert!(by_path("/rw/to-b2").contains("x-ident: b2"));
+    // `option forwardfor` of the backend a rule chose (not of the default one).
+    assert!(by_path("/rw/to-b2").contains("x-forwarded-for: 127.0.0.1"));
+    assert!(!by_path("/plain").contains("x-forwarded-for"));
     assert!(by_path("/emptyq/a?x=1").contains("GET /emptyq/a? HTTP/1.1"));
     assert!(by_path("/rootpfx/a?b=c").contains("location: /rootpfx/a\n"));
 }

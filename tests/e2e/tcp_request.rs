@@ -258,3 +258,127 @@ fn tcp_request_content_runs_before_http_as_haproxy_does() {
     assert!(ours[1].starts_with("HTTP/1.1.200"), "{ours:?}");
     assert!(!ours[2].starts_with("HTTP"), "{ours:?}");
 }
+
+/// A `mode tcp` frontend that switches to a `mode http` backend upgrades the connection to
+/// HTTP, as HAProxy 2.x does: the backend's HTTP rules apply to every request of it.
+#[test]
+fn a_tcp_frontend_upgrades_to_an_http_backend_as_haproxy_does() {
+    let echo = crate::rewrite::Echo::start();
+    let config = |port: u16| {
+        let mut cfg = crate::harness::defaults("");
+        cfg.push_str(&format!(
+            "frontend t\n mode tcp\n bind 127.0.0.1:{port}\n\
+             tcp-request inspect-delay 2s\n\
+             tcp-request content accept if {{ req.len gt 0 }}\n\
+             use_backend raw if {{ req.payload(0,3) -m str PUT }}\n\
+             default_backend web\n\
+             backend web\n mode http\n option forwardfor\n\
+             http-request set-header X-Upgraded yes\n\
+             http-response set-header X-Via-Http 1\n\
+             server s 127.0.0.1:{}\n\
+             backend raw\n mode tcp\n server s 127.0.0.1:{}\n",
+            echo.port, echo.port
+        ));
+        cfg
+    };
+    // Two requests on one connection, then a raw exchange the tcp backend relays as is.
+    fn read_response(s: &mut std::net::TcpStream) -> String {
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            match s.read(&mut byte) {
+                Ok(1) => head.push(byte[0]),
+                _ => return String::from_utf8_lossy(&head).into_owned(),
+            }
+        }
+        let text = String::from_utf8_lossy(&head).into_owned();
+        let length: usize = text
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length:")
+                    .map(|v| v.trim().parse().unwrap_or(0))
+            })
+            .unwrap_or(0);
+        let mut body = vec![0u8; length];
+        let _ = s.read_exact(&mut body);
+        text + &String::from_utf8_lossy(&body)
+    }
+    let exchange = |port: u16| -> Vec<String> {
+        // One after the other: HAProxy 2.6 drops a request pipelined behind the first one of
+        // an upgraded connection (ringlb serves it).
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .ok();
+        let mut raw = String::new();
+        for (path, last) in [("/one", false), ("/two", true)] {
+            let close = if last { "Connection: close\r\n" } else { "" };
+            write!(s, "GET {path} HTTP/1.1\r\nHost: h\r\n{close}\r\n").unwrap();
+            raw.push_str(&read_response(&mut s));
+        }
+        let mut out: Vec<String> = raw
+            .split("HTTP/1.1 ")
+            .skip(1)
+            .map(|r| {
+                let lower = r.to_ascii_lowercase();
+                let mut keep: Vec<String> = lower
+                    .lines()
+                    .filter(|l| {
+                        l.starts_with("200")
+                            || l.starts_with("x-via-http")
+                            || l.starts_with("x-upgraded")
+                            || l.starts_with("x-forwarded-for")
+                            || l.starts_with("get /")
+                    })
+                    .map(str::to_string)
+                    .collect();
+                keep.sort();
+                keep.join("|")
+            })
+            .collect();
+        let mut raw_side = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        raw_side
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .ok();
+        raw_side
+            .write_all(
+                b"PUT /raw HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            )
+            .unwrap();
+        // The echo server keeps its side open: one response is read, by its length.
+        let relayed = read_response(&mut raw_side);
+        // The tcp backend relays the bytes untouched: no header added on the way.
+        out.push(format!(
+            "raw upgraded={}",
+            relayed.to_ascii_lowercase().contains("x-upgraded")
+        ));
+        out
+    };
+    let ours = {
+        let port = free_port();
+        let _lb = Ringlb::start(&config(port));
+        exchange(port)
+    };
+    let theirs = {
+        let port = free_port();
+        let _hx = Haproxy::start_on_port(&config(port), port);
+        exchange(port)
+    };
+    assert_eq!(ours, theirs);
+    assert_eq!(ours.len(), 3, "{ours:?}");
+    assert!(
+        ours[0].contains("get /one")
+            && ours[0].contains("x-upgraded: yes")
+            && ours[0].contains("x-via-http: 1"),
+        "{ours:?}"
+    );
+    assert!(
+        ours[1].contains("get /two") && ours[1].contains("x-upgraded: yes"),
+        "{ours:?}"
+    );
+    assert!(
+        ours[0].contains("x-forwarded-for: 127.0.0.1"),
+        "the backend's forwardfor: {ours:?}"
+    );
+    assert_eq!(ours[2], "raw upgraded=false");
+}

@@ -258,6 +258,9 @@ impl<'a> Transaction<'a> {
 
     /// The backend for the request: `use_backend` rules over the head as rules left it.
     pub(super) fn choose(&self, cbuf: &Outgoing, req: &RequestHead) -> Option<ProxyId> {
+        if let Some(backend) = self.forced_backend {
+            return Some(backend);
+        }
         if self.fe.switching.is_empty() {
             return self.fe.default_backend;
         }
