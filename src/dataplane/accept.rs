@@ -23,14 +23,32 @@ use super::proxyhdr::read_header;
 use super::shard::{Connection, Listening, Shard};
 use super::{session, tunnel};
 
-/// (frontend, address, listen backlog) for every `bind` of every frontend of `config`.
-pub fn listen_addresses(config: &Config) -> Vec<(ProxyId, SocketAddr, i32)> {
+/// A listening socket each shard opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenSpec {
+    /// The frontend it serves.
+    pub frontend: ProxyId,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its listen backlog.
+    pub backlog: i32,
+    /// `bind … v6only`: an IPv6 socket that takes no IPv4 client.
+    pub v6only: bool,
+}
+
+/// The listening sockets of every `bind` of every frontend of `config`.
+pub fn listen_addresses(config: &Config) -> Vec<ListenSpec> {
     config
         .frontends()
         .filter(|p| !p.stats_only())
         .flat_map(|p| {
             let backlog = p.maxconn.map_or(4096, |m| m.clamp(16, 65535) as i32);
-            p.binds.iter().map(move |b| (p.id, b.addr, backlog))
+            p.binds.iter().map(move |b| ListenSpec {
+                frontend: p.id,
+                addr: b.addr,
+                backlog,
+                v6only: b.v6only,
+            })
         })
         .collect()
 }
@@ -223,19 +241,19 @@ fn reconcile_listeners(shard: &Rc<Shard>) {
     let name = |id: ProxyId| snap.config.proxies[id].name.as_str();
     // New binds open before removed ones close, so a bind that moves to another frontend
     // is never without a listener.
-    let missing: Vec<(ProxyId, SocketAddr, i32)> = wanted
-        .iter()
-        .copied()
-        .filter(|&(fe, addr, _)| {
-            !shard
-                .listeners
-                .borrow()
-                .iter()
-                .any(|l| l.open.get() && l.frontend == name(fe) && l.addr == addr)
-        })
-        .collect();
-    for (fe, addr, backlog) in missing {
-        match bind_shared(addr, backlog).and_then(TcpListener::from_std) {
+    let missing: Vec<ListenSpec> =
+        wanted
+            .iter()
+            .copied()
+            .filter(|spec| {
+                !shard.listeners.borrow().iter().any(|l| {
+                    l.open.get() && l.frontend == name(spec.frontend) && l.addr == spec.addr
+                })
+            })
+            .collect();
+    for spec in missing {
+        let (fe, addr) = (spec.frontend, spec.addr);
+        match bind_shared(addr, spec.backlog, spec.v6only).and_then(TcpListener::from_std) {
             Ok(listener) => {
                 monoio::spawn(accept_loop(
                     Rc::clone(shard),
@@ -253,7 +271,7 @@ fn reconcile_listeners(shard: &Rc<Shard>) {
     for listening in shard.listeners.borrow().iter() {
         let kept = wanted
             .iter()
-            .any(|&(fe, addr, _)| name(fe) == listening.frontend && addr == listening.addr);
+            .any(|spec| name(spec.frontend) == listening.frontend && spec.addr == listening.addr);
         if !kept {
             listening.close();
         }

@@ -7,8 +7,19 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 /// Binds a listening socket that other shards can bind too (SO_REUSEPORT): the kernel
 /// spreads new connections over them, with no shared accept queue.
-pub fn bind_shared(addr: SocketAddr, backlog: i32) -> io::Result<std::net::TcpListener> {
+pub fn bind_shared(
+    addr: SocketAddr,
+    backlog: i32,
+    v6only: bool,
+) -> io::Result<std::net::TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        // `bind … v6only`; without it the kernel default (`net.ipv6.bindv6only`) applies,
+        // as in HAProxy.
+        if v6only {
+            socket.set_only_v6(true)?;
+        }
+    }
     socket.set_reuse_address(true)?;
     socket.set_reuse_port(true)?;
     // Non-blocking for the epoll fallback; io_uring does not mind.
@@ -46,7 +57,7 @@ mod tests {
     fn an_address_this_host_does_not_have_yet_can_be_bound() {
         // TEST-NET-1: never configured here, as a VIP on the backup node is not.
         let vip: SocketAddr = "192.0.2.123:0".parse().unwrap();
-        let listener = bind_shared(vip, 16).unwrap();
+        let listener = bind_shared(vip, 16, false).unwrap();
         let bound = listener.local_addr().unwrap();
         assert_eq!(bound.ip(), vip.ip());
         assert!(ensure_free(bound).is_err(), "and it is seen as taken");
@@ -54,9 +65,9 @@ mod tests {
 
     #[test]
     fn shared_binds_coexist_but_a_foreign_listener_is_detected() {
-        let first = bind_shared("127.0.0.1:0".parse().unwrap(), 16).unwrap();
+        let first = bind_shared("127.0.0.1:0".parse().unwrap(), 16, false).unwrap();
         let addr = first.local_addr().unwrap();
-        let _second = bind_shared(addr, 16).unwrap();
+        let _second = bind_shared(addr, 16, false).unwrap();
         assert!(ensure_free(addr).is_err());
         drop((first, _second));
         ensure_free(addr).unwrap();

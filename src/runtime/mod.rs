@@ -76,7 +76,7 @@ pub fn start(config: Arc<Config>) -> Result<Running, StartError> {
         listeners,
     );
     // SO_REUSEPORT would let a stale process share our ports silently: refuse instead.
-    for &(frontend, addr, _) in &binds {
+    for &crate::dataplane::accept::ListenSpec { frontend, addr, .. } in &binds {
         ensure_free(addr).map_err(|source| StartError::Bind {
             frontend: config.proxies[frontend].name.clone(),
             addr,

@@ -1,7 +1,6 @@
 //! A shard's thread: pinned to its core, with its own monoio runtime (io_uring, or epoll when
 //! io_uring is unavailable), its own listening sockets, and the shard's tasks.
 
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -9,7 +8,7 @@ use crossbeam_channel::Sender;
 use monoio::net::TcpListener;
 use monoio::{IoUringDriver, LegacyDriver, RuntimeBuilder};
 
-use crate::config::ProxyId;
+use crate::dataplane::accept::ListenSpec;
 use crate::dataplane::listener::bind_shared;
 use crate::dataplane::{accept_loop, housekeeping, Shard, ShardSetup};
 
@@ -29,7 +28,7 @@ pub struct ShardThread {
     /// The core to pin to, if any.
     pub core: Option<core_affinity::CoreId>,
     /// (frontend, address, listen backlog) of every listener to bind.
-    pub binds: Vec<(ProxyId, SocketAddr, i32)>,
+    pub binds: Vec<ListenSpec>,
     /// Where to report readiness.
     pub ready: Sender<Ready>,
 }
@@ -86,15 +85,21 @@ pub fn run(thread: ShardThread) {
 /// `driver` names the runtime's I/O driver, for the stats page.
 async fn serve(
     setup: ShardSetup,
-    binds: Vec<(ProxyId, SocketAddr, i32)>,
+    binds: Vec<ListenSpec>,
     ready: Sender<Ready>,
     driver: &'static str,
 ) {
     let id = setup.id;
     let shard = Shard::new(setup);
     let mut listeners = Vec::with_capacity(binds.len());
-    for (frontend, addr, backlog) in binds {
-        let bound = bind_shared(addr, backlog).and_then(TcpListener::from_std);
+    for ListenSpec {
+        frontend,
+        addr,
+        backlog,
+        v6only,
+    } in binds
+    {
+        let bound = bind_shared(addr, backlog, v6only).and_then(TcpListener::from_std);
         match bound {
             Ok(listener) => listeners.push((frontend, listener)),
             Err(e) => {

@@ -173,3 +173,37 @@ fn sighup_reloads_instead_of_stopping_and_sigterm_stops() {
         .expect("ringlb did not stop on SIGTERM");
     assert_eq!(status.code(), Some(0));
 }
+
+/// `bind [::]:PORT v6only` takes IPv6 clients only; without `v6only` the same listener also
+/// takes IPv4 ones (the kernel's default, `net.ipv6.bindv6only = 0`, as on Debian).
+#[test]
+fn bind_v6only_keeps_ipv4_clients_out() {
+    if std::fs::read_to_string("/proc/sys/net/ipv6/bindv6only").map_or(true, |v| v.trim() != "0")
+        || std::net::TcpListener::bind("[::1]:0").is_err()
+    {
+        panic!("this test needs IPv6 on loopback and net.ipv6.bindv6only = 0");
+    }
+    let backend = Backend::start("b");
+    let (only, dual) = (free_port(), free_port());
+    let config = format!(
+        "{}frontend only\n bind [::]:{only} v6only\n default_backend b\n\
+         frontend dual\n bind [::]:{dual}\n default_backend b\n\
+         backend b\n server s 127.0.0.1:{}\n",
+        defaults(""),
+        backend.port
+    );
+    let _lb = Ringlb::start(&config);
+    let reach = |addr: &str| std::net::TcpStream::connect(addr).is_ok();
+    assert!(
+        reach(&format!("[::1]:{only}")),
+        "IPv6 client on the v6only bind"
+    );
+    assert!(
+        !reach(&format!("127.0.0.1:{only}")),
+        "IPv4 client kept out by v6only"
+    );
+    assert!(
+        reach(&format!("127.0.0.1:{dual}")),
+        "IPv4 client on the dual-stack bind"
+    );
+}
