@@ -458,7 +458,8 @@ fn parse_action(
             ))
         }
         ("set-status", [code, rest @ ..]) if !request => {
-            let code = status_code(name, code, 100, 999)?;
+            // An interim (1xx) status would make the client wait for another head.
+            let code = status_code(name, code, 200, 999)?;
             let reason = match rest {
                 [] => None,
                 [kw, r] if kw == "reason" => Some(r.clone()),

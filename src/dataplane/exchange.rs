@@ -130,6 +130,8 @@ pub struct Transaction<'a> {
     cookie_server: Option<ServerId>,
     /// The backend chosen before the request (a `mode tcp` frontend's, on upgrade).
     forced_backend: Option<ProxyId>,
+    /// A rule changed the request so that the client connection cannot be kept after it.
+    close_after: bool,
 }
 
 impl<'a> Transaction<'a> {
@@ -179,6 +181,7 @@ impl<'a> Transaction<'a> {
             response_captures: RefCell::default(),
             cookie_server: None,
             forced_backend: None,
+            close_after: false,
         }
     }
 
@@ -490,7 +493,9 @@ impl<'a> Transaction<'a> {
             let plan = ResponsePlan {
                 method: req.method,
                 client_minor: req.minor,
-                client_keep_alive: req.keep_alive && conn_mode != HttpConnMode::Close,
+                client_keep_alive: req.keep_alive
+                    && conn_mode != HttpConnMode::Close
+                    && !self.close_after,
                 stopping: self.shard.stopping_flag(),
                 request_done: &request_done,
                 response_started: &response_started,
@@ -815,8 +820,9 @@ impl<'a> Transaction<'a> {
             cbuf.clear_extra();
         }
         let tail_start = cbuf.extra_len();
-        if let Some((start, end)) = req.authority {
-            // An absolute-form target's authority replaces Host (RFC 9112 §3.2.2).
+        if let (Some((start, end)), None) = (req.authority, &self.edit) {
+            // An absolute-form target's authority replaces Host (RFC 9112 §3.2.2); a rewritten
+            // head already carries it among its lines.
             cbuf.extra_mut().extend_from_slice(b"Host: ");
             cbuf.extra_from_buf(start as usize..end as usize);
             cbuf.extra_mut().extend_from_slice(b"\r\n");

@@ -224,6 +224,11 @@ where
                 }
             },
         };
+        // `set-status` between a status that has a body and one that has none (204, 304):
+        // the body goes on as the server framed it, so the client connection cannot carry
+        // another response after it.
+        let bodiless = |s: u16| matches!(s, 204 | 304);
+        let client_keep_alive = client_keep_alive && bodiless(status) == bodiless(head.status);
         let tail_start = sbuf.extra_len();
         if upgraded {
             sbuf.extra_mut()

@@ -451,6 +451,23 @@ fn line_part<'a>(view: &MessageView<'a>, part: LinePart) -> &'a [u8] {
     }
 }
 
+/// Writes an absolute-form request line in origin form (`/path?query`, `/` for an empty path).
+pub fn origin_form(
+    edit: &mut HeadEdit,
+    buf: &[u8],
+    extra: &mut Vec<u8>,
+) -> Result<(), RewriteError> {
+    let line = edit.line.bytes(buf, extra).to_vec();
+    let uri = line.splitn(3, |&b| b == b' ').nth(1).unwrap_or_default();
+    let rest = uri.get(authority_prefix(uri).len()..).unwrap_or_default();
+    let target: Vec<u8> = if rest.first() == Some(&b'/') {
+        rest.to_vec()
+    } else {
+        [b"/", rest].concat()
+    };
+    set_line_part(edit, buf, extra, LinePart::Uri, &target)
+}
+
 /// Rewrites one part of the request line to `value`.
 fn set_line_part(
     edit: &mut HeadEdit,

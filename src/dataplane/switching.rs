@@ -20,18 +20,24 @@ pub struct HeadView<'a> {
     minor: u8,
     peer: SocketAddr,
     local: SocketAddr,
+    /// An absolute-form target's authority: the Host the server gets, so the one ACLs see.
+    authority: Option<&'a [u8]>,
 }
 
 impl<'a> HeadView<'a> {
     /// The head `req` parsed from `buf`, of a client at `peer` connected to `local`.
     pub fn new(buf: &'a [u8], req: &RequestHead, peer: SocketAddr, local: SocketAddr) -> Self {
         let head = buf.get(req.start..req.len).unwrap_or_default();
+        let authority = req
+            .authority
+            .and_then(|(start, end)| buf.get(start as usize..end as usize));
         Self {
             head,
             line_len: req.line_len.min(head.len()),
             minor: req.minor,
             peer,
             local,
+            authority,
         }
     }
 
@@ -43,6 +49,7 @@ impl<'a> HeadView<'a> {
             minor: 0,
             peer,
             local,
+            authority: None,
         }
     }
 
@@ -71,6 +78,13 @@ impl RequestView for HeadView<'_> {
     fn for_each_header<'s>(&'s self, visit: &mut dyn FnMut(&'s [u8], &'s [u8]) -> bool) -> bool {
         // Header lines end in CRLF (the parser refused bare LF and folded lines).
         let lines = self.head.get(self.line_len + 2..).unwrap_or_default();
+        // Under an absolute-form target the server gets the authority as Host: ACLs read that
+        // one, never the client's own Host lines (which are not forwarded).
+        if let Some(authority) = self.authority {
+            if visit(b"host", authority) {
+                return true;
+            }
+        }
         for line in lines.split(|&b| b == b'\n') {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             if line.is_empty() {
@@ -80,6 +94,9 @@ impl RequestView for HeadView<'_> {
                 continue;
             };
             let (name, value) = (&line[..colon], &line[colon + 1..]);
+            if self.authority.is_some() && name.eq_ignore_ascii_case(b"host") {
+                continue;
+            }
             let value = value.trim_ascii();
             if visit(name, value) {
                 return true;

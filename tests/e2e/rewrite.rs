@@ -553,3 +553,127 @@ fn rules_rewrite_every_request_of_a_kept_connection() {
         );
     }
 }
+
+/// An absolute-form target names the site: a Host line naming another is refused (as
+/// HAProxy refuses it), and without one the authority is the Host rules and switching see,
+/// and the only one the server gets, with the target in origin form.
+#[test]
+fn absolute_form_targets_are_judged_by_their_authority_as_haproxy() {
+    let (b1, b2) = (Echo::named("one"), Echo::named("two"));
+    let config = |port: u16| {
+        let mut cfg = defaults("");
+        cfg.push_str(&format!(
+            "frontend f\n bind 127.0.0.1:{port}\n\
+             http-request deny if {{ hdr(host) -i admin.example }}\n\
+             http-request set-header Host internal.example if {{ path /rewrite }}\n\
+             use_backend two if {{ hdr(host) -i two.example }}\n\
+             default_backend one\n\
+             backend one\n server s 127.0.0.1:{}\n\
+             backend two\n server s 127.0.0.1:{}\n",
+            b1.port, b2.port
+        ));
+        cfg
+    };
+    let cases = [
+        "GET http://admin.example/x HTTP/1.1\r\nHost: www.example\r\nConnection: close\r\n\r\n",
+        "GET http://two.example/y?z=1 HTTP/1.1\r\nHost: one.example\r\nConnection: close\r\n\r\n",
+        "GET http://evil.example/rewrite HTTP/1.1\r\nHost: x.example\r\nConnection: close\r\n\r\n",
+    ];
+    let run = |port: u16| -> Vec<String> {
+        cases
+            .iter()
+            .map(|c| {
+                let answer = ask(port, c);
+                // What matters: the status, who answered, the target and every Host line the
+                // server got (the target's form may differ: HAProxy keeps absolute form).
+                answer
+                    .lines()
+                    .filter(|l| l.len() == 3 || l.starts_with("x-server") || l.starts_with("host:"))
+                    .collect::<Vec<_>>()
+                    .join("|")
+            })
+            .collect()
+    };
+    let ours = {
+        let port = free_port();
+        let _lb = Ringlb::start(&config(port));
+        run(port)
+    };
+    let theirs = {
+        let port = free_port();
+        let _hx = Haproxy::start_on_port(&config(port), port);
+        run(port)
+    };
+    assert_eq!(ours, theirs);
+    // A Host that names another site than the target is refused before any rule runs.
+    assert_eq!(ours, ["400", "400", "400"]);
+    // Without a Host (HTTP/1.0) the authority is the Host rules see and may rewrite, and
+    // the only one the server gets.
+    let port = free_port();
+    let _lb = Ringlb::start(&config(port));
+    let one_oh = |target: &str| ask(port, &format!("GET {target} HTTP/1.0\r\n\r\n"));
+    assert!(one_oh("http://admin.example/x").starts_with("403\n"));
+    let two = one_oh("http://two.example/y?z=1");
+    assert!(
+        two.contains("x-server: two") && two.contains("GET /y?z=1 HTTP/1.0"),
+        "{two}"
+    );
+    let rewritten = one_oh("http://evil.example/rewrite");
+    assert_eq!(rewritten.matches("host:").count(), 1, "{rewritten}");
+    assert!(
+        rewritten.contains("host: internal.example") && rewritten.contains("GET /rewrite "),
+        "{rewritten}"
+    );
+}
+
+/// Rules that change whether a response has a body (`set-status 204`, `set-method` to or
+/// from HEAD) close the client connection after that response: the body goes on as the
+/// server framed it, and no next response may be read from inside it.
+#[test]
+fn rules_that_change_body_framing_close_the_connection() {
+    let b = Echo::start();
+    let port = free_port();
+    let mut cfg = defaults("");
+    cfg.push_str(&format!(
+        "frontend f\n bind 127.0.0.1:{port}\n\
+         http-request set-method GET if {{ path /head-to-get }}\n\
+         http-request set-var(txn.p) path\n\
+         default_backend b\n\
+         backend b\n http-response set-status 204 if {{ var(txn.p) -m str /no-content }}\n\
+         server s 127.0.0.1:{}\n",
+        b.port
+    ));
+    let _lb = Ringlb::start(&cfg);
+    for first in ["GET /no-content", "HEAD /head-to-get"] {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+        write!(
+            s,
+            "{first} HTTP/1.1\r\nHost: h\r\n\r\nGET /next HTTP/1.1\r\nHost: h\r\n\r\n"
+        )
+        .unwrap();
+        let mut raw = Vec::new();
+        let _ = s.read_to_end(&mut raw);
+        let raw = String::from_utf8_lossy(&raw);
+        assert_eq!(statuses(&raw).len(), 1, "{first}: {raw}");
+        assert!(
+            raw.to_ascii_lowercase().contains("connection: close"),
+            "{first}: {raw}"
+        );
+        assert!(
+            !raw.contains("GET /next"),
+            "{first}: the next request was not served: {raw}"
+        );
+    }
+    // Without such a rule the connection stays open for the next request.
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    write!(
+        s,
+        "GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    assert_eq!(statuses(&String::from_utf8_lossy(&raw)).len(), 2);
+}

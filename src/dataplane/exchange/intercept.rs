@@ -193,13 +193,25 @@ impl<'a> Transaction<'a> {
         }
         cbuf.clear_extra();
         let limit = self.shard.buffers.size();
-        HeadEdit::new(
+        let mut edit = HeadEdit::new(
             cbuf.buf(),
             req.start..req.len,
             req.line_len,
             &req.facts.drop,
             limit,
-        )
+        );
+        if let Some((start, end)) = req.authority {
+            // An absolute-form target: rules see (and may change) the Host the server gets,
+            // the authority, and the target goes out in origin form, so that a rewritten Host
+            // cannot disagree with it. The client's own Host lines stay hidden.
+            let (buf, extra) = cbuf.split_mut();
+            let authority = buf.get(start as usize..end as usize).unwrap_or_default();
+            // Only a full side buffer can fail here; the request then goes as the client sent it.
+            let _ = edit
+                .add(extra, b"Host", authority)
+                .and_then(|()| rules::origin_form(&mut edit, buf, extra));
+        }
+        edit
     }
 
     /// `http_auth(LIST[, GROUPS])` against this shard's verdicts under this configuration.
@@ -250,8 +262,14 @@ impl<'a> Transaction<'a> {
         };
         self.vars = vars;
         let method = edit.line.bytes(buf, extra).split(|&b| b == b' ').next();
+        let before = req.method;
         req.method =
             Method::from_name(std::str::from_utf8(method.unwrap_or_default()).unwrap_or(""));
+        if (before == Method::Head) != (req.method == Method::Head) {
+            // The server answers the new method, the client expects an answer to its own:
+            // whether a body follows differs, so the connection ends after this response.
+            self.close_after = true;
+        }
         self.edit = Some(edit);
         outcome
     }
@@ -386,6 +404,7 @@ impl<'a> Transaction<'a> {
             b.http_conn_mode.max(self.fe.http_conn_mode)
         });
         let keep_alive = complete.is_some()
+            && !self.close_after
             && req.keep_alive
             && conn_mode != HttpConnMode::Close
             && !self.shard.stopping_flag().get();

@@ -98,6 +98,10 @@ pub enum RequestError {
     /// Not exactly one Host header in HTTP/1.1, or more than one in HTTP/1.0.
     #[error("missing or repeated Host header")]
     BadHost,
+    /// An absolute-form target whose authority is not the Host header's value: which one
+    /// names the site would depend on who reads it (HAProxy answers 400 too).
+    #[error("Host header differs from the target's authority")]
+    HostMismatch,
     /// A request target that is neither origin-form, `*` for OPTIONS, nor an http(s) URI
     /// with an authority and no user info.
     #[error("invalid request target")]
@@ -227,21 +231,21 @@ fn parse_request_head(
             Some(n) => BodyKind::Length(n),
         }
     };
-    // ringlb sends its own Transfer-Encoding line, and its own Host for an absolute target
-    // whose authority differs from Host (RFC 9112 §3.2.2: the authority wins).
+    // ringlb sends its own Transfer-Encoding line, and a Host for an absolute target that
+    // came without one (HTTP/1.0). An absolute target whose authority differs from Host is
+    // refused, as HAProxy does: rules and servers could otherwise read two different sites.
     let mut replaced = Spans::default();
     for &span in facts.te_lines.as_slice() {
         replaced.push(span.0 as usize, span.1 as usize);
     }
-    let authority = authority.filter(|&(a, b)| {
-        facts.host.is_none_or(|h| {
-            !buf[a as usize..b as usize]
-                .eq_ignore_ascii_case(&buf[h.value.0 as usize..h.value.1 as usize])
-        })
-    });
-    if let (Some(_), Some(host)) = (authority, facts.host) {
-        replaced.push(host.line.0 as usize, host.line.1 as usize);
+    if let (Some((a, b)), Some(h)) = (authority, facts.host) {
+        let same = buf[a as usize..b as usize]
+            .eq_ignore_ascii_case(&buf[h.value.0 as usize..h.value.1 as usize]);
+        if !same {
+            return Err(RequestError::HostMismatch);
+        }
     }
+    let authority = authority.filter(|_| facts.host.is_none());
     facts.drop = facts
         .drop
         .merged(replaced.as_slice())
@@ -558,11 +562,19 @@ mod tests {
             RequestError::BadHost
         );
         assert!(req("GET / HTTP/1.0\r\n\r\n").unwrap().is_some());
+        // A Host that names another site than the target: refused, as HAProxy 2.6 does.
         let head = "GET http://Real.example:81/p?q HTTP/1.1\r\nHost: other\r\n\r\n";
+        assert_eq!(req(head).unwrap_err(), RequestError::HostMismatch);
+        let head = "GET http://Real.example:81/p?q HTTP/1.1\r\nHost: real.example\r\n\r\n";
+        assert_eq!(
+            req(head).unwrap_err(),
+            RequestError::HostMismatch,
+            "the port counts"
+        );
+        let head = "GET http://Real.example:81/p?q HTTP/1.0\r\n\r\n";
         let r = req(head).unwrap().unwrap();
         let (a, b) = r.authority.unwrap();
         assert_eq!(&head[a as usize..b as usize], "Real.example:81");
-        assert_eq!(r.facts.drop.as_slice().len(), 1, "Host is replaced");
         let same = req("GET http://a/ HTTP/1.1\r\nHost: A\r\n\r\n")
             .unwrap()
             .unwrap();
