@@ -89,6 +89,22 @@ impl Drop for Haproxy {
     }
 }
 
+/// Runs `exchange` against ringlb, then against HAProxy, each started on `config` with a
+/// free port of its own (the first may still be letting go of its port): (ringlb's, HAProxy's).
+pub fn through_both<T>(config: impl Fn(u16) -> String, exchange: impl Fn(u16) -> T) -> (T, T) {
+    let ours = {
+        let port = crate::harness::free_port();
+        let _lb = crate::harness::Ringlb::start(&config(port));
+        exchange(port)
+    };
+    let theirs = {
+        let port = crate::harness::free_port();
+        let _hx = Haproxy::start_on_port(&config(port), port);
+        exchange(port)
+    };
+    (ours, theirs)
+}
+
 /// Sends `input` on a new connection to the UNIX socket at `path` and reads until the peer
 /// closes (at most 5 s); empty if nothing listens there. `echo input | socat - path`.
 pub fn raw(path: &Path, input: &[u8]) -> Vec<u8> {

@@ -7,8 +7,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use crate::haproxy::Haproxy;
-use crate::harness::{defaults, free_port, Ringlb};
+use crate::haproxy::through_both;
+use crate::harness::{defaults, free_port};
 use crate::rewrite::Echo;
 
 fn config(port: u16, one: u16, two: u16, dead: u16) -> String {
@@ -116,16 +116,7 @@ fn cookie_persistence_as_haproxy() {
         std::thread::sleep(Duration::from_millis(1500));
         cases.iter().map(|(m, p, c)| ask(port, m, p, c)).collect()
     };
-    let ours = {
-        let port = free_port();
-        let _lb = Ringlb::start(&config(port, one.port, two.port, dead));
-        run(port)
-    };
-    let theirs = {
-        let port = free_port();
-        let _hx = Haproxy::start_on_port(&config(port, one.port, two.port, dead), port);
-        run(port)
-    };
+    let (ours, theirs) = through_both(|port| config(port, one.port, two.port, dead), run);
     let mut diffs = Vec::new();
     for (((m, p, c), o), t) in cases.iter().zip(&ours).zip(&theirs) {
         if o != t {

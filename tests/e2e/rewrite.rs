@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
-use crate::haproxy::Haproxy;
+use crate::haproxy::through_both;
 use crate::harness::{defaults, free_port, Ringlb};
 
 /// A server that answers every request with its head as the body, and response headers for
@@ -241,16 +241,7 @@ fn request_and_response_rules_act_as_haproxys() {
         get("/resp-deny", ""),
     ];
     let run = |port: u16| -> Vec<String> { requests.iter().map(|r| ask(port, r)).collect() };
-    let ours = {
-        let port = free_port();
-        let _lb = Ringlb::start(&config(port, b1.port, b2.port));
-        run(port)
-    };
-    let theirs = {
-        let port = free_port();
-        let _hx = Haproxy::start_on_port(&config(port, b1.port, b2.port), port);
-        run(port)
-    };
+    let (ours, theirs) = through_both(|port| config(port, b1.port, b2.port), run);
     let mut diffs = Vec::new();
     for ((req, o), t) in requests.iter().zip(&ours).zip(&theirs) {
         // Where the two differ by design: HAProxy lets `del-header -m reg` remove
@@ -388,16 +379,7 @@ fn hostile_values_and_kept_connections_as_haproxy() {
             })
             .collect()
     };
-    let ours = {
-        let port = free_port();
-        let _lb = Ringlb::start(&config(port));
-        run(port)
-    };
-    let theirs = {
-        let port = free_port();
-        let _hx = Haproxy::start_on_port(&config(port), port);
-        run(port)
-    };
+    let (ours, theirs) = through_both(config, run);
     for (((what, _), o), t) in cases.iter().zip(&ours).zip(&theirs) {
         assert_eq!(o, t, "{what}: ringlb {o:?}, haproxy {t:?}");
     }
@@ -478,19 +460,13 @@ fn http_auth_guards_requests_as_haproxy() {
             })
             .collect()
     };
-    let ours = {
-        let port = free_port();
-        let _lb = Ringlb::start(&config(port));
-        // Twice: the second round answers from the shard's cache of verdicts.
+    // Twice: the second round answers from the shard's cache of verdicts.
+    let twice = |port: u16| {
         let first = run(port);
-        assert_eq!(first, run(port), "cached verdicts differ");
-        first
+        (first.clone(), run(port) == first)
     };
-    let theirs = {
-        let port = free_port();
-        let _hx = Haproxy::start_on_port(&config(port), port);
-        run(port)
-    };
+    let ((ours, cached_same), (theirs, _)) = through_both(config, twice);
+    assert!(cached_same, "cached verdicts differ");
     assert_eq!(ours, theirs);
     let codes: Vec<&str> = ours.iter().map(|a| &a[..3]).collect();
     assert_eq!(
@@ -594,16 +570,7 @@ fn absolute_form_targets_are_judged_by_their_authority_as_haproxy() {
             })
             .collect()
     };
-    let ours = {
-        let port = free_port();
-        let _lb = Ringlb::start(&config(port));
-        run(port)
-    };
-    let theirs = {
-        let port = free_port();
-        let _hx = Haproxy::start_on_port(&config(port), port);
-        run(port)
-    };
+    let (ours, theirs) = through_both(config, run);
     assert_eq!(ours, theirs);
     // A Host that names another site than the target is refused before any rule runs.
     assert_eq!(ours, ["400", "400", "400"]);

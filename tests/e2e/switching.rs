@@ -6,8 +6,8 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use crate::backend::Backend;
-use crate::haproxy::Haproxy;
-use crate::harness::{defaults, free_port, Ringlb};
+use crate::haproxy::through_both;
+use crate::harness::defaults;
 
 /// The body of `GET path` with `Host: host` (the backend's name), or the status line.
 fn ask(port: u16, path: &str, host: &str) -> String {
@@ -74,16 +74,7 @@ fn use_backend_rules_route_as_haproxy_does() {
     ];
     let run =
         |port: u16| -> Vec<String> { requests.iter().map(|(p, h)| ask(port, p, h)).collect() };
-    let ours = {
-        let port = free_port();
-        let _lb = Ringlb::start(&config(port));
-        run(port)
-    };
-    let theirs = {
-        let port = free_port();
-        let _hx = Haproxy::start_on_port(&config(port), port);
-        run(port)
-    };
+    let (ours, theirs) = through_both(config, run);
     assert_eq!(ours, theirs, "ringlb vs HAProxy for {requests:?}");
     // And what that is, so the test cannot pass on two identical mistakes.
     assert_eq!(
@@ -142,16 +133,7 @@ fn dynamic_backend_names_route_as_haproxy_does() {
             })
             .collect()
     };
-    let ours = {
-        let port = free_port();
-        let _lb = Ringlb::start(&config(port));
-        run(port)
-    };
-    let theirs = {
-        let port = free_port();
-        let _hx = Haproxy::start_on_port(&config(port), port);
-        run(port)
-    };
+    let (ours, theirs) = through_both(config, run);
     assert_eq!(ours, theirs, "ringlb vs HAProxy for {hosts:?}");
     assert_eq!(ours, ["api", "web", "fallback", "web"]);
 }

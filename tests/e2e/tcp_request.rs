@@ -7,7 +7,7 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::haproxy::{cli, Haproxy};
+use crate::haproxy::{cli, through_both, Haproxy};
 use crate::harness::{free_port, temp_dir, Ringlb};
 
 /// A server that sends its name, then echoes until the client half-closes.
@@ -354,16 +354,7 @@ fn a_tcp_frontend_upgrades_to_an_http_backend_as_haproxy_does() {
         ));
         out
     };
-    let ours = {
-        let port = free_port();
-        let _lb = Ringlb::start(&config(port));
-        exchange(port)
-    };
-    let theirs = {
-        let port = free_port();
-        let _hx = Haproxy::start_on_port(&config(port), port);
-        exchange(port)
-    };
+    let (ours, theirs) = through_both(config, exchange);
     assert_eq!(ours, theirs);
     assert_eq!(ours.len(), 3, "{ours:?}");
     assert!(
