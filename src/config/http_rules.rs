@@ -814,16 +814,8 @@ pub fn compile(
                     warn_request_only(c, acls, &rule.location, diag);
                 }
             }
-            let condition = match &rule.condition {
-                None => None,
-                Some(c) => match CompiledCondition::compile(c, acls) {
-                    Ok(compiled) => Some(Arc::new(compiled)),
-                    Err(e) => {
-                        diag.error(&rule.location, format!("'{what}': {e}"));
-                        return None;
-                    }
-                },
-            };
+            let condition =
+                acl::compile_reported(rule.condition.as_ref(), acls, &rule.location, what, diag)?;
             Some(HttpRule {
                 action: rule.action.clone(),
                 condition,

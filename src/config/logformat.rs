@@ -425,9 +425,11 @@ impl FormatString {
                         write_ip(&mut text, addr, flags.hex);
                         out.extend_from_slice(text.as_bytes());
                     };
-                    let now = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .unwrap_or_default();
+                    let now = || {
+                        std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .unwrap_or_default()
+                    };
                     match var {
                         FormatVar::ClientIp => {
                             if let Some(a) = view.src() {
@@ -454,9 +456,9 @@ impl FormatString {
                             context.backend.unwrap_or(context.frontend).as_bytes(),
                         ),
                         FormatVar::Pid => num(out, u64::from(std::process::id()), 4),
-                        FormatVar::Seconds => num(out, now.as_secs(), 8),
+                        FormatVar::Seconds => num(out, now().as_secs(), 8),
                         FormatVar::Millis => {
-                            let _ = write!(out, "{:03}", now.subsec_millis());
+                            let _ = write!(out, "{:03}", now().subsec_millis());
                         }
                         FormatVar::UniqueId => {
                             out.extend_from_slice(context.unique_id.unwrap_or("").as_bytes())

@@ -163,6 +163,24 @@ const VALUED: &[&str] = &[
     "init-addr",
 ];
 
+/// What a server option without a value does to the settings.
+type Flag = fn(&mut ServerDefaults);
+
+/// Options that take no value, and what each does.
+const FLAGS: &[(&str, Flag)] = &[
+    ("check", |s| s.check.enabled = true),
+    ("no-check", |s| s.check.enabled = false),
+    ("backup", |s| s.backup = true),
+    ("no-backup", |s| s.backup = false),
+    ("disabled", |s| s.disabled = true),
+    ("enabled", |s| s.disabled = false),
+    ("send-proxy", |s| s.send_proxy = SendProxy::V1),
+    ("send-proxy-v2", |s| s.send_proxy = SendProxy::V2),
+    ("no-send-proxy", |s| s.send_proxy = SendProxy::Off),
+    ("no-send-proxy-v2", |s| s.send_proxy = SendProxy::Off),
+    ("check-send-proxy", |s| s.check.send_proxy = true),
+];
+
 /// Applies server options to `settings`; things accepted without effect go to `notes`. Every
 /// wrong option is reported (not only the first), up to a word whose arity is unknown.
 fn apply_options(
@@ -172,20 +190,8 @@ fn apply_options(
 ) -> Vec<String> {
     let mut errors = Vec::new();
     while let Some(option) = words.first() {
-        let flag: Option<fn(&mut ServerDefaults)> = match option.as_str() {
-            "check" => Some(|s| s.check.enabled = true),
-            "no-check" => Some(|s| s.check.enabled = false),
-            "backup" => Some(|s| s.backup = true),
-            "no-backup" => Some(|s| s.backup = false),
-            "disabled" => Some(|s| s.disabled = true),
-            "enabled" => Some(|s| s.disabled = false),
-            "send-proxy" => Some(|s| s.send_proxy = SendProxy::V1),
-            "send-proxy-v2" => Some(|s| s.send_proxy = SendProxy::V2),
-            "no-send-proxy" | "no-send-proxy-v2" => Some(|s| s.send_proxy = SendProxy::Off),
-            "check-send-proxy" => Some(|s| s.check.send_proxy = true),
-            _ => None,
-        };
-        if let Some(apply) = flag {
+        let flag = FLAGS.iter().find(|(name, _)| name == option);
+        if let Some((_, apply)) = flag {
             apply(settings);
             words = &words[1..];
             continue;
@@ -328,29 +334,14 @@ fn parse_check_addr(text: &str) -> Result<IpAddr, String> {
 }
 
 fn unknown(option: &str) -> String {
-    const SUPPORTED: &[&str] = &[
-        "weight",
-        "check",
-        "no-check",
-        "inter",
-        "fastinter",
-        "downinter",
-        "rise",
-        "fall",
-        "port",
-        "addr",
-        "observe",
-        "error-limit",
-        "on-error",
-        "on-marked-down",
-        "backup",
-        "no-backup",
-        "maxconn",
-        "disabled",
-        "enabled",
-        "init-addr",
-    ];
-    let list = SUPPORTED.join(", ");
+    // `cookie` is read before the other options (its value is the server's own).
+    let supported: Vec<&str> = FLAGS
+        .iter()
+        .map(|(name, _)| *name)
+        .chain(VALUED.iter().copied())
+        .chain(["cookie"])
+        .collect();
+    let list = supported.join(", ");
     if arity(SERVER_OPTIONS, option).is_some() {
         return format!("{} (supported: {list})", suggest::not_yet(option));
     }

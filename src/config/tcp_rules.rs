@@ -224,16 +224,14 @@ pub fn compile(
     diag: &mut Diagnostics,
 ) {
     let one = |rule: &TcpRuleDraft, sub: &str, diag: &mut Diagnostics| -> Option<TcpRule> {
-        let condition = match &rule.condition {
-            None => None,
-            Some(c) => match CompiledCondition::compile(c, acls) {
-                Ok(compiled) => Some(Arc::new(compiled)),
-                Err(e) => {
-                    diag.error(&rule.location, format!("'tcp-request {sub}': {e}"));
-                    return None;
-                }
-            },
-        };
+        let label = format!("tcp-request {sub}");
+        let condition = super::acl::compile_reported(
+            rule.condition.as_ref(),
+            acls,
+            &rule.location,
+            &label,
+            diag,
+        )?;
         if sub == "connection" {
             if let Some(c) = &rule.condition {
                 warn_never_matching(c, acls, &rule.location, diag);

@@ -41,13 +41,7 @@ pub fn finish(
         proxy.force_persist = draft
             .force_persist
             .iter()
-            .filter_map(|(c, at)| match acl::CompiledCondition::compile(c, acls) {
-                Ok(compiled) => Some(Arc::new(compiled)),
-                Err(e) => {
-                    diag.error(at, format!("'force-persist': {e}"));
-                    None
-                }
-            })
+            .filter_map(|(c, at)| acl::compile_reported(Some(c), acls, at, "force-persist", diag)?)
             .collect();
         super::tcp_rules::compile(&draft.tcp_request, acls, &mut proxy.tcp_request, diag);
         proxy.httpchk = draft.http_check.result();
@@ -178,16 +172,9 @@ fn resolve_switching(
             } else {
                 SwitchTarget::Backend(find_backend(draft, drafts, "use_backend", name, at, diag)?)
             };
-            let condition = match condition {
-                None => None,
-                Some(c) => match acl::CompiledCondition::compile(c, &draft.proxy.acls) {
-                    Ok(compiled) => Some(Arc::new(compiled)),
-                    Err(e) => {
-                        diag.error(at, format!("'use_backend {name}': {e}"));
-                        return None;
-                    }
-                },
-            };
+            let label = format!("use_backend {name}");
+            let condition =
+                acl::compile_reported(condition.as_ref(), &draft.proxy.acls, at, &label, diag)?;
             Some(SwitchRule {
                 backend,
                 condition,

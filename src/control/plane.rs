@@ -537,12 +537,7 @@ impl ControlPlane {
             .map(|c| c.last.describe())
             .unwrap_or_default();
         let (active, backup) = self.usable_counts(proxy);
-        let who = format!(
-            "{}Server {}/{}",
-            if s.backup { "Backup " } else { "" },
-            p.name,
-            s.name
-        );
+        let who = server_label(p, s);
         if up {
             log::warn!(
                 "{who} is UP, {reason}. {active} active and {backup} backup servers online. 0 sessions requeued, 0 total in queue."
@@ -576,12 +571,7 @@ impl ControlPlane {
             return;
         };
         let (active, backup) = self.usable_counts(proxy);
-        let who = format!(
-            "{}Server {}/{}",
-            if s.backup { "Backup " } else { "" },
-            p.name,
-            s.name
-        );
+        let who = server_label(p, s);
         if up {
             log::warn!("{who} is UP/READY (leaving forced maintenance).");
         } else {
@@ -736,6 +726,12 @@ fn records(config: &Config) -> Vec<Vec<ServerRecord>> {
                 .collect()
         })
         .collect()
+}
+
+/// "Server be/s1" or "Backup Server be/s2", as HAProxy names a server in its messages.
+fn server_label(proxy: &crate::config::Proxy, server: &crate::config::Server) -> String {
+    let kind = if server.backup { "Backup " } else { "" };
+    format!("{kind}Server {}/{}", proxy.name, server.name)
 }
 
 /// A control plane over `text` with one shard, and the shard's end of the snapshots.

@@ -2,28 +2,13 @@
 //! as the server must see it (`indirect`, `prefix`), and the response's cookie lines
 //! (`insert`, `rewrite`, `prefix`, `preserve`, `nocache`), with HAProxy 2.6's behaviour.
 
-use crate::config::acl::RequestView;
 use crate::config::cookie::{CookieMode, CookieSettings};
 use crate::config::{Proxy, ServerId};
 
 use super::rewrite::{HeadEdit, RewriteError};
 
-/// The first value of cookie `name` in the request's Cookie headers.
-pub fn request_cookie<'v, V: RequestView + ?Sized>(view: &'v V, name: &str) -> Option<&'v [u8]> {
-    let mut found = None;
-    view.for_each_header(&mut |n, v| {
-        if !n.eq_ignore_ascii_case(b"cookie") {
-            return false;
-        }
-        found = pairs(v)
-            .find(|(k, _)| *k == name.as_bytes())
-            .map(|(_, v)| v);
-        found.is_some()
-    });
-    found
-}
-
-/// `NAME=VALUE` pairs of a Cookie header value, trimmed.
+/// `NAME=VALUE` pairs of a Cookie header value, trimmed (to rewrite the header; reading one
+/// cookie is the ACL engine's `cookie_value`).
 fn pairs(value: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
     value.split(|&b| b == b';').filter_map(|pair| {
         let pair = pair.trim_ascii();

@@ -10,8 +10,7 @@ use crate::config::{Config, Proxy, ProxyId, SwitchTarget};
 
 use super::http1::RequestHead;
 
-/// A parsed request head, borrowed from the receive buffer, as ACLs see it (or a bare
-/// connection, with an empty head).
+/// A parsed request head, borrowed from the receive buffer, as ACLs see it.
 pub struct HeadView<'a> {
     /// The head's bytes: request line, header lines, final CRLF.
     head: &'a [u8],
@@ -38,18 +37,6 @@ impl<'a> HeadView<'a> {
             peer,
             local,
             authority,
-        }
-    }
-
-    /// A connection before any byte is read (`mode tcp`): addresses only, no request.
-    pub fn connection(peer: SocketAddr, local: SocketAddr) -> Self {
-        Self {
-            head: b"",
-            line_len: 0,
-            minor: 0,
-            peer,
-            local,
-            authority: None,
         }
     }
 

@@ -26,7 +26,7 @@ use super::inspect::{inspect, PayloadView, Take};
 use super::io::{read_with_timeout, set_reset_on_close, unless_idle, within, ReadOutcome};
 use super::session::{serve_upgraded, Upgrade};
 use super::shard::{Connection, Shard};
-use super::switching::{choose_backend, HeadView};
+use super::switching::choose_backend;
 use super::upstream::Dispatch;
 
 /// How a tunnel ended.
@@ -395,7 +395,7 @@ pub async fn serve_tcp(conn: Connection, client: TcpStream) {
         return;
     }
     // Its connection is never pooled either: only HTTP exchanges put connections back.
-    let hash = super::hashkey::request_hash(be, &HeadView::connection(peer, local));
+    let hash = super::hashkey::request_hash(be, &PayloadView::connection(peer, local));
     let mut dispatch = Dispatch::fresh().hashed(hash).client(peer, local);
     let upstream = dispatch
         .connect(shard, snap, be, local.port(), &mut record.timers)

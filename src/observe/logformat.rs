@@ -67,7 +67,7 @@ fn write_value(line: &mut String, flags: FormatFlags, value: Option<&str>) {
 }
 
 /// A number `%{+X}` does not apply to (HAProxy writes those in decimal whatever the flags).
-fn number(line: &mut String, _flags: FormatFlags, n: i64) {
+fn number(line: &mut String, n: i64) {
     let _ = write!(line, "{n}");
 }
 
@@ -131,11 +131,11 @@ fn var_value(
                 Timer::Zero => 0,
                 Timer::Quiet => t.request,
             };
-            number(line, flags, v);
+            number(line, v);
         }
-        FormatVar::Status => number(line, flags, record.status.map_or(-1, i64::from)),
-        FormatVar::BytesOut => number(line, flags, record.bytes_out as i64),
-        FormatVar::BytesIn => number(line, flags, extras.map_or(0, |e| e.bytes_in) as i64),
+        FormatVar::Status => number(line, record.status.map_or(-1, i64::from)),
+        FormatVar::BytesOut => number(line, record.bytes_out as i64),
+        FormatVar::BytesIn => number(line, extras.map_or(0, |e| e.bytes_in) as i64),
         FormatVar::Termination => text(line, &String::from_utf8_lossy(&record.termination)),
         FormatVar::TerminationCookies => text(
             line,
@@ -143,7 +143,6 @@ fn var_value(
         ),
         FormatVar::Conns(who) => number(
             line,
-            flags,
             match who {
                 Occupant::Process => occupancy.process,
                 Occupant::Frontend => occupancy.frontend,
@@ -151,8 +150,8 @@ fn var_value(
                 Occupant::Server => occupancy.server,
             },
         ),
-        FormatVar::Retries => number(line, flags, i64::from(record.retries)),
-        FormatVar::Queue => number(line, flags, 0),
+        FormatVar::Retries => number(line, i64::from(record.retries)),
+        FormatVar::Queue => number(line, 0),
         FormatVar::Captures { response, list } => {
             let Some(values) = extras.map(|e| {
                 if response {
@@ -191,7 +190,7 @@ fn var_value(
             write_value(line, flags, value.map(escape).as_deref());
         }
         FormatVar::Cookie => text(line, "-"),
-        FormatVar::Hostname => text(line, &hostname()),
+        FormatVar::Hostname => text(line, hostname()),
         FormatVar::Options => {}
     }
 }

@@ -5,6 +5,7 @@
 use crate::config::{Proxy, ServerId};
 
 use super::hashing::full_hash;
+use super::snapshot::gcd;
 
 /// Points per unit of weight on a consistent-hash ring (HAProxy's `BE_WEIGHT_SCALE`).
 const WEIGHT_SCALE: u32 = 16;
@@ -156,14 +157,6 @@ fn ring(proxy: &Proxy, in_use: &[(u16, u32)]) -> Box<[(u32, u16)]> {
     // Stable: equal keys (rare) keep declaration order, as the tree keeps insertion order.
     points.sort_by_key(|&(key, _)| key);
     points.into()
-}
-
-fn gcd(a: u32, b: u32) -> u32 {
-    if b == 0 {
-        a
-    } else {
-        gcd(b, a % b)
-    }
 }
 
 #[cfg(test)]

@@ -247,7 +247,8 @@ pub fn smooth_wrr(servers: &[(u16, u32)]) -> Vec<u16> {
     order
 }
 
-fn gcd(a: u32, b: u32) -> u32 {
+/// The greatest common divisor, by which weights are divided (round robin, hash tables).
+pub(super) fn gcd(a: u32, b: u32) -> u32 {
     if b == 0 {
         a
     } else {

@@ -270,3 +270,31 @@ fn reset(stream: &TcpStream) {
         );
     }
 }
+
+/// A raw TCP server that sends `name` first, then echoes every byte until the client
+/// half-closes.
+pub fn tcp_echo(name: &'static str) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            std::thread::spawn(move || {
+                let _ = conn.write_all(name.as_bytes());
+                let mut buf = [0u8; 65536];
+                loop {
+                    match conn.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            if conn.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+                let _ = conn.shutdown(Shutdown::Write);
+            });
+        }
+    });
+    port
+}

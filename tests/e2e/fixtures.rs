@@ -14,14 +14,15 @@
 //! What both agree on is asserted too, so two identical mistakes cannot pass.
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Shutdown, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::backend::tcp_echo;
 use crate::haproxy::{cli, Haproxy};
 use crate::harness::{free_port, repo, ringlb_bin, temp_dir, Ringlb};
-use crate::rewrite::Echo;
+use crate::rewrite::{push_body, Echo};
 
 /// `tests/fixtures/NAME` with each `{KEY}` replaced by its value. A placeholder left
 /// unfilled fails the test.
@@ -156,19 +157,7 @@ fn normalised(raw: &[u8]) -> String {
         }
     }
     out.push_str("--\n");
-    if body.contains(" HTTP/1.") {
-        for line in body.split("\r\n").filter(|l| !l.is_empty()) {
-            match line.split_once(':') {
-                Some((n, _)) if n.eq_ignore_ascii_case("connection") => {}
-                Some((n, v)) if !line.contains(" HTTP/1.") => {
-                    out.push_str(&format!("{}:{v}\n", n.to_ascii_lowercase()))
-                }
-                _ => out.push_str(&format!("{line}\n")),
-            }
-        }
-    } else {
-        out.push_str(body);
-    }
+    push_body(&mut out, body);
     out
 }
 
@@ -611,28 +600,6 @@ fn fixtures_compose_lab_with_sticky_sessions_as_haproxy() {
     assert!(ours[12].contains("set-cookie: SERVERID=app2; path=/\n"));
 }
 
-/// A raw TCP node: says `NAME:` first, then echoes every byte until the client half-closes.
-fn tcp_node(name: &'static str) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            std::thread::spawn(move || {
-                let _ = conn.write_all(format!("{name}:").as_bytes());
-                let mut buf = [0u8; 16384];
-                while let Ok(n @ 1..) = conn.read(&mut buf) {
-                    if conn.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-                let _ = conn.shutdown(Shutdown::Write);
-            });
-        }
-    });
-    port
-}
-
 /// Waits (at most 8 s) until `show stat` on `sock` says `server` of `backend` is DOWN; its
 /// rows then.
 fn wait_down(sock: &Path, backend: &str, server: &str) -> Vec<String> {
@@ -648,7 +615,7 @@ fn wait_down(sock: &Path, backend: &str, server: &str) -> Vec<String> {
 
 #[test]
 fn fixtures_kubernetes_api_tcp_balancer_as_haproxy() {
-    let (node1, node2) = (tcp_node("cp-1"), tcp_node("cp-2"));
+    let (node1, node2) = (tcp_echo("cp-1:"), tcp_echo("cp-2:"));
     // The third control-plane node is down: nothing listens on its port.
     let node3 = free_port();
     let vars = [

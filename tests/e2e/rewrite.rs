@@ -116,20 +116,26 @@ fn ask(port: u16, request: &str) -> String {
         }
     }
     out.push('\n');
-    if body.contains(" HTTP/1.1\r\n") {
-        for line in body.split("\r\n").filter(|l| !l.is_empty()) {
-            match line.split_once(':') {
-                Some((n, _)) if n.eq_ignore_ascii_case("connection") => {}
-                Some((n, v)) if !line.contains(" HTTP/1.") => {
-                    out.push_str(&format!("{}:{v}\n", n.to_ascii_lowercase()))
-                }
-                _ => out.push_str(&format!("{line}\n")),
-            }
-        }
-    } else {
-        out.push_str(body);
-    }
+    push_body(&mut out, body);
     out
+}
+
+/// Appends `body` to `out`; a body that is an echoed request head with its header names
+/// lower-cased (HAProxy's are) and its `connection` lines left out (each proxy writes its own).
+pub fn push_body(out: &mut String, body: &str) {
+    if !body.contains(" HTTP/1.") {
+        out.push_str(body);
+        return;
+    }
+    for line in body.split("\r\n").filter(|l| !l.is_empty()) {
+        match line.split_once(':') {
+            Some((n, _)) if n.eq_ignore_ascii_case("connection") => {}
+            Some((n, v)) if !line.contains(" HTTP/1.") => {
+                out.push_str(&format!("{}:{v}\n", n.to_ascii_lowercase()))
+            }
+            _ => out.push_str(&format!("{line}\n")),
+        }
+    }
 }
 
 fn config(port: u16, b1: u16, b2: u16) -> String {

@@ -1,37 +1,11 @@
 //! `mode tcp`: a byte relay to the balanced server.
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener};
+use std::net::Shutdown;
 use std::time::Duration;
 
+use crate::backend::tcp_echo;
 use crate::harness::{connect, free_port, Ringlb};
-
-/// An echo server that prefixes its name and echoes until the client half-closes.
-fn echo_server(name: &'static str) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            std::thread::spawn(move || {
-                let _ = conn.write_all(name.as_bytes());
-                let mut buf = [0u8; 65536];
-                loop {
-                    match conn.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => {
-                            if conn.write_all(&buf[..n]).is_err() {
-                                break;
-                            }
-                        }
-                    }
-                }
-                let _ = conn.shutdown(Shutdown::Write);
-            });
-        }
-    });
-    port
-}
 
 #[test]
 fn tcp_mode_relays_both_ways_with_half_close_and_balances() {
@@ -53,7 +27,7 @@ fn pipes(pid: u32) -> usize {
 }
 
 fn relay_scenario(options: &str, pipes_per_session: usize) {
-    let (a, b) = (echo_server("A:"), echo_server("B:"));
+    let (a, b) = (tcp_echo("A:"), tcp_echo("B:"));
     let port = free_port();
     let config = format!(
         "defaults\n mode tcp\n timeout connect 1s\n timeout client 5s\n timeout server 5s\n{options}\
@@ -99,7 +73,7 @@ fn ss_timers(filter: &str) -> String {
 
 #[test]
 fn tcpka_options_set_so_keepalive_on_each_side() {
-    let (a, b) = (echo_server("A:"), echo_server("B:"));
+    let (a, b) = (tcp_echo("A:"), tcp_echo("B:"));
     let (ka, plain) = (free_port(), free_port());
     let config = format!(
         "defaults\n mode tcp\n timeout connect 1s\n timeout client 5s\n timeout server 5s\n\

@@ -3,34 +3,13 @@
 //! ringlb give the same routing, the same refusals and the same `dcon`/`dreq`/`stot` counts.
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Shutdown, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::backend::tcp_echo;
 use crate::haproxy::{cli, through_both, Haproxy};
 use crate::harness::{free_port, temp_dir, Ringlb};
-
-/// A server that sends its name, then echoes until the client half-closes.
-fn named_echo(name: &'static str) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            std::thread::spawn(move || {
-                let _ = conn.write_all(name.as_bytes());
-                let mut buf = [0u8; 65536];
-                while let Ok(n) = conn.read(&mut buf) {
-                    if n == 0 || conn.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-                let _ = conn.shutdown(Shutdown::Write);
-            });
-        }
-    });
-    port
-}
 
 /// A TLS 1.2 ClientHello naming `name` (a cipher, the server name between two other
 /// extensions), in one record.
@@ -150,10 +129,10 @@ fn counters(socket: &Path) -> Vec<String> {
 #[test]
 fn tcp_request_rules_and_payload_switching_match_haproxy() {
     let servers = [
-        ("sni_a", named_echo("A:")),
-        ("sni_b", named_echo("B:")),
-        ("pay", named_echo("P:")),
-        ("other", named_echo("O:")),
+        ("sni_a", tcp_echo("A:")),
+        ("sni_b", tcp_echo("B:")),
+        ("pay", tcp_echo("P:")),
+        ("other", tcp_echo("O:")),
     ];
     let hello_a = client_hello("A.example.com");
     let hello_b = client_hello("www.b.example.com");

@@ -811,6 +811,18 @@ fn header_occurrences<'a, V: RequestView + ?Sized>(
     result
 }
 
+/// The value of the first cookie `name` of the request's Cookie headers (`req.cook(NAME)`).
+pub fn cookie_value<'a, V: RequestView + ?Sized>(view: &'a V, name: &[u8]) -> Option<&'a [u8]> {
+    let mut found = None;
+    cookies(view, &mut |n, v| {
+        if n == name {
+            found = Some(v);
+        }
+        found.is_some()
+    });
+    found
+}
+
 /// Visits `NAME=VALUE` pairs of the Cookie headers until `f` returns true.
 fn cookies<'a, V: RequestView + ?Sized>(
     view: &'a V,

@@ -19,6 +19,25 @@ pub use parse::{parse_acl_expr, parse_condition, predefined, PREDEFINED};
 pub use pattern::Patterns;
 pub use sample::{SampleExpr, VarName};
 
+/// A rule's optional condition compiled against `acls`: `Some(None)` for a rule without one,
+/// `None` when it does not compile (reported at `at`, the rule named by `label`).
+pub fn compile_reported(
+    condition: Option<&crate::config::model::Condition>,
+    acls: &[crate::config::model::Acl],
+    at: &crate::config::model::Location,
+    label: &str,
+    diag: &mut crate::config::error::Diagnostics,
+) -> Option<Option<std::sync::Arc<CompiledCondition>>> {
+    match condition.map(|c| CompiledCondition::compile(c, acls)) {
+        None => Some(None),
+        Some(Ok(compiled)) => Some(Some(std::sync::Arc::new(compiled))),
+        Some(Err(e)) => {
+            diag.error(at, format!("'{label}': {e}"));
+            None
+        }
+    }
+}
+
 /// Why an ACL expression or condition was refused, worded as HAProxy words it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AclError {

@@ -22,7 +22,7 @@ pub fn process_info(plane: &ControlPlane, now: Instant) -> ProcessInfo {
     ProcessInfo {
         version: env!("CARGO_PKG_VERSION").to_string(),
         pid: std::process::id(),
-        node: node_name().to_string(),
+        node: crate::observe::httplog::hostname().to_string(),
         uptime: now.saturating_duration_since(plane.started()),
         shards: plane.drivers().to_vec(),
         current_connections: plane.open_connections(),
@@ -45,12 +45,6 @@ pub fn process_info(plane: &ControlPlane, now: Instant) -> ProcessInfo {
                 .join(", ")
         }),
     }
-}
-
-/// This host's name, asked of the system once (the log lines use the same).
-fn node_name() -> &'static str {
-    static NODE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    NODE.get_or_init(crate::observe::httplog::hostname)
 }
 
 fn percentiles(h: &LatencyHistogram) -> Percentiles {

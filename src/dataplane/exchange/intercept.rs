@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 
 use monoio::net::TcpStream;
 
+use crate::config::acl::eval::cookie_value;
 use crate::config::acl::RequestView;
 use crate::config::logfields::captured;
 use crate::config::logformat::FormatContext;
@@ -18,9 +19,7 @@ use super::super::body::BodyProgress;
 use super::super::error::{Phase, ProxyError};
 use super::super::http1::{Method, Outgoing, RequestHead};
 use super::super::io::write_all;
-use super::super::persist::{
-    designated, edit_request, request_cookie, request_needs_edit, ResponseCookie,
-};
+use super::super::persist::{designated, edit_request, request_needs_edit, ResponseCookie};
 use super::super::response::{last_header, ResponseRules};
 use super::super::rewrite::HeadEdit;
 use super::super::rules::{self, Answer, AnswerKind, MessageView, Outcome, RuleContext, Vars};
@@ -318,7 +317,7 @@ impl<'a> Transaction<'a> {
     ) -> Option<Slot> {
         let settings = be.cookie.as_ref()?;
         let value = self.with_view(cbuf, req, |view| {
-            request_cookie(view, &settings.name).map(<[u8]>::to_vec)
+            cookie_value(view, settings.name.as_bytes()).map(<[u8]>::to_vec)
         })?;
         let server = designated(be, settings, &value);
         self.cookie_server = server;
