@@ -21,12 +21,36 @@ pub fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A loopback port nobody listens on right now.
+/// A loopback port nobody listens on right now, and none of this process's earlier answers.
+///
+/// Ports come from below the kernel's ephemeral range: a port the kernel handed out and we
+/// released could be taken by any parallel test's outgoing connection before the proxy under
+/// test binds it (CI saw exactly that). Below the range only explicit binds compete, and a
+/// counter keeps this process's answers distinct.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free port")
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let (low, span) = explicit_port_range();
+    // Different test binaries start at different places (they run one after another, but a
+    // leftover child of an earlier one may still hold a port).
+    let start = std::process::id() as usize * 7919;
+    for _ in 0..span {
+        let port = low + ((start + NEXT.fetch_add(1, Ordering::Relaxed)) % span) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port below the ephemeral range")
+}
+
+/// The first port and size of the range `free_port` draws from: the 16384 ports (at most)
+/// under `net.ipv4.ip_local_port_range`, never the privileged ones.
+fn explicit_port_range() -> (u16, usize) {
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let low = ephemeral_low.saturating_sub(16384).max(1024);
+    (low, usize::from(ephemeral_low.saturating_sub(low)).max(1))
 }
 
 /// A fresh temporary directory for one test.

@@ -120,7 +120,7 @@ fn every_hash_type_and_key_picks_the_server_haproxy_picks() {
         .map(|n| Backend::start(n))
         .collect();
     let count = HASH_TYPES.len() * ALGORITHMS.len();
-    let mut ports = distinct_ports(2 * count);
+    let mut ports = (0..2 * count).map(|_| free_port()).collect::<Vec<u16>>();
     let theirs = ports.split_off(count);
     let ours = ports;
     let _lb = Ringlb::start(&sections(&ours, &servers));
@@ -154,16 +154,6 @@ fn every_hash_type_and_key_picks_the_server_haproxy_picks() {
     }
     // Not one server for everything: the comparison above is between real choices.
     assert_eq!(spread.len(), 4, "{spread:?}");
-}
-
-/// `n` different free loopback ports (each held until all are found).
-fn distinct_ports(n: usize) -> Vec<u16> {
-    let held: Vec<std::net::TcpListener> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    held.iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect()
 }
 
 /// Where each of `asks` lands on `port`.
