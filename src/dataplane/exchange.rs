@@ -5,7 +5,6 @@ use std::cell::{Cell, RefCell};
 use std::future::{poll_fn, Future};
 use std::net::{IpAddr, SocketAddr};
 use std::pin::pin;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Instant, SystemTime};
@@ -15,11 +14,8 @@ use monoio::net::TcpStream;
 
 use crate::config::{ForwardFor, HttpConnMode, LogFormat, Proxy, ProxyId, ServerId};
 use crate::state::log::LogExtras;
-use crate::state::{
-    BackendShared, CapturedError, LogEvent, LogRecord, ShardCounters, Side, Snapshot, Timers,
-};
+use crate::state::{CapturedError, LogEvent, LogRecord, ShardCounters, Side, Snapshot, Timers};
 
-use super::balance::acquire_server;
 use super::body::{upload, BodyProgress};
 use super::deadline::{coarse_now, Deadline};
 use super::error::{count_abort, Phase, ProxyError};
@@ -27,9 +23,9 @@ use super::head::{read_head, HeadError};
 use super::http1::errpos::error_position;
 use super::http1::{BodyKind, Outgoing, RequestFramer, RequestHead};
 use super::io::{
-    check_idle, lingering_close, read, set_reset_on_close, write_all, write_planned, IdleCheck,
-    ReadOutcome, WriteError,
+    lingering_close, read, set_reset_on_close, write_all, write_planned, ReadOutcome, WriteError,
 };
+use super::private::{PrivateConn, PrivateConns};
 use super::response::{relay_response, RelayEnd, ResponsePlan};
 use super::rewrite::HeadEdit;
 use super::rules::{Outcome, Vars};
@@ -56,22 +52,9 @@ pub struct KeepAlive {
     pub client: TcpStream,
     /// Bytes of the next request already read.
     pub pending: Option<Outgoing>,
-    /// A server connection that belongs to this client alone (boxed: it is rare, and it
+    /// Server connections that belong to this client alone (boxed: they are rare, and they
     /// would otherwise enlarge every idle connection's task).
-    pub private: Option<Box<PrivateConn>>,
-}
-
-/// A server connection bound to one client connection: the server answered with
-/// `WWW-Authenticate: NTLM` or `Negotiate`, which authenticate the connection rather than the
-/// request, so it must never serve another client (HAProxy marks it private too).
-pub struct PrivateConn {
-    /// The backend's balancing state: after a reload that changed the backend (or gave its
-    /// id to another), it is not the same state, and the connection is not reused.
-    shared: Arc<BackendShared>,
-    server: ServerId,
-    addr: SocketAddr,
-    stream: TcpStream,
-    deadline: Rc<Deadline>,
+    pub private: Option<Box<PrivateConns>>,
 }
 
 /// A relayed exchange on its way to being accounted for.
@@ -86,10 +69,11 @@ struct Done {
 
 /// The state of one request on its way through.
 pub struct Transaction<'a> {
-    /// The client's private server connection, until a request uses or discards it.
-    private: Option<Box<PrivateConn>>,
-    /// The server connection in use is private to this client.
-    private_in_use: bool,
+    /// The client's private server connections, but while a request is being dispatched.
+    private: Option<Box<PrivateConns>>,
+    /// The server connection in use is one of the client's private ones: its place among
+    /// them.
+    private_in_use: Option<u64>,
     shard: &'a Shard,
     snap: &'a Snapshot,
     /// This shard's counters under `snap`.
@@ -148,7 +132,7 @@ impl<'a> Transaction<'a> {
             && (fe.log_format != LogFormat::Default || fe.log_format_string.is_some());
         Self {
             private: None,
-            private_in_use: false,
+            private_in_use: None,
             shard,
             snap,
             counters: snap.shard_counters(shard.id),
@@ -203,7 +187,7 @@ impl<'a> Transaction<'a> {
         mut self,
         mut client: TcpStream,
         mut cbuf: Outgoing,
-        private: Option<Box<PrivateConn>>,
+        private: Option<Box<PrivateConns>>,
     ) -> After {
         self.private = private;
         let mut req = match self.read_head(&mut client, &mut cbuf).await {
@@ -354,29 +338,24 @@ impl<'a> Transaction<'a> {
             let mut dispatch = Dispatch::default()
                 .client(self.peer, self.local)
                 .hashed(self.hash_key(be, &cbuf, req))
-                .persisted(persisted);
-            let mut private = self.take_private(be);
+                .persisted(persisted)
+                .private(self.private.take());
             // When the request head went out (the start of HAProxy's `Tr`); set per attempt.
             let mut sent_at: Instant;
             // Connect, send the head (and the body bytes already here), and for complete requests
             // wait for the first response bytes: a reused connection that fails before answering
             // is retried on a new one.
             let upstream = loop {
-                self.private_in_use = private.is_some();
-                let connected = match private.take() {
-                    Some(up) => Ok(up),
-                    None => {
-                        dispatch
-                            .connect(
-                                self.shard,
-                                self.snap,
-                                be,
-                                self.local.port(),
-                                &mut self.timers,
-                            )
-                            .await
-                    }
-                };
+                let connected = dispatch
+                    .connect(
+                        self.shard,
+                        self.snap,
+                        be,
+                        self.local.port(),
+                        &mut self.timers,
+                    )
+                    .await;
+                self.private_in_use = dispatch.private_reused;
                 self.retries = dispatch.retries;
                 let mut up = match connected {
                     Ok(up) => up,
@@ -448,6 +427,7 @@ impl<'a> Transaction<'a> {
                     }
                 }
             };
+            self.private = dispatch.take_private();
             let server_counters = &self.counters.servers[be.id][upstream.slot.server];
             server_counters.sessions_total.incr();
             server_counters
@@ -756,22 +736,27 @@ impl<'a> Transaction<'a> {
                 && conn_mode == HttpConnMode::KeepAlive
                 && req.minor == 1;
             let private = relayed.connection_auth
-                || self.private_in_use
+                || self.private_in_use.is_some()
                 || be
                     .servers
                     .get(server)
                     .is_some_and(|s| s.send_proxy != crate::config::SendProxy::Off);
-            let mut kept_private = None;
             let view = self.snap.backend(be.id);
             if let (true, Some(view)) = (keep_server && private && relayed.client_keep_alive, view)
             {
-                kept_private = Some(Box::new(PrivateConn {
+                let conns = self.private.get_or_insert_with(Box::default);
+                if relayed.connection_auth {
+                    conns.prefer_held();
+                }
+                let order = self.private_in_use.unwrap_or_else(|| conns.stamp());
+                conns.keep(PrivateConn {
                     shared: Arc::clone(&view.shared),
                     server,
                     addr,
                     stream,
                     deadline,
-                }));
+                    order,
+                });
             } else if keep_server && !private && self.shard.may_pool(self.snap, be, server, addr) {
                 self.shard.conns.put(addr, stream, deadline);
             }
@@ -802,7 +787,7 @@ impl<'a> Transaction<'a> {
             After::KeepAlive(KeepAlive {
                 client,
                 pending,
-                private: kept_private,
+                private: self.private.take(),
             })
         }
     }
@@ -860,24 +845,6 @@ impl<'a> Transaction<'a> {
             ProxyError::RewriteFailed { response: false },
         )
         .await
-    }
-
-    /// The client's private server connection as an upstream for `be`, if it can still
-    /// serve: same backend, server still usable, nothing unexpected waiting on it.
-    fn take_private(&mut self, be: &Proxy) -> Option<Upstream> {
-        let conn = *self.private.take()?;
-        let view = self.snap.backend(be.id)?;
-        if !Arc::ptr_eq(&conn.shared, &view.shared) || check_idle(&conn.stream) != IdleCheck::Open {
-            return None;
-        }
-        let slot = acquire_server(be, view, conn.server)?;
-        Some(Upstream {
-            stream: conn.stream,
-            reused: true,
-            slot,
-            addr: conn.addr,
-            deadline: conn.deadline,
-        })
     }
 
     fn count_server_error(&self, up: &Upstream, response: bool) {

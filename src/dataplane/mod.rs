@@ -19,6 +19,7 @@ pub mod io;
 pub mod listener;
 pub mod persist;
 pub mod pool;
+pub mod private;
 pub mod proxyhdr;
 pub mod response;
 pub mod rewrite;

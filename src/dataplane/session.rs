@@ -11,10 +11,11 @@ use crate::config::tcp_rules::TcpAction;
 use crate::config::Mode;
 use crate::state::Snapshot;
 
-use super::exchange::{After, KeepAlive, PrivateConn, Transaction};
+use super::exchange::{After, KeepAlive, Transaction};
 use super::http1::Outgoing;
 use super::inspect::{discard_pending, inspect, Take};
 use super::io::{check_idle, IdleCheck};
+use super::private::PrivateConns;
 use super::shard::Connection;
 
 /// A `mode tcp` connection switched to a `mode http` backend: HAProxy 2.x upgrades it to
@@ -59,8 +60,8 @@ fn serve(
         let deadline = shard.deadlines.register(client.as_raw_fd());
         // Bytes of a pipelined request read along with the previous one.
         let mut pending: Option<Outgoing> = None;
-        // A server connection that only this client may use (NTLM, Negotiate).
-        let mut private: Option<Box<PrivateConn>> = None;
+        // Server connections that only this client may use (PROXY header, NTLM, Negotiate).
+        let mut private: Option<Box<PrivateConns>> = None;
         let mut served: u64 = 0;
         let fe = &conn.snap.config.proxies[conn.frontend];
         let upgraded = upgrade.is_some();

@@ -8,14 +8,15 @@ use std::time::{Duration, Instant};
 
 use monoio::net::TcpStream;
 
-use crate::config::{Proxy, SendProxy, ServerId};
+use crate::config::{Balance, Proxy, SendProxy, ServerId};
 use crate::state::counters::Gauge;
 use crate::state::{BackendView, Snapshot, Timers};
 
-use super::balance::{pick, BackendQueue, NoPick, Slot, Turn};
+use super::balance::{acquire_server, pick, BackendQueue, NoPick, Slot, Turn};
 use super::deadline::Deadline;
 use super::error::ProxyError;
 use super::io::within;
+use super::private::PrivateConns;
 use super::proxyhdr::send_header;
 use super::shard::Shard;
 
@@ -50,6 +51,13 @@ pub struct Dispatch {
     hash: Option<u32>,
     /// The client and the address it connected to, for a `send-proxy` server.
     client: Option<(SocketAddr, SocketAddr)>,
+    /// The client's own server connections (PROXY header sent, or authenticated).
+    private: Option<Box<PrivateConns>>,
+    /// The server of an authenticated private connection was considered already.
+    preference_seen: bool,
+    /// The connection returned last is one of the client's private ones: its place among
+    /// them.
+    pub private_reused: Option<u64>,
 }
 
 impl Dispatch {
@@ -66,6 +74,7 @@ impl Dispatch {
     pub fn persisted(mut self, slot: Option<Slot>) -> Self {
         if slot.is_some() {
             self.again = slot;
+            self.preference_seen = true;
         }
         self
     }
@@ -74,6 +83,18 @@ impl Dispatch {
     pub fn client(mut self, peer: SocketAddr, local: SocketAddr) -> Self {
         self.client = Some((peer, local));
         self
+    }
+
+    /// Lends the client's own server connections: a request takes the one to the server it
+    /// is sent to, if there is one.
+    pub fn private(mut self, conns: Option<Box<PrivateConns>>) -> Self {
+        self.private = conns;
+        self
+    }
+
+    /// Gives the client's own server connections back (those no request took).
+    pub fn take_private(&mut self) -> Option<Box<PrivateConns>> {
+        self.private.take()
     }
 
     /// Balances on `hash`, the request's key under a hash-based `balance` (`None`: no key).
@@ -100,7 +121,7 @@ impl Dispatch {
         timers: &mut Timers,
     ) -> Result<Upstream, ProxyError> {
         loop {
-            let slot = match self.again.take() {
+            let slot = match self.again.take().or_else(|| self.preferred(snap, backend)) {
                 Some(slot) => slot,
                 None => self.pick(shard, snap, backend, timers).await?,
             };
@@ -111,6 +132,27 @@ impl Dispatch {
                 server.addr.addr
             };
             let counters = &snap.shard_counters(shard.id).servers[backend.id][slot.server];
+            self.private_reused = None;
+            if let (false, Some(own), Some(view)) = (
+                self.fresh_only,
+                self.private.as_mut(),
+                snap.backend(backend.id),
+            ) {
+                if let Some(conn) = own.take(&view.shared, slot.server, addr) {
+                    counters.reuses.incr();
+                    if timers.connect < 0 {
+                        timers.connect = 0;
+                    }
+                    self.private_reused = Some(conn.order);
+                    return Ok(Upstream {
+                        stream: conn.stream,
+                        reused: true,
+                        slot,
+                        addr,
+                        deadline: conn.deadline,
+                    });
+                }
+            }
             // A connection that began with a PROXY header speaks for one client only.
             let proxied = server.send_proxy != SendProxy::Off;
             if !self.fresh_only && !proxied {
@@ -212,6 +254,19 @@ impl Dispatch {
                 self.again = Some(slot);
             }
         }
+    }
+
+    /// On the first attempt of a request not sent by persistence: the first server the
+    /// client prefers (`PrivateConns::preferred`) that can take the request now.
+    fn preferred(&mut self, snap: &Snapshot, backend: &Proxy) -> Option<Slot> {
+        if std::mem::replace(&mut self.preference_seen, true)
+            || matches!(backend.balance, Balance::Hash(_))
+        {
+            return None;
+        }
+        let view = snap.backend(backend.id)?;
+        let mut servers = self.private.as_ref()?.preferred(&view.shared);
+        servers.find_map(|server| acquire_server(backend, view, server))
     }
 
     /// A slot on a server of `backend`: at once if one is free and nobody on this shard

@@ -24,6 +24,7 @@ mod health;
 mod http;
 mod logformat;
 mod logging;
+mod private_conns;
 mod proxy_protocol;
 mod resources;
 mod rewrite;
