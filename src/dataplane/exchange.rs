@@ -253,10 +253,6 @@ impl<'a> Transaction<'a> {
         cbuf: &mut Outgoing,
     ) -> Result<Option<RequestHead>, ProxyError> {
         let deadline = self.fe.timeouts.request_head().map(|t| self.started + t);
-        let named = self
-            .forwardfor()
-            .filter(|ff| ff.if_none)
-            .map(|ff| ff.header.clone());
         let mut framer = RequestFramer::default();
         let read = read_head(
             client,
@@ -264,7 +260,7 @@ impl<'a> Transaction<'a> {
             self.client_deadline,
             usize::MAX,
             || deadline.map(|d| d.saturating_duration_since(coarse_now())),
-            |buf| framer.frame(buf, named.as_deref()),
+            |buf| framer.frame(buf),
         )
         .await;
         match read {
@@ -281,8 +277,7 @@ impl<'a> Transaction<'a> {
 
     /// `option forwardfor` of the backend, else of the frontend.
     fn forwardfor(&self) -> Option<&'a ForwardFor> {
-        // The chosen backend's, once there is one (before, while the head is read: the
-        // default backend's, for `if-none`).
+        // The chosen backend's (the default one's when none was chosen yet).
         let be = self.backend.or_else(|| {
             self.fe
                 .default_backend
@@ -804,6 +799,18 @@ impl<'a> Transaction<'a> {
         if self.edit.is_none() {
             cbuf.clear_extra();
         }
+        // As HAProxy, `if-none` looks at the head the rules left (they may add or remove it).
+        let forwardfor = self.forwardfor().filter(|ff| {
+            let ip = client_ip(self.peer);
+            let excepted = ff.except.is_some_and(|net| net.contains(ip));
+            let name = ff.header.as_bytes();
+            let present = || {
+                self.with_view(cbuf, req, |view| {
+                    view.for_each_header(&mut |n, _| n.eq_ignore_ascii_case(name))
+                })
+            };
+            !(excepted || (ff.if_none && present()))
+        });
         let tail_start = cbuf.extra_len();
         if let (Some((start, end)), None) = (req.authority, &self.edit) {
             // An absolute-form target's authority replaces Host (RFC 9112 §3.2.2); a rewritten
@@ -813,12 +820,8 @@ impl<'a> Transaction<'a> {
             cbuf.extra_mut().extend_from_slice(b"\r\n");
         }
         let extra = cbuf.extra_mut();
-        if let Some(ff) = self.forwardfor() {
-            let ip = client_ip(self.peer);
-            let excepted = ff.except.is_some_and(|net| net.contains(ip));
-            if !(excepted || (ff.if_none && req.facts.has_named)) {
-                let _ = write!(extra, "{}: {}\r\n", ff.header, ip);
-            }
+        if let Some(ff) = forwardfor {
+            let _ = write!(extra, "{}: {}\r\n", ff.header, client_ip(self.peer));
         }
         if req.body == BodyKind::Chunked {
             // The one coding a request may carry, in one normalised line.

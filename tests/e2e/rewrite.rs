@@ -650,3 +650,51 @@ fn rules_that_change_body_framing_close_the_connection() {
     let _ = s.read_to_end(&mut raw);
     assert_eq!(statuses(&String::from_utf8_lossy(&raw)).len(), 2);
 }
+
+/// `option forwardfor if-none` looks at the head the rules left, in the backend switching
+/// chose: a rule that removes the client's header gets the proxy's added, one that sets it
+/// keeps the proxy's out, as HAProxy decides.
+#[test]
+fn forwardfor_if_none_sees_the_head_after_rules_and_switching_as_haproxy() {
+    let (plain, guarded) = (Echo::named("plain"), Echo::named("guarded"));
+    let config = |port: u16| {
+        let mut cfg = defaults("");
+        cfg.push_str(&format!(
+            "frontend f\n bind 127.0.0.1:{port}\n\
+             http-request del-header X-Forwarded-For if {{ path_beg /strip }}\n\
+             http-request set-header X-Forwarded-For 192.0.2.7 if {{ path_beg /set }}\n\
+             use_backend guarded if {{ path_end /g }}\n\
+             default_backend plain\n\
+             backend plain\n server s 127.0.0.1:{}\n\
+             backend guarded\n option forwardfor if-none\n server s 127.0.0.1:{}\n",
+            plain.port, guarded.port
+        ));
+        cfg
+    };
+    let cases: Vec<String> = ["/strip/g", "/set/g", "/keep/g", "/keep", "/strip/x"]
+        .iter()
+        .flat_map(|path| {
+            ["X-Forwarded-For: 198.51.100.1\r\n", ""].map(|xff| {
+                format!("GET {path} HTTP/1.1\r\nHost: h\r\n{xff}Connection: close\r\n\r\n")
+            })
+        })
+        .collect();
+    let run = |port: u16| -> Vec<String> {
+        cases
+            .iter()
+            .map(|c| {
+                ask(port, c)
+                    .lines()
+                    .filter(|l| l.starts_with("x-server") || l.starts_with("x-forwarded-for"))
+                    .collect::<Vec<_>>()
+                    .join("|")
+            })
+            .collect()
+    };
+    let (ours, theirs) = through_both(config, run);
+    assert_eq!(ours, theirs, "ringlb vs HAProxy");
+    assert_eq!(
+        ours[0], "x-server: guarded|x-forwarded-for: 127.0.0.1",
+        "a removed header is added back: {ours:?}"
+    );
+}

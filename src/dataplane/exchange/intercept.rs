@@ -288,7 +288,7 @@ impl<'a> Transaction<'a> {
 
     /// Calls `f` with the request head as ACLs see it now: the receive buffer as read, or
     /// the head as rules rewrote it (with their variables and `http_auth`).
-    fn with_view<R>(
+    pub(super) fn with_view<R>(
         &self,
         cbuf: &Outgoing,
         req: &RequestHead,

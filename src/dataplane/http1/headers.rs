@@ -77,8 +77,6 @@ pub struct HeaderFacts {
     pub expect_continue: bool,
     /// An `Expect` value other than 100-continue.
     pub expect_other: bool,
-    /// The header named by the caller (e.g. X-Forwarded-For) is present.
-    pub has_named: bool,
     /// `WWW-Authenticate: NTLM` or `Negotiate`: the server authenticates the connection, not
     /// the request, so the connection must stay with this client.
     pub connection_auth: bool,
@@ -133,7 +131,6 @@ pub fn scan(
     base: &[u8],
     headers: &[httparse::Header<'_>],
     direction: Direction,
-    named: Option<&str>,
 ) -> Result<HeaderFacts, HeaderError> {
     let mut facts = HeaderFacts::default();
     let mut upgrade_header = false;
@@ -144,9 +141,6 @@ pub fn scan(
     for h in headers {
         let name = h.name.as_bytes();
         let line = line_span(base, h);
-        if named.is_some_and(|n| n.as_bytes().eq_ignore_ascii_case(name)) {
-            facts.has_named = true;
-        }
         match name.len() {
             4 if name.eq_ignore_ascii_case(b"host") => {
                 facts.hosts += 1;
@@ -334,7 +328,7 @@ mod tests {
         let mut headers = [httparse::EMPTY_HEADER; 32];
         let mut req = httparse::Request::new(&mut headers);
         req.parse(head).unwrap();
-        scan(head, req.headers, direction, Some("x-forwarded-for"))
+        scan(head, req.headers, direction)
     }
 
     fn dropped(head: &[u8], f: &HeaderFacts) -> Vec<String> {
@@ -349,7 +343,7 @@ mod tests {
     fn hop_by_hop_lines_are_dropped() {
         let head = b"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, X-Secret\r\nKeep-Alive: 5\r\nX-Secret: 1\r\nX-Forwarded-For: 1.1.1.1\r\nAccept: */*\r\n\r\n";
         let f = facts(head, Direction::Request).unwrap();
-        assert!(f.keep_alive && !f.close && f.has_named);
+        assert!(f.keep_alive && !f.close);
         assert_eq!(f.hosts, 1);
         assert_eq!(
             dropped(head, &f),
@@ -417,7 +411,7 @@ mod tests {
         let mut headers = [httparse::EMPTY_HEADER; 8];
         let mut resp = httparse::Response::new(&mut headers);
         resp.parse(head).unwrap();
-        let f = scan(head, resp.headers, Direction::Response, None).unwrap();
+        let f = scan(head, resp.headers, Direction::Response).unwrap();
         assert_eq!(dropped(head, &f), vec!["Content-Length: 3\r\n"]);
     }
 
@@ -443,7 +437,7 @@ mod tests {
             let mut headers = [httparse::EMPTY_HEADER; 8];
             let mut resp = httparse::Response::new(&mut headers);
             resp.parse(head.as_bytes()).unwrap();
-            let f = scan(head.as_bytes(), resp.headers, Direction::Response, None).unwrap();
+            let f = scan(head.as_bytes(), resp.headers, Direction::Response).unwrap();
             assert_eq!(f.connection_auth, private, "{value}");
         }
     }

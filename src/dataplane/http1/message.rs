@@ -156,11 +156,7 @@ pub struct RequestFramer {
 
 impl RequestFramer {
     /// Looks at every byte read so far; `Ok(Some(head))` once a whole head is there.
-    pub fn frame(
-        &mut self,
-        buf: &[u8],
-        named: Option<&str>,
-    ) -> Result<Option<RequestHead>, RequestError> {
+    pub fn frame(&mut self, buf: &[u8]) -> Result<Option<RequestHead>, RequestError> {
         if !self.started {
             self.skip += leading_empty_lines(&buf[self.skip..]);
             let rest = &buf[self.skip..];
@@ -174,24 +170,19 @@ impl RequestFramer {
             HeadEnd::Fault(HeadFault::BareLf) => Err(RequestError::BareLf),
             HeadEnd::Fault(HeadFault::EmptyFirstLine) => Err(RequestError::Malformed),
             HeadEnd::Complete(len) => {
-                parse_request_head(&buf[..self.skip + len], self.skip, named).map(Some)
+                parse_request_head(&buf[..self.skip + len], self.skip).map(Some)
             }
         }
     }
 }
 
 /// Parses a request head from the start of `buf`; `Ok(None)` when more bytes are needed.
-/// `named` is a header whose presence is reported (for `option forwardfor if-none`).
-pub fn parse_request(buf: &[u8], named: Option<&str>) -> Result<Option<RequestHead>, RequestError> {
-    RequestFramer::default().frame(buf, named)
+pub fn parse_request(buf: &[u8]) -> Result<Option<RequestHead>, RequestError> {
+    RequestFramer::default().frame(buf)
 }
 
 /// Parses the complete head `buf[start..]` (its CRLF line endings already checked).
-fn parse_request_head(
-    buf: &[u8],
-    start: usize,
-    named: Option<&str>,
-) -> Result<RequestHead, RequestError> {
+fn parse_request_head(buf: &[u8], start: usize) -> Result<RequestHead, RequestError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     match req.parse(&buf[start..]) {
@@ -204,7 +195,7 @@ fn parse_request_head(
     if method == Method::Connect {
         return Err(RequestError::Connect);
     }
-    let mut facts = scan(buf, req.headers, Direction::Request, named).map_err(|e| match e {
+    let mut facts = scan(buf, req.headers, Direction::Request).map_err(|e| match e {
         HeaderError::BadContentLength => RequestError::BadContentLength,
         HeaderError::TooManyHopHeaders => RequestError::TooManyHopHeaders,
     })?;
@@ -361,7 +352,7 @@ pub fn parse_response_head(buf: &[u8], method: Method) -> Result<ResponseHead, R
         return Err(ResponseError::Malformed);
     }
     let minor = resp.version.unwrap_or(1);
-    let facts = scan(buf, resp.headers, Direction::Response, None).map_err(|e| match e {
+    let facts = scan(buf, resp.headers, Direction::Response).map_err(|e| match e {
         HeaderError::BadContentLength => ResponseError::BadContentLength,
         HeaderError::TooManyHopHeaders => ResponseError::Malformed,
     })?;
@@ -417,7 +408,7 @@ mod tests {
     use super::*;
 
     fn req(s: &str) -> Result<Option<RequestHead>, RequestError> {
-        parse_request(s.as_bytes(), Some("x-forwarded-for"))
+        parse_request(s.as_bytes())
     }
 
     #[test]
@@ -601,11 +592,11 @@ mod tests {
         let mut framer = RequestFramer::default();
         for end in 0..head.len() - 3 {
             assert!(
-                framer.frame(&head[..end], None).unwrap().is_none(),
+                framer.frame(&head[..end]).unwrap().is_none(),
                 "at {end}"
             );
         }
-        let r = framer.frame(head, None).unwrap().unwrap();
+        let r = framer.frame(head).unwrap().unwrap();
         assert_eq!((r.start, r.len), (2, head.len() - 3));
     }
 
