@@ -202,7 +202,7 @@ fn serve(conn: Connection, stream: TcpStream, proxied: bool) {
 /// Reads the PROXY header of a connection to an `accept-proxy` bind, then serves it as the
 /// client the header names. A missing or malformed header closes the connection without a
 /// word, as HAProxy does.
-fn serve_proxied(mut conn: Connection, stream: TcpStream) {
+fn serve_proxied(mut conn: Connection, mut stream: TcpStream) {
     let fe = &conn.snap.config.proxies[conn.frontend];
     let limit = match fe.mode {
         Mode::Http => fe.timeouts.http_request.or(fe.timeouts.client),
@@ -210,7 +210,7 @@ fn serve_proxied(mut conn: Connection, stream: TcpStream) {
     };
     let (shard_id, peer) = (conn.shard.id, conn.peer);
     let task = async move {
-        match read_header(&stream, limit).await {
+        match read_header(&mut stream, limit).await {
             Ok(addrs) => {
                 if let Some((client, local)) = addrs {
                     conn.peer = client;

@@ -3,14 +3,15 @@
 //!
 //! The header is read with `MSG_PEEK` and then consumed to its exact length, so not one byte
 //! of the request after it is taken: the session reads the request as if the header had
-//! never been there.
+//! never been there. A header that arrives in pieces is taken as it comes, each read asking
+//! only for bytes the header certainly still has, and waiting for them (no polling).
 
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
-use monoio::io::AsyncWriteRentExt;
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 
 use crate::config::SendProxy;
@@ -36,15 +37,11 @@ pub enum HeaderError {
 /// forever; a connection that never speaks must not be held for ever).
 const DEFAULT_LIMIT: Duration = Duration::from_secs(10);
 
-/// How long to wait before peeking again at a header that came in pieces (readability does
-/// not change while unread bytes wait, so waiting for it would spin).
-const PIECE_PAUSE: Duration = Duration::from_millis(5);
-
 /// Reads and consumes the PROXY header at the start of `stream` within `limit`: the
 /// original (client, destination) addresses, or `None` when the header says to keep the
 /// connection's own (`UNKNOWN`, `LOCAL`).
 pub async fn read_header(
-    stream: &TcpStream,
+    stream: &mut TcpStream,
     limit: Option<Duration>,
 ) -> Result<Option<(SocketAddr, SocketAddr)>, HeaderError> {
     match within(Some(limit.unwrap_or(DEFAULT_LIMIT)), read_complete(stream)).await {
@@ -54,29 +51,42 @@ pub async fn read_header(
 }
 
 async fn read_complete(
-    stream: &TcpStream,
+    stream: &mut TcpStream,
 ) -> Result<Option<(SocketAddr, SocketAddr)>, HeaderError> {
+    // Usually the whole header is in the first segment: peek, then take exactly it.
     let mut buf = vec![0u8; proxyproto::V1_MAX + 1];
-    loop {
+    let n = loop {
         if stream.readable(false).await.is_err() {
             return Err(HeaderError::Closed);
         }
         let Some(n) = peek(stream, &mut buf)? else {
             continue;
         };
+        let wanted = proxyproto::wanted(&buf[..n]).min(V2_MAX);
         match proxyproto::parse(&buf[..n])? {
             Some(header) => {
                 consume(stream, header.len)?;
                 return Ok(header.addrs);
             }
-            None => {
-                let wanted = proxyproto::wanted(&buf[..n]).min(V2_MAX);
-                if wanted > buf.len() {
-                    buf.resize(wanted, 0);
-                    continue;
-                }
-                monoio::time::sleep(PIECE_PAUSE).await;
-            }
+            // A v2 header longer than the first peek: look again with room for all of it.
+            None if wanted > buf.len() => buf.resize(wanted, 0),
+            None => break n,
+        }
+    };
+    // A header in pieces: what is there is all header (it is not complete), so take it, then
+    // read what it certainly still lacks until it is whole.
+    consume(stream, n)?;
+    buf.truncate(n);
+    loop {
+        let more = proxyproto::certain_more(&buf);
+        let piece = Vec::with_capacity(more);
+        let (read, piece) = stream.read(piece).await;
+        match read {
+            Ok(0) | Err(_) => return Err(HeaderError::Closed),
+            Ok(_) => buf.extend_from_slice(&piece),
+        }
+        if let Some(header) = proxyproto::parse(&buf)? {
+            return Ok(header.addrs);
         }
     }
 }

@@ -74,6 +74,23 @@ pub fn wanted(buf: &[u8]) -> usize {
     }
 }
 
+/// How many more bytes a header that starts with `buf` (and is not complete in it) has for
+/// certain: a reader may take that many without taking a byte of what follows the header.
+pub fn certain_more(buf: &[u8]) -> usize {
+    /// The shortest version 1 header.
+    const V1_MIN: usize = b"PROXY UNKNOWN\r\n".len();
+    let need = if is_prefix(buf, &V2_SIGNATURE) {
+        wanted(buf).max(16).saturating_sub(buf.len())
+    } else if buf.len() < V1_MIN {
+        V1_MIN - buf.len()
+    } else if buf.ends_with(b"\r") {
+        1
+    } else {
+        2
+    };
+    need.max(1)
+}
+
 /// Whether `buf` and `full` agree on their common length.
 fn is_prefix(buf: &[u8], full: &[u8]) -> bool {
     let n = buf.len().min(full.len());
@@ -264,6 +281,29 @@ mod tests {
 
     fn addr(s: &str) -> SocketAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn certain_more_never_reaches_past_the_header() {
+        let headers = [
+            b"PROXY UNKNOWN\r\n".to_vec(),
+            b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n".to_vec(),
+            build(true, None),
+            build(true, Some((addr("1.2.3.4:1"), addr("5.6.7.8:2")))),
+            build(true, Some((addr("[::1]:1"), addr("[::2]:2")))),
+        ];
+        for header in headers {
+            // From every partial start, reading `certain_more` at a time lands exactly on
+            // the header's end.
+            for start in 1..header.len() {
+                let mut at = start;
+                while parse(&header[..at]).unwrap().is_none() {
+                    at += certain_more(&header[..at]);
+                    assert!(at <= header.len(), "{header:?} from {start}");
+                }
+                assert_eq!(at, header.len(), "{header:?} from {start}");
+            }
+        }
     }
 
     #[test]

@@ -100,6 +100,13 @@ fn accept_proxy_takes_the_client_from_the_header() {
     let (a, b) = header.split_at(10);
     let rest = [b, GET_HEADERS].concat();
     assert_eq!(forwarded_for(&exchange(port, &[a, &rest])), "203.0.113.9");
+    // v1 in three writes, the last starting between CR and LF, the request right behind.
+    let pieces: [&[u8]; 3] = [
+        b"PROXY TCP4 192.0.2.",
+        b"3 198.51.100.2 56325 443\r",
+        &[b"\n".as_slice(), GET_HEADERS].concat(),
+    ];
+    assert_eq!(forwarded_for(&exchange(port, &pieces)), "192.0.2.3");
     // v2 LOCAL (a health check through a proxy): the connection's own address stays.
     let local = [SIG.as_slice(), &[0x20, 0x00, 0, 0], GET_HEADERS].concat();
     assert_eq!(forwarded_for(&exchange(port, &[&local])), "127.0.0.1");
@@ -107,10 +114,10 @@ fn accept_proxy_takes_the_client_from_the_header() {
     let unknown = [b"PROXY UNKNOWN\r\n".as_slice(), GET_HEADERS].concat();
     assert_eq!(forwarded_for(&exchange(port, &[&unknown])), "127.0.0.1");
     // The log line names the original client (%ci:%cp).
-    let out = lb.wait_stdout_lines(5);
+    let out = lb.wait_stdout_lines(6);
     assert!(out.contains("192.0.2.1:56324 ["), "{out}");
     assert!(out.contains("203.0.113.9:4242 ["), "{out}");
-    assert_eq!(backend.requests(), 5);
+    assert_eq!(backend.requests(), 6);
 }
 
 #[test]

@@ -591,10 +591,7 @@ mod tests {
         let head = b"\r\nPOST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc";
         let mut framer = RequestFramer::default();
         for end in 0..head.len() - 3 {
-            assert!(
-                framer.frame(&head[..end]).unwrap().is_none(),
-                "at {end}"
-            );
+            assert!(framer.frame(&head[..end]).unwrap().is_none(), "at {end}");
         }
         let r = framer.frame(head).unwrap().unwrap();
         assert_eq!((r.start, r.len), (2, head.len() - 3));

@@ -70,10 +70,7 @@ fn parsers_survive_random_input() {
 fn valid_heads_parse_whatever_the_split() {
     let head = b"POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n";
     for cut in 0..head.len() {
-        assert!(
-            parse_request(&head[..cut]).unwrap().is_none(),
-            "cut {cut}"
-        );
+        assert!(parse_request(&head[..cut]).unwrap().is_none(), "cut {cut}");
     }
     let full = parse_request(head).unwrap().unwrap();
     assert_eq!(full.len, head.len());
