@@ -87,11 +87,16 @@ pub struct ResponseCookie<'a> {
     /// Insert mode: the client lacks a valid cookie for this server (and, with `postonly`,
     /// the request was a POST).
     pub insert: bool,
+    /// The request's method is safe (GET, HEAD, OPTIONS, TRACE): its response is cacheable
+    /// unless the response says otherwise.
+    pub safe_method: bool,
 }
 
-/// Applies `cookie` to the response head under rewriting.
+/// Applies `cookie` to the response head under rewriting, whose status was `status` as the
+/// server sent it.
 pub fn edit_response(
     cookie: &ResponseCookie<'_>,
+    status: u16,
     edit: &mut HeadEdit,
     buf: &[u8],
     extra: &mut Vec<u8>,
@@ -123,7 +128,7 @@ pub fn edit_response(
                     b"set-cookie",
                     settings.set_cookie(cookie.value).as_bytes(),
                 )?;
-                if settings.nocache && cacheable(edit, buf, extra) {
+                if settings.nocache && cacheable(cookie.safe_method, status, edit, buf, extra) {
                     edit.add(extra, b"cache-control", b"private")?;
                 }
             }
@@ -161,24 +166,52 @@ fn cookie_name(set_cookie: &[u8]) -> &[u8] {
     set_cookie[..end].trim_ascii()
 }
 
-/// HAProxy's view of a cacheable response, as far as `nocache` goes: an explicit freshness
-/// (`max-age`, `s-maxage`) and no `private`, `no-cache` or `no-store`.
-fn cacheable(edit: &HeadEdit, buf: &[u8], extra: &[u8]) -> bool {
+/// HAProxy 2.6's view of a cacheable response (its `TX_CACHEABLE`), which `nocache` marks
+/// private: the answer to a safe method with a status cacheable by default (RFC 9110
+/// §15.1), unless the first `Pragma` is `no-cache` or a Cache-Control value is `private`,
+/// `no-cache`, `no-store`, `max-age=0` or `s-maxage=0` (a later `public` makes it cacheable
+/// again, whatever the method and status); and in any case only with an expiry
+/// (`max-age`, `s-maxage`, `Expires`) or a validator (`ETag`, `Last-Modified`).
+fn cacheable(safe_method: bool, status: u16, edit: &HeadEdit, buf: &[u8], extra: &[u8]) -> bool {
+    const BY_DEFAULT: [u16; 11] = [200, 203, 204, 206, 300, 301, 404, 405, 410, 414, 501];
+    const NOT: [&[u8]; 5] = [
+        b"private",
+        b"no-cache",
+        b"no-store",
+        b"max-age=0",
+        b"s-maxage=0",
+    ];
+    let mut cacheable = safe_method && BY_DEFAULT.contains(&status);
+    let fields = || edit.fields.iter().map(|f| f.split(buf, extra));
+    let named = |name: &'static [u8]| fields().filter(move |(n, _)| n.eq_ignore_ascii_case(name));
+    // The first Pragma line decides, as a whole.
+    if named(b"pragma")
+        .next()
+        .is_some_and(|(_, v)| v.trim_ascii().eq_ignore_ascii_case(b"no-cache"))
+    {
+        return false;
+    }
     let mut fresh = false;
-    for field in &edit.fields {
-        let (n, v) = field.split(buf, extra);
-        if !n.eq_ignore_ascii_case(b"cache-control") {
-            continue;
-        }
-        for directive in v.split(|&b| b == b',') {
-            let d = directive.trim_ascii().to_ascii_lowercase();
-            if d.starts_with(b"max-age") || d.starts_with(b"s-maxage") {
+    for (_, value) in named(b"cache-control") {
+        for directive in value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
+            let starts = |p: &[u8]| {
+                directive
+                    .get(..p.len())
+                    .is_some_and(|d| d.eq_ignore_ascii_case(p))
+            };
+            if directive.eq_ignore_ascii_case(b"public") {
+                cacheable = true;
+            } else if NOT.iter().any(|d| directive.eq_ignore_ascii_case(d)) {
+                cacheable = false;
+            } else if starts(b"s-maxage") || starts(b"max-age") {
                 fresh = true;
-            }
-            if d == b"private" || d.starts_with(b"no-cache") || d == b"no-store" {
-                return false;
             }
         }
     }
-    fresh
+    let validated = || {
+        named(b"expires").next().is_some()
+            || named(b"etag").next().is_some()
+            || named(b"last-modified").next().is_some()
+    };
+    cacheable && (fresh || validated())
 }

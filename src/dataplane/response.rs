@@ -377,7 +377,7 @@ fn rewrite_head(
         }
     }
     if let Some(cookie) = cookie {
-        persist::edit_response(cookie, &mut edit, buf, extra).map_err(|_| None)?;
+        persist::edit_response(cookie, head.status, &mut edit, buf, extra).map_err(|_| None)?;
     }
     let status = edit
         .line

@@ -97,6 +97,23 @@ fn cookie_persistence_as_haproxy() {
         ("GET", "/cc/max-age=60", ""),
         ("GET", "/cc/public", ""),
         ("GET", "/cc/max-age=60,%20private", ""),
+        // What HAProxy counts as cacheable (and `nocache` marks private): the answer to a
+        // safe method with a status cacheable by default, an expiry or a validator, unless
+        // Pragma or Cache-Control say otherwise; a `public` overrides the method and status.
+        ("GET", "/cc/none", ""),
+        ("GET", "/cc/none/etag", ""),
+        ("GET", "/cc/none/expires", ""),
+        ("OPTIONS", "/cc/max-age=9", ""),
+        ("POST", "/cc/max-age=9", ""),
+        ("GET", "/st/404/cc/s-maxage=9", ""),
+        ("GET", "/st/302/cc/max-age=9", ""),
+        ("GET", "/st/302/cc/public/etag", ""),
+        ("POST", "/cc/public,max-age=9", ""),
+        ("GET", "/pragma/cc/public/etag", ""),
+        ("GET", "/cc/max-age=0/etag", ""),
+        ("GET", "/cc/MAX-AGE=0,public", ""),
+        ("GET", "/cc/no-cache=x,max-age=9", ""),
+        ("GET", "/cc/no-store,public,max-age=9", ""),
         ("GET", "/plain", "Cookie: SRV=one\r\n"),
         ("GET", "/plain", "Cookie: SRV=two; SRV=one\r\n"),
         ("GET", "/rw", ""),
@@ -137,9 +154,19 @@ fn cookie_persistence_as_haproxy() {
         ours[1]
     );
     assert!(ours[2].contains("cookie: x=1; y=2"), "{}", ours[2]);
+    let down = cases
+        .iter()
+        .position(|c| c.1 == "/persist" && c.2.contains("dead"))
+        .expect("the case");
     assert!(
-        ours[18].starts_with("503"),
+        ours[down].starts_with("503"),
         "option persist sends to the down server: {}",
-        ours[18]
+        ours[down]
     );
+    // `nocache` did act (and not only where HAProxy agrees it should not).
+    let marked = |path: &str| {
+        let at = cases.iter().position(|c| c.1 == path).expect("a case");
+        ours[at].ends_with("cache-control: private")
+    };
+    assert!(marked("/cc/none/etag") && !marked("/cc/none"));
 }

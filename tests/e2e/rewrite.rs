@@ -60,18 +60,42 @@ fn serve(conn: TcpStream, name: &str) {
         if reader.read_exact(&mut body).is_err() {
             return;
         }
-        // `/cc/VALUE` asks for `Cache-Control: VALUE` instead of `private`.
         let path = head.split(' ').nth(1).unwrap_or("");
-        let cache = path.strip_prefix("/cc/").unwrap_or("private");
+        let (status, extra) = asked(path);
         let response = format!(
-            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n\
-             X-Multi: ab, cd, aq\r\nCache-Control: {cache}\r\nX-Server: {name}\r\n\r\n{head}",
+            "HTTP/1.1 {status}\r\nContent-Length: {}\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n\
+             X-Multi: ab, cd, aq\r\n{extra}X-Server: {name}\r\n\r\n{head}",
             head.len()
         );
         if writer.write_all(response.as_bytes()).is_err() {
             return;
         }
     }
+}
+
+/// The status line and extra header lines a request path asks the echo for: `/st/N` sets
+/// the status (not one without a body), `/cc/VALUE` sends `Cache-Control: VALUE` instead of
+/// `private` (`none`: no Cache-Control), `/pragma`, `/etag` and `/expires` add a `Pragma:
+/// no-cache`, an `ETag` and an `Expires` line; they combine (`/st/404/pragma/cc/none`).
+fn asked(path: &str) -> (String, String) {
+    let mut status = "200 OK".to_string();
+    let mut cache = "private";
+    let mut extra = String::new();
+    let mut parts = path.split('/').skip(1);
+    while let Some(part) = parts.next() {
+        match part {
+            "st" => status = format!("{} Status", parts.next().unwrap_or("200")),
+            "cc" => cache = parts.next().unwrap_or("private"),
+            "pragma" => extra.push_str("Pragma: no-cache\r\n"),
+            "etag" => extra.push_str("ETag: \"v1\"\r\n"),
+            "expires" => extra.push_str("Expires: Thu, 01 Jan 2099 00:00:00 GMT\r\n"),
+            _ => {}
+        }
+    }
+    if cache != "none" {
+        extra.push_str(&format!("Cache-Control: {cache}\r\n"));
+    }
+    (status, extra)
 }
 
 /// One answer, normalised for comparison: the status code, the response headers rules and

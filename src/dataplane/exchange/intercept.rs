@@ -363,6 +363,10 @@ impl<'a> Transaction<'a> {
             value,
             insert: self.cookie_server != Some(server)
                 && (!settings.postonly || req.method == Method::Post),
+            safe_method: matches!(
+                req.method,
+                Method::Get | Method::Head | Method::Options | Method::Trace
+            ),
         })
     }
 
