@@ -468,9 +468,11 @@ fn init_addr_none_starts_a_server_in_maintenance() {
     ))
     .unwrap();
     let b = loaded.config.backend("b").unwrap();
-    assert!(b.servers[..2].iter().all(|s| s.no_address && s.disabled));
+    assert!(b.servers[..2]
+        .iter()
+        .all(|s| s.no_address && s.starts_in_maint()));
     assert_eq!(b.servers[0].addr.addr, "0.0.0.0:0".parse().unwrap());
-    assert!(!b.servers[2].no_address && !b.servers[2].disabled);
+    assert!(!b.servers[2].no_address && !b.servers[2].starts_in_maint());
     assert!(loaded
         .warnings
         .iter()

@@ -681,8 +681,9 @@ pub struct Server {
     pub backup: bool,
     /// `disabled`: starts in maintenance.
     pub disabled: bool,
-    /// `init-addr … none` and no address found: the server starts in maintenance, its
-    /// address unspecified with port 0 so that nothing can reach it by mistake.
+    /// `init-addr … none` and no address found: the server is in maintenance until an
+    /// operator gives it one (HAProxy's `MAINT (resolution)`), its address unspecified with
+    /// port 0 so that nothing can reach it by mistake.
     pub no_address: bool,
     /// `maxconn`: concurrent requests the server accepts (0 = unlimited).
     pub maxconn: u32,
@@ -694,6 +695,13 @@ pub struct Server {
     pub location: Location,
     /// `cookie VALUE`: the persistence cookie's value for this server.
     pub cookie: Option<String>,
+}
+
+impl Server {
+    /// Whether it starts in maintenance: `disabled`, or no address to reach it at.
+    pub fn starts_in_maint(&self) -> bool {
+        self.disabled || self.no_address
+    }
 }
 
 /// Which PROXY protocol header a server connection starts with.

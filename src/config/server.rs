@@ -120,7 +120,7 @@ pub fn add_server(
         addr,
         weight: settings.weight,
         backup: settings.backup,
-        disabled: settings.disabled || no_address,
+        disabled: settings.disabled,
         no_address,
         maxconn: settings.maxconn,
         send_proxy: settings.send_proxy,

@@ -76,12 +76,12 @@ impl ControlPlane {
                     ServerAction::Ready => {
                         record.admin.maint = Some(false);
                         record.admin.drain = false;
-                        record.maint = false;
+                        record.maint = record.unresolved;
                     }
                     ServerAction::Drain => {
                         record.admin.maint = Some(false);
                         record.admin.drain = true;
-                        record.maint = false;
+                        record.maint = record.unresolved;
                     }
                     ServerAction::Maint => {
                         record.admin.maint = Some(true);

@@ -42,8 +42,11 @@ pub struct AdminState {
 pub struct ServerRecord {
     /// Its health checks, if it has any.
     pub check: Option<ServerCheck>,
-    /// In maintenance (`disabled`, or an operator's action).
+    /// In maintenance (`disabled`, an operator's action, or no address).
     pub maint: bool,
+    /// No address to reach it at (`init-addr none`) until an operator gives it one:
+    /// HAProxy's `MAINT (resolution)`, which `enable server` does not end.
+    pub unresolved: bool,
     /// Its weight: the configured one, or what an operator set.
     pub weight: u32,
     /// What operators set.
@@ -233,7 +236,7 @@ impl ControlPlane {
                 let previous = &self.servers[old_proxy.id][old_id];
                 record.history = previous.history.clone();
                 record.admin = previous.admin;
-                record.maint = previous.admin.maint.unwrap_or(server.disabled);
+                record.maint = previous.admin.maint.unwrap_or(server.disabled) || server.no_address;
                 record.weight = previous.admin.weight.unwrap_or(server.weight);
                 // Only a server still checked at the same place keeps what its checks found.
                 let same_target = super::health::probe_spec(&old, old_proxy.id, old_id)
@@ -714,10 +717,12 @@ fn records(config: &Config) -> Vec<Vec<ServerRecord>> {
                 .iter()
                 .map(|s| {
                     let check = s.check.enabled.then(|| ServerCheck::new(s.check));
-                    let up = !s.disabled && check.as_ref().is_none_or(|c| c.health.is_up());
+                    let up =
+                        !s.starts_in_maint() && check.as_ref().is_none_or(|c| c.health.is_up());
                     ServerRecord {
                         check,
-                        maint: s.disabled,
+                        maint: s.starts_in_maint(),
+                        unresolved: s.no_address,
                         weight: s.weight,
                         admin: AdminState::default(),
                         history: StateHistory::new(up, Instant::now()),

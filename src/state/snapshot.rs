@@ -123,7 +123,7 @@ impl Snapshot {
                 p.servers
                     .iter()
                     .map(|s| ServerStatus {
-                        state: if s.disabled {
+                        state: if s.starts_in_maint() {
                             ServerState::Maint
                         } else {
                             ServerState::Up

@@ -701,3 +701,92 @@ fn socket_file() {
     );
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
 }
+
+/// A server with `init-addr none` and a name that does not resolve is `MAINT (resolution)`
+/// in both, and `enable server` does not end that (in HAProxy it clears forced maintenance,
+/// not the missing address); `set server … addr` does, and traffic then reaches it.
+#[test]
+fn a_server_without_an_address_waits_for_one() {
+    let (s1, s2) = (Backend::start("s1"), Backend::start("s2"));
+    let dir = temp_dir("noaddr");
+    let config = |sock: &Path, port: u16| {
+        format!(
+            "global\n stats socket {} level admin\n{}frontend f\n bind 127.0.0.1:{port}\n \
+             default_backend b\nbackend b\n server s1 name-that-does-not-resolve.invalid:{} init-addr none\n \
+             server s2 127.0.0.1:{}\n",
+            sock.display(),
+            defaults(""),
+            s1.port,
+            s2.port
+        )
+    };
+    let status = |sock: &Path| -> String {
+        let csv = cli(sock, "show stat");
+        let names: Vec<&str> = csv
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches("# ")
+            .split(',')
+            .collect();
+        let at = names
+            .iter()
+            .position(|n| *n == "status")
+            .expect("status column");
+        csv.lines()
+            .find(|l| l.starts_with("b,s1,"))
+            .map(|l| l.split(',').nth(at).unwrap_or_default().to_string())
+            .unwrap_or_default()
+    };
+    let steps = |sock: &Path, port: u16| -> Vec<String> {
+        let mut seen = vec![status(sock)];
+        seen.push(cli(sock, "enable server b/s1"));
+        seen.push(status(sock));
+        seen.push(cli(sock, "set server b/s1 state ready"));
+        seen.push(status(sock));
+        // Meanwhile everything goes to s2.
+        let before = s1.requests();
+        for _ in 0..6 {
+            assert_eq!(get(port, "/").status, 200);
+        }
+        assert_eq!(
+            s1.requests(),
+            before,
+            "a server without an address got traffic"
+        );
+        // HAProxy 2.6 answers this with a warning and keeps no address (it refuses a new
+        // address family from the socket); both leave `MAINT (resolution)`.
+        cli(sock, "set server b/s1 addr 127.0.0.1");
+        seen.push(status(sock));
+        seen
+    };
+    let ours = {
+        let sock = dir.join("ours.sock");
+        let port = free_port();
+        let _lb = Ringlb::start(&config(&sock, port));
+        let seen = steps(&sock, port);
+        // ringlb takes the address, at the port the server line named.
+        let before = s1.requests();
+        for _ in 0..6 {
+            assert_eq!(get(port, "/").status, 200);
+        }
+        assert_eq!(
+            s1.requests() - before,
+            3,
+            "s1 has its share once it has an address"
+        );
+        seen
+    };
+    let theirs = {
+        let sock = dir.join("theirs.sock");
+        let port = free_port();
+        let _hx = Haproxy::start(&config(&sock, port), &sock);
+        steps(&sock, port)
+    };
+    assert_eq!(ours, theirs, "ringlb vs HAProxy");
+    assert_eq!(
+        ours[..3],
+        ["MAINT (resolution)", "\n", "MAINT (resolution)"]
+    );
+    assert_eq!(ours[5], "no check");
+}

@@ -323,6 +323,18 @@ impl PlaneExecutor {
         let old = server.addr.addr;
         let mut reply = format!("IP changed from '{}' to '{ip}'", old.ip());
         server.addr.addr.set_ip(ip);
+        if server.no_address {
+            // The server leaves `MAINT (resolution)`, at the port its line named (kept at 0
+            // while it had no address).
+            server.no_address = false;
+            let named = server
+                .addr_text
+                .rsplit_once(':')
+                .and_then(|(_, p)| p.parse().ok());
+            if let (None, Some(named)) = (port, named) {
+                server.addr.addr.set_port(named);
+            }
+        }
         if let Some(port) = port {
             let _ = write!(reply, ", port changed from '{}' to '{port}'", old.port());
             server.addr.addr.set_port(port);
@@ -388,6 +400,9 @@ fn admin_bits(record: &ServerRecord, disabled: bool) -> u8 {
     }
     if record.admin.drain {
         bits |= 0x08;
+    }
+    if record.unresolved {
+        bits |= 0x20;
     }
     bits
 }

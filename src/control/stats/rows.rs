@@ -530,8 +530,11 @@ fn server_row(plane: &ControlPlane, proxy: &Proxy, sid: usize, now: Instant) -> 
 }
 
 /// HAProxy's status words for a server: `UP`, `UP 1/3`, `DOWN`, `DOWN 1/2`, `MAINT`,
-/// `DRAIN`, `no check`.
+/// `MAINT (resolution)`, `DRAIN`, `no check`.
 pub fn server_status(record: &crate::control::plane::ServerRecord) -> String {
+    if record.unresolved {
+        return "MAINT (resolution)".into();
+    }
     if record.maint {
         return "MAINT".into();
     }
