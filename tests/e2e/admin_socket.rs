@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::backend::Backend;
 use crate::client::get;
-use crate::haproxy::{cli, raw, Haproxy};
+use crate::haproxy::{cli, raw, Haproxy, StatTable};
 use crate::harness::{defaults, free_port, ringlb_bin, temp_dir, Ringlb};
 
 /// The shared configuration: backend `b` (round robin; `s1` checked, `s2` plain, `s3`
@@ -149,17 +149,11 @@ const STAT_FIELDS: &[&str] = &[
 /// computed maxconn, `lastchg`/`downtime` are seconds since start, `check_*` of s1 follow each
 /// process' own check schedule, `uweight` of a backend is HAProxy's sum of usable servers).
 fn stat_fields(csv: &str) -> String {
-    let mut lines = csv.lines();
-    let header = lines.next().unwrap_or_default();
-    let names: Vec<&str> = header.trim_start_matches("# ").split(',').collect();
-    let at: Vec<usize> = STAT_FIELDS
-        .iter()
-        .map(|f| names.iter().position(|n| n == f).expect(f))
-        .collect();
-    let mut out = vec![header.to_string()];
-    for line in lines.filter(|l| !l.is_empty()) {
-        let values: Vec<&str> = line.split(',').collect();
-        out.push(at.iter().map(|&i| values[i]).collect::<Vec<_>>().join(","));
+    let table = StatTable::parse(csv);
+    let mut out = vec![csv.lines().next().unwrap_or_default().to_string()];
+    for row in &table.rows {
+        let fields: Vec<&str> = STAT_FIELDS.iter().map(|f| table.field(row, f)).collect();
+        out.push(fields.join(","));
     }
     out.join("\n")
 }
@@ -721,22 +715,9 @@ fn a_server_without_an_address_waits_for_one() {
         )
     };
     let status = |sock: &Path| -> String {
-        let csv = cli(sock, "show stat");
-        let names: Vec<&str> = csv
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .trim_start_matches("# ")
-            .split(',')
-            .collect();
-        let at = names
-            .iter()
-            .position(|n| *n == "status")
-            .expect("status column");
-        csv.lines()
-            .find(|l| l.starts_with("b,s1,"))
-            .map(|l| l.split(',').nth(at).unwrap_or_default().to_string())
-            .unwrap_or_default()
+        let table = StatTable::parse(&cli(sock, "show stat"));
+        let row = table.row("b", "s1").expect("b/s1's row");
+        table.field(row, "status").to_string()
     };
     let steps = |sock: &Path, port: u16| -> Vec<String> {
         let mut seen = vec![status(sock)];

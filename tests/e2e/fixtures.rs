@@ -20,7 +20,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::backend::tcp_echo;
-use crate::haproxy::{cli, Haproxy};
+use crate::haproxy::{cli, Haproxy, StatTable};
 use crate::harness::{free_port, repo, ringlb_bin, temp_dir, Ringlb};
 use crate::rewrite::{push_body, Echo};
 
@@ -450,29 +450,16 @@ fn fixtures_api_gateway_as_haproxy() {
 /// `show stat` over the admin socket at `sock`: per server row of `backend`, its name and
 /// the columns `wanted` (by their names in the CSV header).
 fn stat_rows(sock: &Path, backend: &str, wanted: &[&str]) -> Vec<String> {
-    let csv = cli(sock, "show stat");
-    let mut lines = csv.lines();
-    let header: Vec<&str> = lines
-        .next()
-        .unwrap_or("")
-        .trim_start_matches("# ")
-        .split(',')
-        .collect();
-    let column = |name: &str| {
-        header
-            .iter()
-            .position(|h| *h == name)
-            .unwrap_or_else(|| panic!("no column {name} in {csv}"))
-    };
-    let columns: Vec<usize> = wanted.iter().map(|w| column(w)).collect();
-    lines
-        .map(|l| l.split(',').collect::<Vec<_>>())
+    let table = StatTable::parse(&cli(sock, "show stat"));
+    table
+        .rows
+        .iter()
         .filter(|f| f.len() > 1 && f[0] == backend && f[1] != "BACKEND")
         .map(|f| {
-            let mut row = f[1].to_string();
-            for &c in &columns {
+            let mut row = f[1].clone();
+            for name in wanted {
                 row.push(' ');
-                row.push_str(f.get(c).copied().unwrap_or(""));
+                row.push_str(table.field(f, name));
             }
             row
         })

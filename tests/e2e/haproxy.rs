@@ -125,3 +125,49 @@ pub fn raw(path: &Path, input: &[u8]) -> Vec<u8> {
 pub fn cli(path: &Path, command: &str) -> String {
     String::from_utf8_lossy(&raw(path, format!("{command}\n").as_bytes())).into_owned()
 }
+
+/// A `show stat` CSV (HAProxy's or ringlb's) split into its column names and rows.
+pub struct StatTable {
+    /// The column names, in order.
+    pub columns: Vec<String>,
+    /// Each row's fields (a row ends with a comma, so the last field is empty).
+    pub rows: Vec<Vec<String>>,
+}
+
+impl StatTable {
+    /// Splits `csv`; a text that is not a CSV gives a table with no rows.
+    pub fn parse(csv: &str) -> StatTable {
+        let mut lines = csv.lines();
+        let header = lines.next().unwrap_or_default().trim_start_matches("# ");
+        StatTable {
+            columns: header.split(',').map(str::to_string).collect(),
+            rows: lines
+                .filter(|l| !l.is_empty())
+                .map(|l| l.split(',').map(str::to_string).collect())
+                .collect(),
+        }
+    }
+
+    /// The index of column `name` (the test fails if there is none).
+    pub fn column(&self, name: &str) -> usize {
+        self.columns
+            .iter()
+            .position(|c| c == name)
+            .unwrap_or_else(|| panic!("no column {name} in {:?}", self.columns))
+    }
+
+    /// Field `name` of `row` ("" when the row is short).
+    pub fn field<'t>(&self, row: &'t [String], name: &str) -> &'t str {
+        row.get(self.column(name)).map_or("", String::as_str)
+    }
+
+    /// The row of `pxname`/`svname`.
+    pub fn row(&self, pxname: &str, svname: &str) -> Option<&[String]> {
+        self.rows
+            .iter()
+            .find(|r| {
+                r.first().is_some_and(|p| p == pxname) && r.get(1).is_some_and(|s| s == svname)
+            })
+            .map(Vec::as_slice)
+    }
+}

@@ -8,7 +8,7 @@ use base64::Engine as _;
 
 use crate::backend::Backend;
 use crate::client::{self, Conn, Response};
-use crate::haproxy::Haproxy;
+use crate::haproxy::{Haproxy, StatTable};
 use crate::harness::{free_port, Ringlb};
 
 /// The seed's stats section and userlist, a frontend and a backend of `servers`.
@@ -116,22 +116,11 @@ fn csv_header_and_counts_match_haproxy_for_the_same_requests() {
         csv(10)
     };
     let table = |text: &str| -> (Vec<String>, Vec<Vec<String>>) {
-        let mut lines = text.lines();
-        let header: Vec<String> = lines
-            .next()
-            .unwrap()
-            .trim_start_matches("# ")
-            .split(',')
-            .map(str::to_string)
-            .collect();
-        let rows = lines
-            .filter(|l| !l.is_empty())
-            .map(|l| {
-                assert!(l.ends_with(','), "every line ends with a comma: {l}");
-                l.split(',').map(str::to_string).collect()
-            })
-            .collect();
-        (header, rows)
+        for line in text.lines().skip(1).filter(|l| !l.is_empty()) {
+            assert!(line.ends_with(','), "every line ends with a comma: {line}");
+        }
+        let table = StatTable::parse(text);
+        (table.columns, table.rows)
     };
     let (our_header, our_rows) = table(&ours);
     let (their_header, their_rows) = table(&theirs);

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::backend::tcp_echo;
-use crate::haproxy::{cli, through_both, Haproxy};
+use crate::haproxy::{cli, through_both, Haproxy, StatTable};
 use crate::harness::{free_port, temp_dir, Ringlb};
 
 /// A TLS 1.2 ClientHello naming `name` (a cipher, the server name between two other
@@ -105,21 +105,15 @@ fn counters(socket: &Path) -> Vec<String> {
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines
-        .next()
-        .unwrap_or("")
-        .trim_start_matches("# ")
-        .split(',')
-        .collect();
-    let col = |name: &str| header.iter().position(|c| *c == name).unwrap();
-    lines
-        .map(|l| l.split(',').collect::<Vec<_>>())
-        .filter(|f| f.get(1) == Some(&"FRONTEND"))
+    let table = StatTable::parse(&text);
+    table
+        .rows
+        .iter()
+        .filter(|f| f.get(1).is_some_and(|s| s == "FRONTEND"))
         .map(|f| {
             ["pxname", "stot", "conn_tot", "dcon", "dreq", "dses"]
                 .iter()
-                .map(|c| format!("{c}={}", f[col(c)]))
+                .map(|c| format!("{c}={}", table.field(f, c)))
                 .collect::<Vec<_>>()
                 .join(" ")
         })
