@@ -17,36 +17,40 @@ use crate::config::logformat::FormatContext;
 
 use super::rewrite::{check_token, check_value, HeadEdit, RewriteError};
 
-/// The transaction's variables (`set-var`), by `SCOPE.NAME`, a handful at most (a list),
-/// and what `http-request capture` took, by capture slot.
+/// The transaction's variables (`set-var`) and what `http-request capture` took.
 #[derive(Debug, Default)]
-pub struct Vars(Vec<(Box<str>, Vec<u8>)>, Vec<(usize, String)>);
+pub struct Vars {
+    /// Values by `SCOPE.NAME`: a handful at most, so a list.
+    values: Vec<(Box<str>, Vec<u8>)>,
+    /// Captured values by capture slot.
+    captures: Vec<(usize, String)>,
+}
 
 impl Vars {
     /// The `http-request capture` values, by slot.
     pub fn captures(&self) -> &[(usize, String)] {
-        &self.1
+        &self.captures
     }
 
     fn get(&self, name: &str) -> Option<&[u8]> {
-        self.0
+        self.values
             .iter()
             .find(|(n, _)| &**n == name)
             .map(|(_, v)| v.as_slice())
     }
 
     fn set(&mut self, name: &str, value: &[u8]) {
-        match self.0.iter_mut().find(|(n, _)| &**n == name) {
+        match self.values.iter_mut().find(|(n, _)| &**n == name) {
             Some((_, v)) => {
                 v.clear();
                 v.extend_from_slice(value);
             }
-            None => self.0.push((name.into(), value.to_vec())),
+            None => self.values.push((name.into(), value.to_vec())),
         }
     }
 
     fn unset(&mut self, name: &str) {
-        self.0.retain(|(n, _)| &**n != name);
+        self.values.retain(|(n, _)| &**n != name);
     }
 }
 
@@ -346,8 +350,8 @@ pub fn run(
             HttpAction::Capture { expr, len, slot } => {
                 if expr.append_to(&view, &mut scratch) {
                     let value = crate::config::logfields::captured(&scratch, *len);
-                    vars.1.retain(|(s, _)| s != slot);
-                    vars.1.push((*slot, value));
+                    vars.captures.retain(|(s, _)| s != slot);
+                    vars.captures.push((*slot, value));
                 }
                 Ok(())
             }
