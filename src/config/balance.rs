@@ -43,11 +43,22 @@ pub fn parse_balance(args: &[String]) -> Result<Parsed, String> {
             })
         }
         other if other.starts_with("hdr(") => parse_hdr(other, rest),
-        other if other.starts_with("rdp-cookie") => Err(format!(
-            "'{other}' is not supported yet: it needs the first bytes of a mode tcp connection (payload inspection), which ringlb does not read before balancing"
-        )),
+        other if other.starts_with("rdp-cookie") => {
+            let name = match &other["rdp-cookie".len()..] {
+                "" => "mstshash",
+                rest => rest
+                    .strip_prefix('(')
+                    .and_then(|r| r.split_once(')'))
+                    .map(|(name, _)| name)
+                    .filter(|n| !n.is_empty())
+                    .ok_or("rdp-cookie : missing cookie name.")?,
+            };
+            simple(Balance::Hash(HashKey::RdpCookie {
+                name: name.to_string(),
+            }))
+        }
         other => Err(format!(
-            "unsupported algorithm '{other}' (supported: roundrobin, static-rr, leastconn, random, random(<draws>), first, source, uri, url_param, hdr(<name>))"
+            "unsupported algorithm '{other}' (supported: roundrobin, static-rr, leastconn, random, random(<draws>), first, source, uri, url_param, hdr(<name>), rdp-cookie[(<name>)])"
         )),
     }
 }
@@ -293,9 +304,15 @@ mod tests {
         );
         assert!(balance("hdr()").is_err());
         assert!(balance("hdr(x) other").is_err());
-        assert!(balance("rdp-cookie")
-            .unwrap_err()
-            .contains("not supported yet"));
+        let rdp = |name: &str| Balance::Hash(HashKey::RdpCookie { name: name.into() });
+        assert_eq!(balance("rdp-cookie").unwrap(), rdp("mstshash"));
+        assert_eq!(balance("rdp-cookie(user)").unwrap(), rdp("user"));
+        for bad in ["rdp-cookie()", "rdp-cookie(user", "rdp-cookiex"] {
+            assert!(
+                balance(bad).unwrap_err().contains("missing cookie name"),
+                "{bad}"
+            );
+        }
         assert!(balance("hash req.hdr(x)").is_err());
     }
 
@@ -370,9 +387,9 @@ mod tests {
                 .any(|w| w.contains("[t.cfg:5]") && w.contains("check_post")),
             "{warnings:?}"
         );
-        let err = load("backend b\n balance rdp-cookie\n").unwrap_err();
+        let err = load("backend b\n balance nonsense\n").unwrap_err();
         assert!(
-            err.contains("[t.cfg:2]") && err.contains("not supported yet"),
+            err.contains("[t.cfg:2]") && err.contains("'nonsense'"),
             "{err}"
         );
         let err = load("backend b\n hash-type consistent md5\n").unwrap_err();

@@ -291,6 +291,12 @@ pub enum HashKey {
         /// Hash only the domain's main part (`www.example.com` hashes `example`).
         domain_only: bool,
     },
+    /// `balance rdp-cookie[(NAME)]`: the value of the cookie a buffered RDP connection
+    /// request carries (`mode tcp`, after `tcp-request content` inspection).
+    RdpCookie {
+        /// The cookie name (`mstshash` by default).
+        name: String,
+    },
 }
 
 impl HashKey {
@@ -301,6 +307,7 @@ impl HashKey {
             HashKey::Uri(_) => "uri",
             HashKey::UrlParam { .. } => "url_param",
             HashKey::Header { .. } => "hdr",
+            HashKey::RdpCookie { .. } => "rdp-cookie",
         }
     }
 }

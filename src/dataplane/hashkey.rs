@@ -3,6 +3,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use crate::config::acl::payload::{rdp_cookie, Peek};
 use crate::config::acl::RequestView;
 use crate::config::{Balance, HashKey, HashType, Proxy, UriHash};
 use crate::state::hashing::{finish, hash_bytes};
@@ -28,6 +29,13 @@ pub fn request_hash<V: RequestView + ?Sized>(backend: &Proxy, view: &V) -> Optio
                 value
             };
             Some(hash_bytes(t, part))
+        }
+        HashKey::RdpCookie { name } => {
+            match rdp_cookie(view.payload()?, name.as_bytes()) {
+                // An empty value hashes nothing, as in HAProxy.
+                Peek::Found(value) if !value.is_empty() => Some(hash_bytes(t, value)),
+                _ => None,
+            }
         }
     }
 }

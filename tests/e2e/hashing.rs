@@ -254,3 +254,98 @@ fn a_server_leaving_a_consistent_ring_moves_only_its_keys() {
         assert_eq!(land_keyed(our_port, &asks), before, "{hash_type}: s3 back");
     }
 }
+
+/// An RDP connection request (TPKT and X.224 headers) carrying `cookie`.
+fn rdp_request(cookie: &str) -> Vec<u8> {
+    let mut out = vec![3, 0, 0, 0, 0x1e, 0xe0, 0, 0, 0, 0, 0];
+    out.extend_from_slice(cookie.as_bytes());
+    out.extend_from_slice(&[1, 0, 8, 0, 3, 0, 0, 0]);
+    out
+}
+
+/// Which server (`s1`…`s4`, each naming itself first) a `mode tcp` connection to `port`
+/// that sends `bytes` reaches.
+fn tcp_landing(port: u16, bytes: &[u8]) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    let _ = s.write_all(bytes);
+    let _ = s.shutdown(std::net::Shutdown::Write);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(out.get(..2).unwrap_or(&out)).into_owned()
+}
+
+/// `balance rdp-cookie` (after `tcp-request content accept if RDP_COOKIE`) sends each RDP
+/// user where HAProxy sends it, map-based and consistent, with the default cookie name and
+/// a named one; a connection without the cookie waits for the inspect delay and is
+/// balanced round robin.
+#[test]
+fn rdp_cookie_balancing_picks_the_server_haproxy_picks() {
+    let servers = [
+        super::backend::tcp_echo("s1"),
+        super::backend::tcp_echo("s2"),
+        super::backend::tcp_echo("s3"),
+        super::backend::tcp_echo("s4"),
+    ];
+    // HAProxy is started on its admin socket: a probe of its port would be balanced too.
+    let dir = temp_dir("rdp");
+    let config = |port: u16| {
+        let sock = dir.join(format!("{port}.sock"));
+        let mut cfg = format!("global\n stats socket {}\n", sock.display());
+        cfg.push_str(&defaults(""));
+        for (offset, (algo, hash_type)) in [
+            ("rdp-cookie", "map-based"),
+            ("rdp-cookie(user)", "consistent"),
+        ]
+        .iter()
+        .enumerate()
+        {
+            cfg.push_str(&format!(
+                "listen rdp{offset}\n mode tcp\n bind 127.0.0.1:{}\n\
+                 tcp-request inspect-delay 300ms\n tcp-request content accept if RDP_COOKIE\n\
+                 balance {algo}\n hash-type {hash_type}\n\
+                 server s1 127.0.0.1:{}\n server s2 127.0.0.1:{} weight 2\n\
+                 server s3 127.0.0.1:{}\n server s4 127.0.0.1:{} weight 3\n",
+                port + offset as u16,
+                servers[0],
+                servers[1],
+                servers[2],
+                servers[3]
+            ));
+        }
+        cfg
+    };
+    let run = |port: u16| -> Vec<String> {
+        let mut seen = Vec::new();
+        for (offset, name) in [(0u16, "mstshash"), (1, "user")] {
+            for user in 0..12 {
+                let request = rdp_request(&format!("Cookie: {name}=user{user}\r\n"));
+                seen.push(tcp_landing(port + offset, &request));
+            }
+            // No cookie: decided when the delay ends, balanced round robin.
+            seen.push(tcp_landing(port + offset, &rdp_request("")));
+            seen.push(tcp_landing(port + offset, &rdp_request("")));
+        }
+        seen
+    };
+    // Two consecutive ports each.
+    let pair = || loop {
+        let port = free_port();
+        if std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            break port;
+        }
+    };
+    let ours = {
+        let port = pair();
+        let _lb = Ringlb::start(&config(port));
+        run(port)
+    };
+    let theirs = {
+        let port = pair();
+        let _hx = Haproxy::start(&config(port), &dir.join(format!("{port}.sock")));
+        run(port)
+    };
+    assert_eq!(ours, theirs, "ringlb vs HAProxy");
+    let spread: std::collections::BTreeSet<&String> = ours.iter().collect();
+    assert!(spread.len() >= 3, "real choices: {ours:?}");
+}

@@ -294,6 +294,9 @@ fn may_change<V: RequestView + ?Sized>(fetch: &Fetch, view: &V) -> bool {
         ),
         Fetch::SslHelloType => matches!(p::ssl_hello_type(buf), Peek::Short),
         Fetch::SslSni => matches!(p::ssl_sni(buf), Peek::Short),
+        Fetch::RdpCookie { name } | Fetch::RdpCookieCnt { name } => {
+            matches!(p::rdp_cookie(buf, name), Peek::Short)
+        }
         _ => false,
     }
 }
@@ -912,6 +915,16 @@ fn each_sample<'a, V: RequestView + ?Sized>(
         },
         Fetch::SslSni => match view.payload().map(p::ssl_sni) {
             Some(Peek::Found(name)) => str_of(name, f),
+            _ => false,
+        },
+        Fetch::RdpCookie { name } => match view.payload().map(|b| p::rdp_cookie(b, name)) {
+            Some(Peek::Found(value)) => str_of(value, f),
+            _ => false,
+        },
+        // As HAProxy: no count while the request may still be incomplete.
+        Fetch::RdpCookieCnt { name } => match view.payload().map(|b| p::rdp_cookie(b, name)) {
+            Some(Peek::Found(_)) => f(Sample::Int(1)),
+            Some(Peek::Absent) => f(Sample::Int(0)),
             _ => false,
         },
         Fetch::ReqLen if view.payload().is_some() => f(Sample::Int(

@@ -295,6 +295,17 @@ pub enum Fetch {
     SslHelloType,
     /// `req_ssl_sni`/`req.ssl_sni`: the server name of a buffered TLS ClientHello.
     SslSni,
+    /// `req.rdp_cookie([NAME])`: the value of the cookie in a buffered RDP connection
+    /// request (`NAME` empty: whichever cookie it carries).
+    RdpCookie {
+        /// The cookie's name, matched case-insensitively.
+        name: Vec<u8>,
+    },
+    /// `req.rdp_cookie_cnt([NAME])`: 1 when the buffered RDP request carries that cookie.
+    RdpCookieCnt {
+        /// The cookie's name, matched case-insensitively.
+        name: Vec<u8>,
+    },
 }
 
 /// Whose headers a header fetch reads: `hdr` reads the message being analysed, `req.hdr`
@@ -318,7 +329,11 @@ impl Fetch {
             }
             Fetch::SslFc => SampleType::Bool,
             Fetch::SslHelloType => SampleType::Int,
-            Fetch::Payload { .. } | Fetch::PayloadLv { .. } | Fetch::SslSni => SampleType::Str,
+            Fetch::Payload { .. }
+            | Fetch::PayloadLv { .. }
+            | Fetch::SslSni
+            | Fetch::RdpCookie { .. } => SampleType::Str,
+            Fetch::RdpCookieCnt { .. } => SampleType::Int,
             Fetch::Int(_)
             | Fetch::HdrCnt { .. }
             | Fetch::HdrVal { .. }
@@ -368,6 +383,8 @@ impl Fetch {
                 | Fetch::PayloadLv { .. }
                 | Fetch::SslHelloType
                 | Fetch::SslSni
+                | Fetch::RdpCookie { .. }
+                | Fetch::RdpCookieCnt { .. }
         )
     }
 }

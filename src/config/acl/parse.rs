@@ -11,8 +11,7 @@ use super::{
 };
 use crate::config::model::{AclRef, Condition, Term};
 
-/// HAProxy 2.6's predefined ACLs and their definitions (section 7.4); `RDP_COOKIE` is
-/// missing because ringlb has no `req.rdp_cookie_cnt`.
+/// HAProxy 2.6's predefined ACLs and their definitions (section 7.4).
 pub const PREDEFINED: &[(&str, &[&str])] = &[
     ("TRUE", &["always_true"]),
     ("FALSE", &["always_false"]),
@@ -34,6 +33,7 @@ pub const PREDEFINED: &[(&str, &[&str])] = &[
     ("HTTP_URL_STAR", &["url", "*"]),
     ("HTTP_CONTENT", &["req.hdr_val(content-length)", "gt", "0"]),
     ("REQ_CONTENT", &["req.len", "gt", "0"]),
+    ("RDP_COOKIE", &["req.rdp_cookie_cnt", "gt", "0"]),
     ("WAIT_END", &["wait_end"]),
 ];
 
@@ -444,6 +444,18 @@ fn fetch_of(
         "ssl_fc" => none(Fetch::SslFc)?,
         "req_ssl_hello_type" | "req.ssl_hello_type" => none(Fetch::SslHelloType)?,
         "req_ssl_sni" | "req.ssl_sni" => none(Fetch::SslSni)?,
+        "req.rdp_cookie" | "rdp_cookie" | "req_rdp_cookie" => {
+            at_most(name, a, 1)?;
+            Fetch::RdpCookie {
+                name: optional_name(a, false).unwrap_or_default(),
+            }
+        }
+        "req.rdp_cookie_cnt" | "rdp_cookie_cnt" | "req_rdp_cookie_cnt" => {
+            at_most(name, a, 1)?;
+            Fetch::RdpCookieCnt {
+                name: optional_name(a, false).unwrap_or_default(),
+            }
+        }
         "req.payload" | "payload" => match a {
             [off, len] => Fetch::Payload {
                 offset: usize_arg(name, 0, off)?,

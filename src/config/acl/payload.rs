@@ -1,5 +1,6 @@
 //! Fetches over a connection's buffered request bytes (`tcp-request content` and `mode tcp`
-//! switching): `req.payload`, `req.payload_lv`, `req_ssl_hello_type` and `req_ssl_sni`, as
+//! switching): `req.payload`, `req.payload_lv`, `req_ssl_hello_type`, `req_ssl_sni` and
+//! `req.rdp_cookie`, as
 //! HAProxy 2.6 reads them (`src/payload.c`). Every read is bounds-checked: hostile bytes
 //! give "nothing found", never a panic.
 
@@ -200,9 +201,81 @@ fn sni_in_hello(hello: &[u8]) -> Option<&[u8]> {
     None
 }
 
+/// `req.rdp_cookie(NAME)`: in an RDP connection request (an 11-byte TPKT and X.224 header,
+/// then `Cookie: NAME=VALUE` and CRLF), the value of cookie `name` (any name when empty),
+/// as HAProxy's `fetch_rdp_cookie_name` reads it.
+pub fn rdp_cookie<'a>(buf: &'a [u8], name: &[u8]) -> Peek<&'a [u8]> {
+    let Some(rest) = buf.get(11..).filter(|r| r.len() > 7) else {
+        return Peek::Short;
+    };
+    if !rest[..7].eq_ignore_ascii_case(b"Cookie:") {
+        return Peek::Absent;
+    }
+    let rest = &rest[7..];
+    let rest = &rest[rest.iter().take_while(|&&b| b == b' ').count()..];
+    let value = if name.is_empty() {
+        match rest.iter().position(|&b| matches!(b, b'=' | b'\r' | b'\n')) {
+            None => return Peek::Short,
+            Some(at) if rest[at] != b'=' => return Peek::Absent,
+            Some(at) => &rest[at + 1..],
+        }
+    } else {
+        if rest.len() <= name.len() {
+            return Peek::Short;
+        }
+        if rest[name.len()] != b'=' || !rest[..name.len()].eq_ignore_ascii_case(name) {
+            return Peek::Absent;
+        }
+        &rest[name.len() + 1..]
+    };
+    let end = value
+        .iter()
+        .position(|&b| b == b'\r')
+        .unwrap_or(value.len());
+    match value.get(end..end + 2) {
+        None => Peek::Short,
+        Some(b"\r\n") => Peek::Found(&value[..end]),
+        Some(_) => Peek::Absent,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An RDP connection request as mstsc sends it: TPKT and X.224 headers, then `cookie`.
+    fn rdp(cookie: &[u8]) -> Vec<u8> {
+        let mut out = vec![3, 0, 0, 0, 0x1e, 0xe0, 0, 0, 0, 0, 0];
+        out.extend_from_slice(cookie);
+        out.extend_from_slice(&[1, 0, 8, 0, 3, 0, 0, 0]);
+        out
+    }
+
+    #[test]
+    fn rdp_cookies_as_haproxy_reads_them() {
+        let full = rdp(b"Cookie: mstshash=alice\r\n");
+        assert_eq!(rdp_cookie(&full, b"mstshash"), Peek::Found(&b"alice"[..]));
+        assert_eq!(rdp_cookie(&full, b"MSTSHASH"), Peek::Found(&b"alice"[..]));
+        assert_eq!(rdp_cookie(&full, b""), Peek::Found(&b"alice"[..]));
+        assert_eq!(rdp_cookie(&full, b"msts"), Peek::Absent);
+        let spaced = rdp(b"cookie:   msts=3640205228.15629.0000\r\n");
+        assert_eq!(
+            rdp_cookie(&spaced, b"msts"),
+            Peek::Found(&b"3640205228.15629.0000"[..])
+        );
+        assert_eq!(rdp_cookie(&rdp(b"Other: x=1\r\n"), b""), Peek::Absent);
+        assert_eq!(rdp_cookie(&rdp(b"Cookie: a=1\rX"), b"a"), Peek::Absent);
+        assert_eq!(rdp_cookie(&rdp(b"Cookie: novalue\r\n"), b""), Peek::Absent);
+        // Every cut of a request before its CRLF may still become one.
+        let end = 11 + b"Cookie: mstshash=alice\r\n".len();
+        for cut in 0..end {
+            assert_eq!(rdp_cookie(&full[..cut], b"mstshash"), Peek::Short, "{cut}");
+        }
+        assert_eq!(
+            rdp_cookie(&full[..end], b"mstshash"),
+            Peek::Found(&b"alice"[..])
+        );
+    }
 
     /// A ClientHello for `name` as a TLS 1.2 client sends it (one cipher, one extension
     /// before the server name, one after).
