@@ -18,6 +18,10 @@ use crate::timer::PreciseTimer;
 /// Pause after a failed connect so a refused port does not spin.
 const CONNECT_BACKOFF: Duration = Duration::from_millis(10);
 
+/// How late an open-loop request due before the end may still go out: its wake-up can lag
+/// by timer and scheduler jitter, and the schedule, not the wake-up, defines the load.
+const LATE_GRACE: Duration = Duration::from_millis(50);
+
 /// One URL, ready to send.
 pub struct Endpoint {
     /// Index into [`Plan::targets`].
@@ -101,9 +105,9 @@ impl Ctx {
         }
     }
 
-    /// True once the run's time is up.
-    fn expired(&self, now: Instant) -> bool {
-        self.end.is_some_and(|e| now >= e)
+    /// True once the run's time is up by `grace` or more.
+    fn expired_by(&self, now: Instant, grace: Duration) -> bool {
+        self.end.is_some_and(|e| now >= e + grace)
     }
 }
 
@@ -330,7 +334,7 @@ async fn conn_loop(ctx: Rc<Ctx>, g: usize, slot: usize, first: Option<Conn>) {
                     + Duration::from_secs_f64(
                         (g as f64 + k as f64 * plan.connections as f64) / rate,
                     );
-                if ctx.expired(at) {
+                if ctx.expired_by(at, Duration::ZERO) {
                     break;
                 }
                 wait_until(&ctx, slot, at).await;
@@ -338,7 +342,8 @@ async fn conn_loop(ctx: Rc<Ctx>, g: usize, slot: usize, first: Option<Conn>) {
             }
             None => None,
         };
-        if ctx.expired(Instant::now()) || !ctx.claim() {
+        let grace = intended.map_or(Duration::ZERO, |_| LATE_GRACE);
+        if ctx.expired_by(Instant::now(), grace) || !ctx.claim() {
             break;
         }
         let ep = &plan.endpoints[url];

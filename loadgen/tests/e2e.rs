@@ -3,7 +3,6 @@
 mod common;
 
 use std::io::Write;
-use std::net::TcpListener;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -147,10 +146,17 @@ fn body_and_headers_are_sent() {
 
 #[test]
 fn refused_port_counts_connect_errors_without_hanging() {
-    let port = {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    // A socket bound but not listening holds the port for the whole test (no other test's
+    // server can be given it) and answers every connection attempt with a reset.
+    let held = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    held.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    let port = held
+        .local_addr()
+        .unwrap()
+        .as_socket()
+        .map(|a| a.port())
+        .unwrap();
     let url = format!("http://127.0.0.1:{port}/");
     let r = loadgen(&["-c", "4", "-d", "1s", &url]);
     assert_eq!(r.code, 1, "nothing succeeded: {}{}", r.stdout, r.stderr);

@@ -42,15 +42,24 @@ pub fn free_port() -> u16 {
     panic!("no free port below the ephemeral range")
 }
 
-/// The first port and size of the range `free_port` draws from: the 16384 ports (at most)
-/// under `net.ipv4.ip_local_port_range`, never the privileged ones.
+/// The first port and size of the range `free_port` draws from: up to 16384 ports under
+/// `net.ipv4.ip_local_port_range` (never privileged ones), or above it when too few are
+/// free below.
 fn explicit_port_range() -> (u16, usize) {
-    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+    let (low, high) = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
-        .unwrap_or(32768);
-    let low = ephemeral_low.saturating_sub(16384).max(1024);
-    (low, usize::from(ephemeral_low.saturating_sub(low)).max(1))
+        .and_then(|s| {
+            let mut words = s.split_whitespace().map(|w| w.parse::<u16>().ok());
+            Some((words.next()??, words.next()??))
+        })
+        .unwrap_or((32768, 60999));
+    let below = low.saturating_sub(16384).max(1024);
+    if low.saturating_sub(below) >= 4096 {
+        (below, usize::from(low - below))
+    } else {
+        let above = high.saturating_add(1).max(1024);
+        (above, usize::from(u16::MAX - above).max(1))
+    }
 }
 
 /// A fresh temporary directory for one test.

@@ -143,6 +143,10 @@ pub struct Run {
 /// Runs the loadgen binary with `args` plus `--json` into a temp file.
 pub fn loadgen(args: &[&str]) -> Run {
     static N: AtomicUsize = AtomicUsize::new(0);
+    // One run at a time: the tests check rates and timings, which runs competing for the
+    // same two cores would blur.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let path = std::env::temp_dir().join(format!(
         "loadgen-test-{}-{}.json",
         std::process::id(),
