@@ -62,6 +62,16 @@ fn explicit_port_range() -> (u16, usize) {
     }
 }
 
+/// Waits up to 5 s for `done` (checked every 10 ms); fails the test naming `what` if it never
+/// holds. For events whose timing a loaded machine stretches.
+pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// A fresh temporary directory for one test.
 pub fn temp_dir(tag: &str) -> PathBuf {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);

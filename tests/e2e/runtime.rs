@@ -154,17 +154,14 @@ fn sighup_reloads_instead_of_stopping_and_sigterm_stops() {
     let pid = lb.pid() as libc::pid_t;
     // SAFETY: signalling our own child.
     unsafe { libc::kill(pid, libc::SIGHUP) };
-    std::thread::sleep(Duration::from_millis(200));
+    crate::harness::wait_for("the reload", || {
+        lb.stderr()
+            .contains("Reload complete: configuration generation 2")
+    });
     assert_eq!(
         Conn::open(port).get("/").status,
         200,
         "still serving after SIGHUP"
-    );
-    assert!(
-        lb.stderr()
-            .contains("Reload complete: configuration generation 2"),
-        "{}",
-        lb.stderr()
     );
     // SAFETY: as above.
     unsafe { libc::kill(pid, libc::SIGTERM) };

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::backend::Backend;
 use crate::client::Conn;
-use crate::harness::{defaults, free_port, Ringlb};
+use crate::harness::{defaults, free_port, wait_for, Ringlb};
 
 fn start(extra_global: &str) -> (Ringlb, u16, Backend) {
     let backend = Backend::start("a");
@@ -26,16 +26,17 @@ fn refused(port: u16) -> bool {
 
 #[test]
 fn sigusr1_finishes_requests_in_flight_and_closes_idle_connections() {
-    let (mut lb, port, _backend) = start("");
+    let (mut lb, port, backend) = start("");
     let mut idle = Conn::open(port);
     assert_eq!(idle.get("/").status, 200);
     let mut busy = Conn::open(port);
     busy.send(b"GET /slow/600 HTTP/1.1\r\nHost: t\r\n\r\n");
-    std::thread::sleep(Duration::from_millis(100));
+    wait_for("the slow request to reach the server", || {
+        backend.requests() == 2
+    });
     let stopped = Instant::now();
     lb.signal(libc::SIGUSR1);
-    std::thread::sleep(Duration::from_millis(150));
-    assert!(refused(port), "listeners closed");
+    wait_for("the listeners to close", || refused(port));
     assert!(idle.is_closed(), "idle keep-alive connection closed");
     let r = busy
         .response(false)
@@ -126,10 +127,12 @@ fn every_request_that_got_a_connection_gets_a_complete_response_under_load() {
 
 #[test]
 fn hard_stop_after_bounds_the_soft_stop() {
-    let (mut lb, port, _backend) = start(" hard-stop-after 300ms\n");
+    let (mut lb, port, backend) = start(" hard-stop-after 300ms\n");
     let mut busy = Conn::open(port);
     busy.send(b"GET /slow/3000 HTTP/1.1\r\nHost: t\r\n\r\n");
-    std::thread::sleep(Duration::from_millis(100));
+    wait_for("the slow request to reach the server", || {
+        backend.requests() == 1
+    });
     let stopped = Instant::now();
     lb.signal(libc::SIGUSR1);
     let status = lb
@@ -146,10 +149,12 @@ fn hard_stop_after_bounds_the_soft_stop() {
 
 #[test]
 fn a_second_sigint_stops_at_once() {
-    let (mut lb, port, _backend) = start("");
+    let (mut lb, port, backend) = start("");
     let mut busy = Conn::open(port);
     busy.send(b"GET /slow/3000 HTTP/1.1\r\nHost: t\r\n\r\n");
-    std::thread::sleep(Duration::from_millis(100));
+    wait_for("the slow request to reach the server", || {
+        backend.requests() == 1
+    });
     lb.signal(libc::SIGINT);
     std::thread::sleep(Duration::from_millis(100));
     assert!(
