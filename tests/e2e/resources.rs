@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::backend::Backend;
-use crate::client::get;
+use crate::client::{get, Conn};
 use crate::harness::{connect, free_port, read_to_close, Ringlb};
 
 /// A config with one http frontend on `port` in front of one server with `maxconn 1`.
@@ -38,12 +38,18 @@ fn queued_requests_are_served_in_arrival_order() {
     // One shard: arrival order on one shard is what the queue promises.
     let _lb = Ringlb::start(&one_slot(port, a.port, " nbthread 1\n", TIMEOUTS));
     let done = Arc::new(Mutex::new(Vec::new()));
+    // Sent from this thread, 30 ms apart, so the arrival order is this one whatever the
+    // scheduler does; each answer is awaited on its own thread.
     let clients: Vec<_> = (0..8)
         .map(|i| {
+            if i > 0 {
+                std::thread::sleep(Duration::from_millis(30));
+            }
+            let mut conn = Conn::open(port);
+            conn.send(b"GET /slow/120 HTTP/1.1\r\nHost: t\r\n\r\n");
             let done = Arc::clone(&done);
             std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(30 * i as u64));
-                let status = get(port, "/slow/120").status;
+                let status = conn.response(false).map_or(0, |r| r.status);
                 done.lock().unwrap().push((i, status));
             })
         })
