@@ -179,7 +179,9 @@ fn captures_match_haproxy() {
 
     // A reload keeps the captures (by proxy name).
     pair.ringlb.signal(libc::SIGHUP);
-    std::thread::sleep(Duration::from_millis(500));
+    crate::harness::wait_for("the reload", || {
+        pair.ringlb.stderr().contains("Reload complete")
+    });
     let after = cli(&pair.sockets[1], "show errors");
     assert_eq!(mask(&after), mask(&all), "captures survive a reload");
 }
