@@ -259,16 +259,21 @@ fn bytes_after_a_response_never_reach_another_client() {
         b"0\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nLEAKD",
     ] {
+        // How many stray writes the backend made: the test waits for each before going on.
+        let strays = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let written = std::sync::Arc::clone(&strays);
         let be = RawBackend::start(move |peer| {
             while let Some(head) = peer.read_head() {
                 if head.starts_with("HEAD") {
                     peer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n");
                     std::thread::sleep(Duration::from_millis(50));
                     peer.write(trailing);
+                    written.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 } else if head.starts_with("GET /204") {
                     peer.write(b"HTTP/1.1 204 No Content\r\n\r\n");
                     std::thread::sleep(Duration::from_millis(50));
                     peer.write(trailing);
+                    written.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 } else {
                     peer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nclean");
                 }
@@ -276,13 +281,16 @@ fn bytes_after_a_response_never_reach_another_client() {
         });
         let (config, port) = proxy_config(be.port, "");
         let lb = Ringlb::start(&config);
-        for first in ["HEAD / HTTP/1.1", "GET /204 HTTP/1.1"] {
+        for (k, first) in ["HEAD / HTTP/1.1", "GET /204 HTTP/1.1"].iter().enumerate() {
             let mut a = Conn::open(port);
             a.send(format!("{first}\r\nHost: a\r\n\r\n").as_bytes());
             let r = a.response(first.starts_with("HEAD")).unwrap();
             assert!(r.status == 200 || r.status == 204);
             // Let the stray bytes land on the now idle pooled connection.
-            std::thread::sleep(Duration::from_millis(200));
+            crate::harness::wait_for("the stray bytes to be written", || {
+                strays.load(std::sync::atomic::Ordering::SeqCst) > k
+            });
+            std::thread::sleep(Duration::from_millis(100));
             for _ in 0..4 {
                 let r = crate::client::get(port, "/");
                 assert_eq!(
