@@ -316,14 +316,7 @@ impl<'a> Transaction<'a> {
             if req.facts.expect_continue && !body.is_done() && prefix == 0 && req.minor == 1 {
                 // Answer 100 ourselves (the Expect line is not forwarded), as nginx does.
                 let continue_line = &b"HTTP/1.1 100 Continue\r\n\r\n"[..];
-                let (sent, _) = write_all(
-                    &mut client,
-                    continue_line,
-                    self.client_deadline,
-                    self.fe.timeouts.client,
-                )
-                .await;
-                if sent.is_err() {
+                if !self.write_to_client(&mut client, continue_line).await {
                     self.shard.buffers.give(cbuf);
                     return self.end(ProxyError::ClientAborted(Phase::Request));
                 }
@@ -850,6 +843,17 @@ impl<'a> Transaction<'a> {
         .await
     }
 
+    /// Writes all of `bytes` to the client within `timeout client`; whether it went out.
+    async fn write_to_client<B: monoio::buf::IoBuf + 'static>(
+        &self,
+        client: &mut TcpStream,
+        bytes: B,
+    ) -> bool {
+        let deadline = self.client_deadline;
+        let (sent, _) = write_all(client, bytes, deadline, self.fe.timeouts.client).await;
+        sent.is_ok()
+    }
+
     fn count_server_error(&self, up: &Upstream, response: bool) {
         let Some(be) = self.backend else { return };
         let counters = &self.counters.servers[be.id][up.slot.server];
@@ -904,9 +908,7 @@ impl<'a> Transaction<'a> {
                     self.counters.proxies[be.id].backend_status.record(code);
                 }
             }
-            let (sent, _) =
-                write_all(client, page, self.client_deadline, self.fe.timeouts.client).await;
-            if sent.is_ok() {
+            if self.write_to_client(client, page).await {
                 self.bytes_out += len;
                 let scratch = cbuf
                     .as_ref()

@@ -48,17 +48,8 @@ impl<'a> PayloadView<'a> {
 }
 
 impl RequestView for PayloadView<'_> {
-    fn method(&self) -> &[u8] {
-        b""
-    }
-    fn uri(&self) -> &[u8] {
-        b""
-    }
     fn version_minor(&self) -> u8 {
         0
-    }
-    fn for_each_header<'s>(&'s self, _: &mut dyn FnMut(&'s [u8], &'s [u8]) -> bool) -> bool {
-        false
     }
     fn src(&self) -> Option<SocketAddr> {
         Some(self.peer)

@@ -15,22 +15,33 @@ use super::{parse, AclError, AclExpr, Converter, Fetch, HdrSide, MatchMethod};
 use crate::config::model::{Acl, AclRef, AclTest, Condition};
 
 /// What ACLs may read of a request; the data plane implements it over its request head.
+/// A view without an HTTP head (a connection's addresses, its raw bytes) keeps the defaults:
+/// no method, target, headers or buffered bytes.
 pub trait RequestView {
     /// The method as sent.
-    fn method(&self) -> &[u8];
+    fn method(&self) -> &[u8] {
+        b""
+    }
     /// The request target as sent (origin, absolute, authority or asterisk form).
-    fn uri(&self) -> &[u8];
+    fn uri(&self) -> &[u8] {
+        b""
+    }
     /// The minor HTTP version: 0 for HTTP/1.0, 1 for HTTP/1.1.
     fn version_minor(&self) -> u8;
     /// Calls `visit(name, value)` for each header line in order until it returns true;
     /// returns whether it did. Values come without surrounding blanks.
-    fn for_each_header<'s>(&'s self, visit: &mut dyn FnMut(&'s [u8], &'s [u8]) -> bool) -> bool;
+    fn for_each_header<'s>(&'s self, visit: &mut dyn FnMut(&'s [u8], &'s [u8]) -> bool) -> bool {
+        let _ = visit;
+        false
+    }
     /// The client's address.
     fn src(&self) -> Option<SocketAddr>;
     /// The address the client connected to.
     fn dst(&self) -> Option<SocketAddr>;
     /// Bytes of the request in the buffer (`req.len`).
-    fn request_len(&self) -> u64;
+    fn request_len(&self) -> u64 {
+        0
+    }
     /// The client connection is TLS (`ssl_fc`).
     fn is_tls(&self) -> bool {
         false

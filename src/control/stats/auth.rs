@@ -84,26 +84,14 @@ enum Test {
 struct PeerView(Option<IpAddr>);
 
 impl RequestView for PeerView {
-    fn method(&self) -> &[u8] {
-        b""
-    }
-    fn uri(&self) -> &[u8] {
-        b""
-    }
     fn version_minor(&self) -> u8 {
         1
-    }
-    fn for_each_header<'s>(&'s self, _: &mut dyn FnMut(&'s [u8], &'s [u8]) -> bool) -> bool {
-        false
     }
     fn src(&self) -> Option<SocketAddr> {
         self.0.map(|ip| SocketAddr::new(ip, 0))
     }
     fn dst(&self) -> Option<SocketAddr> {
         None
-    }
-    fn request_len(&self) -> u64 {
-        0
     }
 }
 

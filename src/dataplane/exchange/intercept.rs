@@ -18,7 +18,6 @@ use super::super::balance::{acquire_persistent, Slot};
 use super::super::body::BodyProgress;
 use super::super::error::{Phase, ProxyError};
 use super::super::http1::{Method, Outgoing, RequestHead};
-use super::super::io::write_all;
 use super::super::persist::{designated, edit_request, request_needs_edit, ResponseCookie};
 use super::super::response::{last_header, ResponseRules};
 use super::super::rewrite::HeadEdit;
@@ -415,14 +414,7 @@ impl<'a> Transaction<'a> {
         counters[self.fe.id].status.record(answer.status);
         let bytes = answer.into_bytes(!keep_alive, req.minor, req.method == Method::Head);
         let len = bytes.len() as u64;
-        let (sent, _) = write_all(
-            &mut client,
-            bytes,
-            self.client_deadline,
-            self.fe.timeouts.client,
-        )
-        .await;
-        if sent.is_err() {
+        if !self.write_to_client(&mut client, bytes).await {
             self.shard.buffers.give(cbuf);
             return self.end(ProxyError::ClientAborted(Phase::Request));
         }
