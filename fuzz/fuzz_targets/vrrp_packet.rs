@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
 use ringlb::config::VrrpVersion;
-use ringlb::control::vrrp::packet::{decode, encode, peek_vrid, Expect};
+use ringlb::control::vrrp::packet::{decode, encode, peek_vrid, Expect, PROTOCOL};
 
 fuzz_target!(|data: &[u8]| {
     let _ = peek_vrid(data);
@@ -20,8 +20,16 @@ fuzz_target!(|data: &[u8]| {
             check_ttl: true,
         };
         if let Ok(received) = decode(data, &expect) {
+            // Sent again as a sender would (TTL 255, the same addresses), it reads the same.
             let payload = encode(&received.advert, received.src, received.dst);
-            assert!(!payload.is_empty());
+            let mut packet = vec![0x45, 0, 0, 0, 0, 0, 0, 0, 255, PROTOCOL, 0, 0];
+            packet.extend_from_slice(&received.src.octets());
+            packet.extend_from_slice(&received.dst.octets());
+            let total = u16::try_from(packet.len() + payload.len()).expect("a short packet");
+            packet[2..4].copy_from_slice(&total.to_be_bytes());
+            packet.extend_from_slice(&payload);
+            let again = decode(&packet, &expect).map(|r| r.advert);
+            assert_eq!(again, Ok(received.advert));
         }
     }
 });

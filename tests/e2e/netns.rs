@@ -13,15 +13,15 @@ pub struct Netns {
 }
 
 impl Netns {
-    /// A fresh namespace with loopback up; `None` (reason printed) if it can't be made.
-    // None lets the caller skip when not root rather than fail.
-    pub fn new(tag: &str) -> Option<Netns> {
+    /// A fresh namespace with loopback up. A test that needs one fails when it cannot be
+    /// made (not root, no `ip`): it must not pass without having run (CI runs as root).
+    pub fn new(tag: &str) -> Netns {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
-            eprintln!("skipping: network namespaces need root");
-            return None;
-        }
+        assert!(
+            unsafe { libc::geteuid() } == 0,
+            "network namespaces need root (run the VRRP tests as root, as CI does)"
+        );
         let name = format!(
             "rlbt{}-{}-{tag}",
             std::process::id(),
@@ -30,21 +30,15 @@ impl Netns {
         let out = Command::new("ip").args(["netns", "add", &name]).output();
         match out {
             Ok(o) if o.status.success() => {}
-            Ok(o) => {
-                eprintln!(
-                    "skipping: cannot create network namespace {name}: {}",
-                    String::from_utf8_lossy(&o.stderr).trim()
-                );
-                return None;
-            }
-            Err(e) => {
-                eprintln!("skipping: cannot run `ip netns add`: {e}");
-                return None;
-            }
+            Ok(o) => panic!(
+                "cannot create network namespace {name}: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            ),
+            Err(e) => panic!("cannot run `ip netns add` (scripts/test.sh installs iproute2): {e}"),
         }
         let ns = Netns { name };
         ns.ip(&["link", "set", "lo", "up"]);
-        Some(ns)
+        ns
     }
 
     /// Runs `ip -n NAME ARGS…`, panicking with ip's message when it fails.
@@ -125,10 +119,10 @@ impl Pair {
     /// `veth-b`'s address.
     pub const B_ADDR: Ipv4Addr = Ipv4Addr::new(10, 123, 0, 2);
 
-    /// Makes the pair; `None` when namespaces cannot be made (reason printed).
-    pub fn new(tag: &str) -> Option<Pair> {
-        let a = Netns::new(&format!("{tag}a"))?;
-        let b = Netns::new(&format!("{tag}b"))?;
+    /// Makes the pair.
+    pub fn new(tag: &str) -> Pair {
+        let a = Netns::new(&format!("{tag}a"));
+        let b = Netns::new(&format!("{tag}b"));
         a.ip(&[
             "link", "add", "veth-a", "type", "veth", "peer", "name", "veth-b", "netns", &b.name,
         ]);
@@ -136,6 +130,6 @@ impl Pair {
         b.ip(&["addr", "add", "10.123.0.2/24", "dev", "veth-b"]);
         a.ip(&["link", "set", "veth-a", "up"]);
         b.ip(&["link", "set", "veth-b", "up"]);
-        Some(Pair { a, b })
+        Pair { a, b }
     }
 }

@@ -54,7 +54,7 @@ fn check_header(packet: &[u8], src: Ipv4Addr, dst: Ipv4Addr) -> &[u8] {
 
 #[test]
 fn addresses_are_added_and_removed_idempotently() {
-    let Some(pair) = Pair::new("ad") else { return };
+    let pair = Pair::new("ad");
     let shown = || pair.a.ip(&["-o", "-4", "addr", "show", "dev", "veth-a"]);
     pair.a.run(|| {
         assert_eq!(
@@ -93,7 +93,7 @@ fn addresses_are_added_and_removed_idempotently() {
 
 #[test]
 fn multicast_advert_reaches_the_peer_and_not_the_sender() {
-    let Some(pair) = Pair::new("mc") else { return };
+    let pair = Pair::new("mc");
     let a = pair
         .a
         .run(|| VrrpSocket::open(&config("veth-a", &[])))
@@ -116,7 +116,7 @@ fn multicast_advert_reaches_the_peer_and_not_the_sender() {
 
 #[test]
 fn unicast_advert_wakes_an_async_receiver_on_monoio_legacy() {
-    let Some(pair) = Pair::new("uc") else { return };
+    let pair = Pair::new("uc");
     let a = pair
         .a
         .run(|| VrrpSocket::open(&config("veth-a", &[Pair::B_ADDR])))
@@ -161,7 +161,7 @@ fn unicast_advert_wakes_an_async_receiver_on_monoio_legacy() {
 
 #[test]
 fn gratuitous_arp_is_seen_by_the_peer() {
-    let Some(pair) = Pair::new("ga") else { return };
+    let pair = Pair::new("ga");
     let capture = pair.b.run(|| capture_arp("veth-b"));
     let mac = pair.a.run(|| {
         let mac = arp::hardware_address("veth-a").unwrap();
