@@ -9,6 +9,7 @@ use bytes::Bytes;
 use super::acl::{self, CompiledCondition, SampleExpr, VarName};
 use super::logformat::FormatString;
 use super::model::{Condition, Location};
+use super::units::is_token_byte;
 
 /// Which list a rule belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -573,10 +574,6 @@ fn parse_action(
 }
 
 /// RFC 9110's token characters, what a header name may hold.
-fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
-
 fn regex(action: &str, pattern: &str, icase: bool) -> Result<regex::bytes::Regex, String> {
     regex::bytes::RegexBuilder::new(pattern)
         .unicode(false)

@@ -20,7 +20,7 @@ use super::draft::{HttpCheckDraft, ProxyDraft};
 use super::error::Diagnostics;
 use super::lexer::Line;
 use super::model::{CheckExpect, ExpectRule, HttpCheck};
-use super::options::is_token_byte;
+use super::units::is_token_byte;
 use super::units::parse_uint;
 
 /// Request header fields (name, value), in order.

@@ -5,7 +5,7 @@ use super::error::Diagnostics;
 use super::lexer::Line;
 use super::model::{ForwardFor, HttpConnMode, IpNet, LogFormat};
 use super::proxy::{check_place, Allowed, Side, ANY};
-use super::units::parse_uint;
+use super::units::{is_token_byte, parse_uint};
 use super::{compat, httpcheck, keywords, suggest};
 
 /// Allowed everywhere, but meaningful only with frontend capability (HAProxy warns in a backend).
@@ -211,10 +211,6 @@ fn parse_forwardfor(args: &[String]) -> Result<ForwardFor, String> {
 }
 
 /// Whether `b` may appear in an HTTP token (a header name, a method).
-pub(super) fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
-
 fn parse_net(text: &str) -> Result<IpNet, String> {
     let (addr, prefix) = match text.split_once('/') {
         Some((a, p)) => (a, Some(p)),

@@ -6,7 +6,7 @@ use super::draft::{ProxyDraft, ServerDefaults};
 use super::error::Diagnostics;
 use super::keywords::{arity, SERVER_OPTIONS};
 use super::lexer::Line;
-use super::model::{Observe, OnError, SendProxy, Server};
+use super::model::{Observe, OnError, SendProxy, Server, ServerAddr};
 use super::suggest;
 use super::template::{parse_init_addr, resolve_server_addr};
 use super::units::{parse_time, parse_uint};
@@ -44,7 +44,8 @@ pub fn parse_server(draft: &mut ProxyDraft, line: &Line, diag: &mut Diagnostics)
         return;
     };
     let before = draft.proxy.servers.len();
-    add_server(draft, name, addr_text, &settings, line, diag);
+    let resolve = || resolve_server_addr(addr_text, &settings.init_addr);
+    add_server(draft, name, addr_text, resolve, &settings, line, diag);
     if draft.proxy.servers.len() > before {
         if let Some(server) = draft.proxy.servers.last_mut() {
             server.cookie = cookie;
@@ -72,11 +73,13 @@ pub fn server_settings(
     errors.is_empty().then_some(settings)
 }
 
-/// Adds server `name` at `addr_text`, resolved as its `init-addr` says.
+/// Adds server `name` at `addr_text`, which `resolve` turns into an address (as its
+/// `init-addr` says) once the name is known to be free.
 pub fn add_server(
     draft: &mut ProxyDraft,
     name: &str,
     addr_text: &str,
+    resolve: impl FnOnce() -> Result<(ServerAddr, bool), String>,
     settings: &ServerDefaults,
     line: &Line,
     diag: &mut Diagnostics,
@@ -94,7 +97,7 @@ pub fn add_server(
         );
         return;
     }
-    let (addr, no_address) = match resolve_server_addr(addr_text, &settings.init_addr) {
+    let (addr, no_address) = match resolve() {
         Ok(resolved) => resolved,
         Err(message) => {
             diag.error(at, format!("'server {name}': {message}"));

@@ -130,11 +130,21 @@ pub fn parse_server_template(draft: &mut ProxyDraft, line: &Line, diag: &mut Dia
     let Some(settings) = server_settings(draft, &label, &line.words[4..], line, diag) else {
         return;
     };
+    // One lookup for all of them: the same name, and up to 1024 servers.
+    let resolved = match resolve_server_addr(addr_text, &settings.init_addr) {
+        Ok(resolved) => resolved,
+        Err(message) => {
+            diag.error(at, format!("'{label}': {message}"));
+            return;
+        }
+    };
     for n in first..=last {
+        let name = format!("{prefix}{n}");
         add_server(
             draft,
-            &format!("{prefix}{n}"),
+            &name,
             addr_text,
+            || Ok(resolved),
             &settings,
             line,
             diag,

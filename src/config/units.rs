@@ -52,6 +52,11 @@ pub fn parse_uint(text: &str, max: u64) -> Result<u64, String> {
     }
 }
 
+/// An RFC 9110 §5.6.2 token character (method and header-name bytes).
+pub fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

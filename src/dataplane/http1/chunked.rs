@@ -5,7 +5,7 @@
 //! for an HTTP/1.0 client, which knows no chunked coding, is a body decoded (in place). Framing is strict (CRLF everywhere, bounded sizes): a lenient reading is how
 //! request smuggling starts.
 
-use super::headers::is_tchar;
+use crate::config::units::is_token_byte;
 
 /// Why a chunked body is malformed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -68,11 +68,11 @@ impl Ext {
     /// caller (it ends the extensions where the part allows).
     fn next(self, b: u8) -> Option<Ext> {
         Some(match self {
-            Ext::BeforeName | Ext::Name if is_tchar(b) => Ext::Name,
+            Ext::BeforeName | Ext::Name if is_token_byte(b) => Ext::Name,
             Ext::Name | Ext::Token | Ext::AfterValue if b == b';' => Ext::BeforeName,
             Ext::Name if b == b'=' => Ext::BeforeValue,
             Ext::BeforeValue if b == b'"' => Ext::Quoted,
-            Ext::BeforeValue | Ext::Token if is_tchar(b) => Ext::Token,
+            Ext::BeforeValue | Ext::Token if is_token_byte(b) => Ext::Token,
             Ext::Quoted if b == b'"' => Ext::AfterValue,
             Ext::Quoted if b == b'\\' => Ext::Escaped,
             Ext::Quoted | Ext::Escaped if !is_forbidden(b) => Ext::Quoted,
@@ -268,7 +268,7 @@ impl ChunkedTracker {
                         b'\r' => State::EndLf,
                         // A trailer is a header line: a name of token characters first (no
                         // obs-fold continuation, no empty name).
-                        _ if is_tchar(b) => {
+                        _ if is_token_byte(b) => {
                             self.trailer_name[0] = b.to_ascii_lowercase();
                             State::TrailerName { len: 1 }
                         }
@@ -286,7 +286,7 @@ impl ChunkedTracker {
                             return Err(ChunkError)
                         }
                         b':' => State::TrailerValue { len: len + 1 },
-                        _ if is_tchar(b) && len < MAX_TRAILER_LINE => {
+                        _ if is_token_byte(b) && len < MAX_TRAILER_LINE => {
                             if let Some(slot) = self.trailer_name.get_mut(len) {
                                 *slot = b.to_ascii_lowercase();
                             }

@@ -2,7 +2,7 @@
 //! invalid, not where; this walk of the RFC 9112 grammar runs on the error path only and
 //! finds the first byte the grammar refuses, as HAProxy's `error at position`.
 
-use super::headers::is_tchar;
+use crate::config::units::is_token_byte;
 
 /// Offset of the first byte of `head` that breaks the request (or response) grammar; for a
 /// head that is well formed but refused as a whole (a conflicting Content-Length, a missing
@@ -46,7 +46,7 @@ impl Walk<'_> {
     }
 
     fn request_line(&mut self) -> Step {
-        self.some(is_tchar)?;
+        self.some(is_token_byte)?;
         self.byte(b' ')?;
         self.some(|b| b > b' ' && b != 0x7f)?;
         self.byte(b' ')?;
@@ -77,7 +77,7 @@ impl Walk<'_> {
     }
 
     fn header_line(&mut self) -> Step {
-        self.some(is_tchar)?;
+        self.some(is_token_byte)?;
         self.byte(b':')?;
         self.any(|b| b == b'\t' || b == b' ' || (b > b' ' && b != 0x7f));
         self.eol()

@@ -1,6 +1,8 @@
 //! What a message's header block says about framing and the connection, and which header
 //! lines a proxy must not forward (hop-by-hop).
 
+use crate::config::units::is_token_byte;
+
 /// Byte ranges of header lines inside a head, kept inline (no allocation per message).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Spans {
@@ -211,7 +213,7 @@ pub fn scan(
                 codings.malformed |= has_tab(base, line);
                 for coding in h.value.split(|&b| b == b',').map(trim) {
                     let chunked = coding.eq_ignore_ascii_case(b"chunked");
-                    if coding.is_empty() || !coding.iter().all(|&b| is_tchar(b)) {
+                    if coding.is_empty() || !coding.iter().all(|&b| is_token_byte(b)) {
                         codings.malformed = true;
                     }
                     codings.chunked += u32::from(chunked);
@@ -267,11 +269,6 @@ pub fn scan(
 /// first. A proxy must not accept framing its neighbours would read another way.
 fn has_tab(base: &[u8], (start, end): (usize, usize)) -> bool {
     base[start..end].contains(&b'\t')
-}
-
-/// RFC 9110 §5.6.2 token characters.
-pub(super) fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// Headers a Connection header may not remove: they carry framing this proxy relies on.
