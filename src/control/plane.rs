@@ -596,7 +596,7 @@ impl ControlPlane {
     }
 
     /// Servers of `proxy` that are up, (active, backup).
-    fn usable_counts(&self, proxy: ProxyId) -> (usize, usize) {
+    pub(crate) fn usable_counts(&self, proxy: ProxyId) -> (usize, usize) {
         let Some(p) = self.config().proxies.get(proxy) else {
             return (0, 0);
         };

@@ -89,11 +89,10 @@ pub fn run(
             // follows reloads.
             let tracked: TrackedDown = Rc::new(move |name: &str| {
                 let plane = watched.borrow();
-                let Some(backend) = plane.config().backend(name) else {
-                    return true;
-                };
-                !(0..backend.servers.len())
-                    .any(|i| plane.server(backend.id, i).is_some_and(|r| r.is_up()))
+                plane
+                    .config()
+                    .backend(name)
+                    .is_none_or(|backend| plane.usable_counts(backend.id) == (0, 0))
             });
             VrrpRunner::start(&sections, tracked)
         };

@@ -162,6 +162,9 @@ fn load(view: &BackendView, server: ServerId) -> u64 {
 }
 
 fn acquire(proxy: &Proxy, view: &BackendView, server: ServerId) -> Option<Slot> {
+    // A server id from a cookie or a client's private connection may name none (a reload).
+    let maxconn = proxy.servers.get(server)?.maxconn;
+    let counter = view.shared.inflight.get(server)?;
     if !view.tracks_inflight {
         return Some(Slot {
             server,
@@ -169,8 +172,6 @@ fn acquire(proxy: &Proxy, view: &BackendView, server: ServerId) -> Option<Slot> 
             queue: None,
         });
     }
-    let counter = &view.shared.inflight[server];
-    let maxconn = proxy.servers[server].maxconn;
     if maxconn == 0 {
         counter.fetch_add(1, Ordering::Relaxed);
     } else {
@@ -201,10 +202,7 @@ fn acquire(proxy: &Proxy, view: &BackendView, server: ServerId) -> Option<Slot> 
 /// connection that must stay on the server it already talks to.
 pub fn acquire_server(proxy: &Proxy, view: &BackendView, server: ServerId) -> Option<Slot> {
     let usable = u16::try_from(server).is_ok_and(|s| view.candidates.contains(&s));
-    if !usable || server >= proxy.servers.len() || server >= view.shared.inflight.len() {
-        return None;
-    }
-    acquire(proxy, view, server)
+    usable.then(|| acquire(proxy, view, server)).flatten()
 }
 
 /// A slot on the server a persistence cookie designates: an up server whatever its weight (a
@@ -223,11 +221,7 @@ pub fn acquire_persistent(
         crate::state::ServerState::Down => allow_down,
         crate::state::ServerState::Maint => false,
     };
-    let tracked_ok = !view.tracks_inflight || server < view.shared.inflight.len();
-    if !allowed || server >= proxy.servers.len() || !tracked_ok {
-        return None;
-    }
-    acquire(proxy, view, server)
+    allowed.then(|| acquire(proxy, view, server)).flatten()
 }
 
 /// A shard's wait queues, one per backend, created when first needed.

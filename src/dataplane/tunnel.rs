@@ -396,10 +396,7 @@ pub async fn serve_tcp(conn: Connection, client: TcpStream) {
     }
     // Its connection is never pooled either: only HTTP exchanges put connections back.
     // `balance rdp-cookie` hashes what inspection read (without it, nothing: round robin).
-    let hash = match &inspected {
-        Some(i) => super::hashkey::request_hash(be, &PayloadView::new(&i.bytes, true, peer, local)),
-        None => super::hashkey::request_hash(be, &PayloadView::connection(peer, local)),
-    };
+    let hash = super::hashkey::request_hash(be, &PayloadView::new(head, true, peer, local));
     let mut dispatch = Dispatch::fresh().hashed(hash).client(peer, local);
     let upstream = dispatch
         .connect(shard, snap, be, local.port(), &mut record.timers)

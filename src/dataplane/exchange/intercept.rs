@@ -315,10 +315,9 @@ impl<'a> Transaction<'a> {
         req: &RequestHead,
     ) -> Option<Slot> {
         let settings = be.cookie.as_ref()?;
-        let value = self.with_view(cbuf, req, |view| {
-            cookie_value(view, settings.name.as_bytes()).map(<[u8]>::to_vec)
+        let server = self.with_view(cbuf, req, |view| {
+            cookie_value(view, settings.name.as_bytes()).map(|v| designated(be, settings, v))
         })?;
-        let server = designated(be, settings, &value);
         self.cookie_server = server;
         if request_needs_edit(settings) {
             let mut edit = self.take_edit(cbuf, req);
